@@ -1,0 +1,21 @@
+//! Structured logs through `tracing`: pretty for people, JSON for log shippers.
+
+use tracing_subscriber::EnvFilter;
+
+use crate::settings::LogSettings;
+
+/// Installs the global subscriber. `RUST_LOG` overrides `log.level` when set. Logs go to stderr
+/// so stdout stays for what commands print (the bound address, export lines).
+pub fn init(log: &LogSettings) {
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&log.level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if log.format == "json" {
+        builder.json().flatten_event(true).with_current_span(true).try_init()
+    } else {
+        builder.try_init()
+    };
+}
