@@ -1,0 +1,137 @@
+//! The records the ledger keeps: one per payment and one per refund, whatever channel they
+//! came from, and the journal entry written for every balance change.
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+/// What a record is. The string forms are the `{kind}` of the admin API and the journal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum RecordKind {
+    #[serde(rename = "payment")]
+    Payment,
+    #[serde(rename = "refund")]
+    Refund,
+    #[serde(rename = "empayre-payment")]
+    EmpayrePayment,
+    #[serde(rename = "empayre-refund")]
+    EmpayreRefund,
+}
+
+impl RecordKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Payment => "payment",
+            Self::Refund => "refund",
+            Self::EmpayrePayment => "empayre-payment",
+            Self::EmpayreRefund => "empayre-refund",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "payment" => Self::Payment,
+            "refund" => Self::Refund,
+            "empayre-payment" => Self::EmpayrePayment,
+            "empayre-refund" => Self::EmpayreRefund,
+            _ => return None,
+        })
+    }
+
+    /// One byte per kind, used in store keys.
+    pub fn tag(self) -> u8 {
+        match self {
+            Self::Payment => b'p',
+            Self::Refund => b'r',
+            Self::EmpayrePayment => b'P',
+            Self::EmpayreRefund => b'R',
+        }
+    }
+
+    pub fn is_refund(self) -> bool {
+        matches!(self, Self::Refund | Self::EmpayreRefund)
+    }
+
+    pub fn channel(self) -> Channel {
+        match self {
+            Self::Payment | Self::Refund => Channel::Orbipay,
+            Self::EmpayrePayment | Self::EmpayreRefund => Channel::Empayre,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    Orbipay,
+    Empayre,
+    Admin,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Orbipay => "orbipay",
+            Self::Empayre => "empayre",
+            Self::Admin => "admin",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusChange {
+    pub status: String,
+    pub at: DateTime<Utc>,
+    pub request_id: String,
+}
+
+/// A payment or a refund. `live` is derived from `status` by the channel's lifecycle when the
+/// record is written, and stored so the ledger never has to know another channel's statuses.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub kind: RecordKind,
+    pub id: String,
+    pub status: String,
+    pub live: bool,
+    /// For a payment, what it credits while live. For a refund, what it debits back while it
+    /// and its payment are live (the refund amount resolved when it was first recorded).
+    pub amount: Decimal,
+    pub currency: String,
+    /// None for an Empayre payment no account could be found for (unmatched).
+    pub account_number: Option<String>,
+    pub confirmation_number: Option<String>,
+    /// EBPP `payment_reference` / `refund_reference`, posted or assigned.
+    pub reference: Option<String>,
+    /// A refund's payment id (same channel).
+    pub parent_id: Option<String>,
+    /// A payment's refunds, by id.
+    pub refund_ids: Vec<String>,
+    /// False for `fee_only` refunds, which move no money.
+    pub counts_against_payment: bool,
+    /// The `refund_amount` as posted (None when EBPP left it out), for re-post comparison.
+    pub posted_amount: Option<Decimal>,
+    pub payment_method: Option<String>,
+    pub client_key: Option<String>,
+    pub received_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub history: Vec<StatusChange>,
+    /// Channel details worth keeping on the record (return_code, fee, Empayre ids, ...).
+    #[serde(default)]
+    pub details: serde_json::Map<String, serde_json::Value>,
+}
+
+/// One balance change. `seq` is gap-free and starts at 1.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JournalEntry {
+    pub seq: u64,
+    pub at: DateTime<Utc>,
+    pub channel: Channel,
+    pub kind: RecordKind,
+    pub record_id: String,
+    pub account_number: String,
+    pub status: String,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub delta: Decimal,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub balance_after: Decimal,
+}
