@@ -1,0 +1,329 @@
+//! The store owns sled: tree names, key encodings, transactions and the durability barrier.
+//! Nothing outside this module touches sled types.
+//!
+//! Trees (values are JSON unless said otherwise):
+//! - `accounts`        account_number → Account
+//! - `profiles`        customer_reference → Profile
+//! - `idx_email`       lower(email) 0x00 customer_reference → ()
+//! - `idx_ssn`         sha256(ssn) hex 0x00 customer_reference → ()
+//! - `idx_lookup_ref`  lookup_reference 0x00 customer_reference → ()
+//! - `records`         kind tag, id → Record
+//! - `idx_received`    received_at (i64 nanos, order-preserving) kind tag, id → () — time index
+//! - `journal`         seq (u64 BE) → JournalEntry
+//! - `accepted`        id (u64 BE) → the stored copy of an accepted posting
+//! - `rejections`      id (u64 BE) → request-log entry of a rejected request
+//! - `meta`            counters
+
+mod accounts;
+pub mod durability;
+mod writer;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use sled::Transactional;
+
+pub use accounts::{ImportSummary, LookupCriteria, LookupMatch};
+pub use writer::{Applied, Writer};
+
+use crate::ledger::{JournalEntry, Record, RecordKind};
+use durability::Durability;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    #[error("the store at {path} is in use by another process (is a server running on it?)")]
+    Locked { path: String },
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+impl From<sled::Error> for StoreError {
+    fn from(e: sled::Error) -> Self {
+        StoreError::Unavailable(e.to_string())
+    }
+}
+
+impl<E: Into<StoreError>> From<sled::transaction::TransactionError<E>> for StoreError {
+    fn from(e: sled::transaction::TransactionError<E>) -> Self {
+        match e {
+            sled::transaction::TransactionError::Abort(inner) => inner.into(),
+            sled::transaction::TransactionError::Storage(s) => s.into(),
+        }
+    }
+}
+
+/// Every tree a transaction may write, in a fixed order (see `WriteSet`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TreeId {
+    Accounts = 0,
+    Profiles,
+    IdxEmail,
+    IdxSsn,
+    IdxLookupRef,
+    Records,
+    IdxReceived,
+    Journal,
+    Accepted,
+    Rejections,
+    Meta,
+}
+
+const TREE_NAMES: [&str; 11] = [
+    "accounts",
+    "profiles",
+    "idx_email",
+    "idx_ssn",
+    "idx_lookup_ref",
+    "records",
+    "idx_received",
+    "journal",
+    "accepted",
+    "rejections",
+    "meta",
+];
+
+/// Writes to apply in one atomic sled transaction across trees.
+#[derive(Default)]
+pub(crate) struct WriteSet {
+    pub(super) ops: Vec<(TreeId, Vec<u8>, Option<Vec<u8>>)>,
+}
+
+impl WriteSet {
+    pub fn put(&mut self, tree: TreeId, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) {
+        self.ops.push((tree, key.into(), Some(value.into())));
+    }
+
+    pub fn put_json<T: serde::Serialize>(
+        &mut self,
+        tree: TreeId,
+        key: impl Into<Vec<u8>>,
+        value: &T,
+    ) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(value).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.put(tree, key, bytes);
+        Ok(())
+    }
+
+    pub fn remove(&mut self, tree: TreeId, key: impl Into<Vec<u8>>) {
+        self.ops.push((tree, key.into(), None));
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+}
+
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: sled::Db,
+    trees: Vec<sled::Tree>,
+    durability: Durability,
+    /// One writer at a time: makes read-decide-commit atomic without transaction retries, keeps
+    /// the journal gap-free, and makes concurrent identical postings apply exactly once.
+    writer: std::sync::Mutex<writer::WriterState>,
+    path: String,
+}
+
+impl Store {
+    pub fn open(path: &Path, cache_capacity_bytes: u64) -> Result<Self, StoreError> {
+        let display = path.display().to_string();
+        let db = sled::Config::new()
+            .path(path)
+            .cache_capacity(cache_capacity_bytes)
+            .mode(sled::Mode::HighThroughput)
+            .open()
+            .map_err(|e| classify_open_error(e, &display))?;
+        let trees = TREE_NAMES
+            .iter()
+            .map(|name| db.open_tree(name))
+            .collect::<Result<Vec<_>, _>>()?;
+        let durability = Durability::start(db.clone())
+            .map_err(|e| StoreError::Unavailable(format!("cannot start the flusher: {e}")))?;
+        let state = writer::WriterState::load(&trees[TreeId::Journal as usize], &trees[TreeId::Meta as usize])?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                db,
+                trees,
+                durability,
+                writer: std::sync::Mutex::new(state),
+                path: display,
+            }),
+        })
+    }
+
+    pub fn path(&self) -> &str {
+        &self.inner.path
+    }
+
+    pub(crate) fn tree(&self, id: TreeId) -> &sled::Tree {
+        &self.inner.trees[id as usize]
+    }
+
+    /// Waits until every write made before the call is on disk (group commit).
+    pub async fn durable(&self) -> Result<(), StoreError> {
+        self.inner.durability.wait().await
+    }
+
+    /// Flushes and fsyncs directly, for start-up and command-line tools where there is no
+    /// concurrent writer to batch with (and possibly no async runtime to wait in).
+    pub fn flush_now(&self) -> Result<(), StoreError> {
+        self.inner.db.flush()?;
+        Ok(())
+    }
+
+    pub fn flush_stats(&self) -> &durability::FlushStats {
+        &self.inner.durability.stats
+    }
+
+    /// Runs `f` as the only writer. Reads inside see every earlier commit; `Writer::commit`
+    /// applies a write set atomically.
+    pub fn write<T, E: From<StoreError>>(&self, f: impl FnOnce(&mut Writer) -> Result<T, E>) -> Result<T, E> {
+        let mut state = self
+            .inner
+            .writer
+            .lock()
+            .map_err(|_| StoreError::Unavailable("a writer panicked; restart the service".into()))?;
+        let mut writer = Writer::new(self, &mut state);
+        f(&mut writer)
+    }
+
+    pub(crate) fn commit(&self, set: WriteSet) -> Result<(), StoreError> {
+        if set.is_empty() {
+            return Ok(());
+        }
+        let trees: &[sled::Tree] = &self.inner.trees;
+        trees.transaction(|views| {
+            for (tree, key, value) in &set.ops {
+                let view = &views[*tree as usize];
+                match value {
+                    Some(v) => {
+                        view.insert(key.as_slice(), v.as_slice())?;
+                    }
+                    None => {
+                        view.remove(key.as_slice())?;
+                    }
+                }
+            }
+            Ok::<(), sled::transaction::ConflictableTransactionError<StoreError>>(())
+        })?;
+        Ok(())
+    }
+
+    pub(crate) fn get_json<T: DeserializeOwned>(&self, tree: TreeId, key: &[u8]) -> Result<Option<T>, StoreError> {
+        match self.tree(tree).get(key)? {
+            None => Ok(None),
+            Some(bytes) => decode(&bytes).map(Some),
+        }
+    }
+
+    pub(crate) fn next_id(&self) -> Result<u64, StoreError> {
+        Ok(self.inner.db.generate_id()?)
+    }
+
+    pub fn record(&self, kind: RecordKind, id: &str) -> Result<Option<Record>, StoreError> {
+        self.get_json(TreeId::Records, &record_key(kind, id))
+    }
+
+    /// Journal entries with `seq > after`, in order, at most `limit`.
+    pub fn journal_after(&self, after: u64, limit: usize) -> Result<Vec<JournalEntry>, StoreError> {
+        let start = after.saturating_add(1).to_be_bytes();
+        self.tree(TreeId::Journal)
+            .range(start..)
+            .take(limit)
+            .map(|item| {
+                let (_, v) = item?;
+                decode(&v)
+            })
+            .collect()
+    }
+
+    /// Appends a request-log entry for a rejected request. It rides on the next flush: the
+    /// answer does not wait for it, since nothing about money depends on it.
+    pub fn log_rejection(&self, entry: &serde_json::Value) -> Result<(), StoreError> {
+        let id = self.next_id()?;
+        let bytes = serde_json::to_vec(entry).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.tree(TreeId::Rejections).insert(id.to_be_bytes(), bytes)?;
+        Ok(())
+    }
+
+    /// The newest rejections first.
+    pub fn recent_rejections(&self, limit: usize) -> Result<Vec<serde_json::Value>, StoreError> {
+        self.tree(TreeId::Rejections)
+            .iter()
+            .rev()
+            .take(limit)
+            .map(|item| {
+                let (_, v) = item?;
+                decode(&v)
+            })
+            .collect()
+    }
+
+    /// A write+flush+read round trip, for readiness checks.
+    pub fn probe(&self) -> Result<(), StoreError> {
+        let value = chrono::Utc::now()
+            .timestamp_nanos_opt()
+            .unwrap_or_default()
+            .to_be_bytes();
+        let meta = self.tree(TreeId::Meta);
+        meta.insert(b"ready_probe", &value)?;
+        meta.flush()?;
+        match meta.get(b"ready_probe")? {
+            Some(v) if v.as_ref() == value => Ok(()),
+            _ => Err(StoreError::Unavailable(
+                "the readiness probe read back something else".into(),
+            )),
+        }
+    }
+}
+
+fn classify_open_error(e: sled::Error, path: &str) -> StoreError {
+    if let sled::Error::Io(io) = &e {
+        let text = io.to_string();
+        if io.kind() == std::io::ErrorKind::WouldBlock || text.contains("lock") {
+            return StoreError::Locked { path: path.to_string() };
+        }
+    }
+    StoreError::Unavailable(format!("cannot open the store at {path}: {e}"))
+}
+
+pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+pub(crate) fn record_key(kind: RecordKind, id: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(1 + id.len());
+    key.push(kind.tag());
+    key.extend_from_slice(id.as_bytes());
+    key
+}
+
+/// Time-index key: an order-preserving encoding of the receive time, then the record key.
+pub(crate) fn received_key(at: chrono::DateTime<chrono::Utc>, kind: RecordKind, id: &str) -> Vec<u8> {
+    let nanos = at.timestamp_nanos_opt().unwrap_or(i64::MAX);
+    let mut key = Vec::with_capacity(9 + id.len());
+    key.extend_from_slice(&order_preserving_i64(nanos));
+    key.extend_from_slice(&record_key(kind, id));
+    key
+}
+
+/// Flips the sign bit so that big-endian byte order equals numeric order.
+pub(crate) fn order_preserving_i64(v: i64) -> [u8; 8] {
+    ((v as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+/// Index key `value 0x00 customer_reference`.
+pub(crate) fn index_key(value: &str, customer_reference: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(value.len() + 1 + customer_reference.len());
+    key.extend_from_slice(value.as_bytes());
+    key.push(0);
+    key.extend_from_slice(customer_reference.as_bytes());
+    key
+}

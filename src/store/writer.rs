@@ -1,0 +1,194 @@
+//! The single writer: reads what a decision needs, then commits the decision's records, the
+//! account balance and the journal entry in one transaction.
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+
+use super::{received_key, record_key, Store, StoreError, TreeId, WriteSet};
+use crate::domain::account::{Account, Profile};
+use crate::ledger::{Change, Channel, JournalEntry, Record, RecordKind};
+
+const META_REFERENCE: &[u8] = b"reference_seq";
+
+/// Counters only the writer advances. Both are recovered from disk at start-up, and both are
+/// written in the same transaction as the records that use them, so a crash cannot leave a gap
+/// in the journal or hand out a reference twice.
+pub struct WriterState {
+    next_seq: u64,
+    next_reference: u64,
+}
+
+impl WriterState {
+    pub(super) fn load(journal: &sled::Tree, meta: &sled::Tree) -> Result<Self, StoreError> {
+        let last_seq = match journal.last()? {
+            Some((k, _)) => u64::from_be_bytes(
+                k.as_ref()
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("journal key is not 8 bytes".into()))?,
+            ),
+            None => 0,
+        };
+        let last_ref = match meta.get(META_REFERENCE)? {
+            Some(v) => u64::from_be_bytes(
+                v.as_ref()
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("reference counter is not 8 bytes".into()))?,
+            ),
+            None => 0,
+        };
+        Ok(Self {
+            next_seq: last_seq + 1,
+            next_reference: last_ref + 1,
+        })
+    }
+}
+
+/// What an applied change left behind.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    pub balance_after: Option<Decimal>,
+    pub currency_exponent: u32,
+    pub journal_seq: Option<u64>,
+}
+
+pub struct Writer<'a> {
+    store: &'a Store,
+    state: &'a mut WriterState,
+    /// The last reference handed out by `fresh_reference`, persisted with the next commit.
+    reference_to_persist: Option<u64>,
+    /// Writes staged by the caller (stored copies, events) that commit with the next change.
+    staged: WriteSet,
+}
+
+impl<'a> Writer<'a> {
+    pub(super) fn new(store: &'a Store, state: &'a mut WriterState) -> Self {
+        Self {
+            store,
+            state,
+            reference_to_persist: None,
+            staged: WriteSet::default(),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        self.store
+    }
+
+    pub fn account(&self, number: &str) -> Result<Option<Account>, StoreError> {
+        self.store.account(number)
+    }
+
+    pub fn profile(&self, customer_reference: &str) -> Result<Option<Profile>, StoreError> {
+        self.store.profile(customer_reference)
+    }
+
+    pub fn record(&self, kind: RecordKind, id: &str) -> Result<Option<Record>, StoreError> {
+        self.store.record(kind, id)
+    }
+
+    /// The refunds of a payment, in the order they were recorded.
+    pub fn refunds_of(&self, payment: &Record) -> Result<Vec<Record>, StoreError> {
+        let kind = match payment.kind {
+            RecordKind::EmpayrePayment => RecordKind::EmpayreRefund,
+            _ => RecordKind::Refund,
+        };
+        let mut out = Vec::with_capacity(payment.refund_ids.len());
+        for id in &payment.refund_ids {
+            match self.record(kind, id)? {
+                Some(r) => out.push(r),
+                None => {
+                    return Err(StoreError::Corrupt(format!(
+                        "refund {id} of payment {} is missing",
+                        payment.id
+                    )))
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// A reference for a record EBPP sent none for: `prefix` + 12 digits, unique in the store.
+    /// A reference handed out to a command that is then refused is simply never used: the
+    /// sequence may have gaps, never repeats.
+    pub fn fresh_reference(&mut self, prefix: char) -> String {
+        let n = self.state.next_reference;
+        self.state.next_reference += 1;
+        self.reference_to_persist = Some(n);
+        format!("{prefix}{n:012}")
+    }
+
+    /// Stages the stored copy of an accepted posting (`orbipay-mpa.md` §6); it commits with the
+    /// posting's change.
+    pub fn stage_accepted_copy(&mut self, entry: &serde_json::Value) -> Result<(), StoreError> {
+        let id = self.store.next_id()?;
+        self.staged.put_json(TreeId::Accepted, id.to_be_bytes(), entry)
+    }
+
+    /// Commits a ledger change: the records, the account's balance and a journal entry when the
+    /// balance moved, plus everything staged — all in one transaction.
+    pub fn apply(&mut self, change: &Change, channel: Channel, at: DateTime<Utc>) -> Result<Applied, StoreError> {
+        let mut extra = std::mem::take(&mut self.staged);
+        let subject = change.subject();
+        let mut account = match &change.payment.account_number {
+            Some(n) => self.account(n)?,
+            None => None,
+        };
+        let mut journal_seq = None;
+        let set = &mut extra;
+        if !change.delta.is_zero() {
+            let acc = account
+                .as_mut()
+                .ok_or_else(|| StoreError::Corrupt("a balance change without an account".into()))?;
+            acc.posted_delta += change.delta;
+            let seq = self.state.next_seq;
+            let entry = JournalEntry {
+                seq,
+                at,
+                channel,
+                kind: subject.kind,
+                record_id: subject.id.clone(),
+                account_number: acc.account_number.clone(),
+                status: subject.status.clone(),
+                delta: change.delta,
+                balance_after: acc.current_balance(),
+            };
+            set.put_json(TreeId::Journal, seq.to_be_bytes(), &entry)?;
+            set.put_json(TreeId::Accounts, acc.account_number.as_bytes(), acc)?;
+            journal_seq = Some(seq);
+        }
+        set.put_json(
+            TreeId::Records,
+            record_key(change.payment.kind, &change.payment.id),
+            &change.payment,
+        )?;
+        if let Some(refund) = &change.refund {
+            set.put_json(TreeId::Records, record_key(refund.kind, &refund.id), refund)?;
+        }
+        if change.created {
+            set.put(
+                TreeId::IdxReceived,
+                received_key(subject.received_at, subject.kind, &subject.id),
+                Vec::new(),
+            );
+        }
+        if let Some(n) = self.reference_to_persist {
+            set.put(TreeId::Meta, META_REFERENCE, n.to_be_bytes().to_vec());
+        }
+        self.store.commit(extra)?;
+        self.reference_to_persist = None;
+        if journal_seq.is_some() {
+            self.state.next_seq += 1;
+        }
+        Ok(Applied {
+            balance_after: account.as_ref().map(Account::current_balance),
+            currency_exponent: account.as_ref().map(Account::exponent).unwrap_or(2),
+            journal_seq,
+        })
+    }
+
+    /// Commits writes that move no money (imports, stored events, quarantine, snapshots).
+    pub(crate) fn commit(&mut self, mut set: WriteSet) -> Result<(), StoreError> {
+        set.ops.append(&mut std::mem::take(&mut self.staged).ops);
+        self.store.commit(set)
+    }
+}
