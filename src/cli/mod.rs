@@ -1,0 +1,106 @@
+//! The command line (`interfaces.md` §1). Exit status: 0 success, 1 a failed check or
+//! operation, 2 bad usage or configuration. Errors are one line on stderr.
+
+mod import;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::settings::Settings;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "biller-inbox",
+    version,
+    about = "Biller-side receiver for Orbipay EBPP postings and Empayre webhooks"
+)]
+pub struct Cli {
+    /// Configuration file layered over config/default.toml (also BILLER_INBOX_CONFIG).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Manage biller accounts and profiles.
+    Accounts {
+        #[command(subcommand)]
+        command: AccountsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AccountsCommand {
+    /// Upsert accounts and profiles from a JSON array or JSON-lines file (all-or-nothing).
+    Import {
+        /// The accounts file (format of interfaces.md §3).
+        file: PathBuf,
+    },
+}
+
+/// A command's failure: the message for stderr and the exit status.
+pub struct Failure {
+    pub message: String,
+    pub code: u8,
+}
+
+impl Failure {
+    pub fn check(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            code: 1,
+        }
+    }
+
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            code: 2,
+        }
+    }
+}
+
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => load(cli.config.as_deref()).and_then(serve),
+        Command::Accounts {
+            command: AccountsCommand::Import { file },
+        } => load(cli.config.as_deref()).and_then(|s| import::run(&s, &file)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("biller-inbox: {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn load(config: Option<&std::path::Path>) -> Result<Settings, Failure> {
+    Settings::load(config).map_err(|e| Failure::usage(e.to_string()))
+}
+
+fn serve(settings: Settings) -> Result<(), Failure> {
+    crate::telemetry::init(&settings.log);
+    let system = actix_rt::System::new();
+    system.block_on(async move {
+        let host = settings.server.host.clone();
+        let app = crate::startup::Application::build(settings).map_err(|e| match e {
+            crate::startup::StartupError::Settings(s) => Failure::usage(s.to_string()),
+            other => Failure::check(other.to_string()),
+        })?;
+        // Scripts and tests read the bound address from this line.
+        println!("biller-inbox listening on http://{host}:{}", app.port());
+        tracing::info!(port = app.port(), "serving");
+        app.run_until_stopped()
+            .await
+            .map_err(|e| Failure::check(format!("server stopped: {e}")))
+    })
+}

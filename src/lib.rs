@@ -1,0 +1,13 @@
+//! biller-inbox: a biller-side receiver for Orbipay EBPP postings and Empayre webhooks.
+
+pub mod cli;
+pub mod disk;
+pub mod domain;
+pub mod http;
+pub mod ledger;
+pub mod metrics;
+pub mod orbipay;
+pub mod settings;
+pub mod startup;
+pub mod store;
+pub mod telemetry;

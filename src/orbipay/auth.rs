@@ -1,0 +1,182 @@
+//! EBPP authentication: `client-key` plus one complete credential set of that client
+//! (`orbipay-mpa.md` §1). Secrets are compared in constant time and never logged.
+
+use actix_web::http::header::{HeaderMap, HeaderName};
+use subtle::ConstantTimeEq;
+
+use crate::settings::OrbipayClient;
+
+const CLIENT_KEY_HEADER: &str = "client-key";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthFailure {
+    /// No client is configured: the channel is closed (503).
+    NotConfigured,
+    /// 401: the message never says which part was wrong.
+    Unauthorized,
+    /// 403: the credentials match a disabled client.
+    Forbidden,
+}
+
+struct Client {
+    key: String,
+    enabled: bool,
+    sets: Vec<Vec<(HeaderName, Vec<u8>)>>,
+}
+
+pub struct OrbipayAuth {
+    clients: Vec<Client>,
+}
+
+impl OrbipayAuth {
+    /// Built from validated settings (header names were checked there).
+    pub fn new(clients: &[OrbipayClient]) -> Self {
+        let clients = clients
+            .iter()
+            .map(|c| Client {
+                key: c.client_key.clone(),
+                enabled: c.enabled,
+                sets: c
+                    .credentials
+                    .iter()
+                    .map(|set| {
+                        set.iter()
+                            .filter_map(|(name, value)| {
+                                let name = HeaderName::try_from(name.to_ascii_lowercase()).ok()?;
+                                Some((name, value.as_bytes().to_vec()))
+                            })
+                            .collect()
+                    })
+                    .collect(),
+            })
+            .collect();
+        Self { clients }
+    }
+
+    pub fn is_configured(&self) -> bool {
+        !self.clients.is_empty()
+    }
+
+    /// Returns the authenticated client key.
+    pub fn authenticate(&self, headers: &HeaderMap) -> Result<String, AuthFailure> {
+        if self.clients.is_empty() {
+            return Err(AuthFailure::NotConfigured);
+        }
+        let sent_key = headers.get(CLIENT_KEY_HEADER).map(|v| v.as_bytes()).unwrap_or_default();
+        // Every client and every set is examined, so the time taken does not tell which
+        // client exists or which header was wrong.
+        let mut found: Option<&Client> = None;
+        for client in &self.clients {
+            let key_matches = client.key.as_bytes().ct_eq(sent_key);
+            let mut any_set = subtle::Choice::from(0u8);
+            for set in &client.sets {
+                let mut all = subtle::Choice::from(1u8);
+                for (name, expected) in set {
+                    let sent = headers.get(name).map(|v| v.as_bytes()).unwrap_or_default();
+                    all &= expected.as_slice().ct_eq(sent);
+                }
+                any_set |= all;
+            }
+            if bool::from(key_matches & any_set) {
+                found = Some(client);
+            }
+        }
+        match found {
+            Some(c) if c.enabled => Ok(c.key.clone()),
+            Some(_) => Err(AuthFailure::Forbidden),
+            None => Err(AuthFailure::Unauthorized),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::http::header::HeaderValue;
+    use std::collections::BTreeMap;
+
+    fn client(key: &str, enabled: bool, sets: &[&[(&str, &str)]]) -> OrbipayClient {
+        OrbipayClient {
+            client_key: key.into(),
+            enabled,
+            credentials: sets
+                .iter()
+                .map(|s| {
+                    s.iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect::<BTreeMap<_, _>>()
+                })
+                .collect(),
+        }
+    }
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(HeaderName::from_static(k), HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn table() {
+        let auth = OrbipayAuth::new(&[
+            client(
+                "a",
+                true,
+                &[&[("api-key", "old")], &[("api-key", "new"), ("x-extra", "e")]],
+            ),
+            client("off", false, &[&[("api-key", "k")]]),
+        ]);
+        type Case = (
+            &'static str,
+            Vec<(&'static str, &'static str)>,
+            Result<String, AuthFailure>,
+        );
+        let cases: Vec<Case> = vec![
+            ("old key", vec![("client-key", "a"), ("api-key", "old")], Ok("a".into())),
+            (
+                "rotated set",
+                vec![("client-key", "a"), ("api-key", "new"), ("x-extra", "e")],
+                Ok("a".into()),
+            ),
+            (
+                "incomplete set",
+                vec![("client-key", "a"), ("api-key", "new")],
+                Err(AuthFailure::Unauthorized),
+            ),
+            (
+                "wrong key",
+                vec![("client-key", "a"), ("api-key", "nope")],
+                Err(AuthFailure::Unauthorized),
+            ),
+            (
+                "no client key",
+                vec![("api-key", "old")],
+                Err(AuthFailure::Unauthorized),
+            ),
+            (
+                "unknown client",
+                vec![("client-key", "b"), ("api-key", "old")],
+                Err(AuthFailure::Unauthorized),
+            ),
+            (
+                "disabled",
+                vec![("client-key", "off"), ("api-key", "k")],
+                Err(AuthFailure::Forbidden),
+            ),
+            (
+                "disabled wrong",
+                vec![("client-key", "off"), ("api-key", "x")],
+                Err(AuthFailure::Unauthorized),
+            ),
+        ];
+        for (name, h, want) in cases {
+            assert_eq!(auth.authenticate(&headers(&h)), want, "{name}");
+        }
+        assert_eq!(
+            OrbipayAuth::new(&[]).authenticate(&headers(&[])),
+            Err(AuthFailure::NotConfigured)
+        );
+    }
+}

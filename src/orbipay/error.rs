@@ -1,0 +1,166 @@
+//! Orbipay's wire errors (`orbipay-mpa.md` §2), mapped to status and envelope in one place.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::json;
+
+use super::auth::AuthFailure;
+use super::wire::FieldError;
+use crate::http::BodyError;
+use crate::ledger::{BusinessCode, Rejection};
+use crate::store::StoreError;
+
+#[derive(Debug)]
+pub enum OrbipayError {
+    NotConfigured,
+    Unauthorized,
+    Forbidden,
+    PayloadTooLarge,
+    /// The body is not what the endpoint takes at all (content type, JSON, form).
+    Malformed(Vec<FieldError>),
+    /// Field rules broken.
+    Fields(Vec<FieldError>),
+    CustomerMissing,
+    Business(Rejection),
+    Unavailable(String),
+    Internal(String),
+}
+
+impl OrbipayError {
+    pub fn malformed(message: impl Into<String>) -> Self {
+        Self::Malformed(vec![FieldError {
+            field: None,
+            message: message.into(),
+        }])
+    }
+
+    /// Wire parsers report a body they cannot read at all as one error without a field.
+    pub fn from_field_errors(errors: Vec<FieldError>) -> Self {
+        if errors.len() == 1 && errors[0].field.is_none() {
+            Self::Malformed(errors)
+        } else {
+            Self::Fields(errors)
+        }
+    }
+
+    /// The rejection cause of the request log (a closed set, `interfaces.md` §5).
+    pub fn cause(&self) -> Option<&'static str> {
+        Some(match self {
+            Self::Unauthorized | Self::Forbidden => "unauthorized",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::Malformed(_) => "malformed",
+            Self::Fields(_) | Self::CustomerMissing => "validation",
+            Self::Business(_) => "business_rule",
+            Self::NotConfigured | Self::Unavailable(_) | Self::Internal(_) => return None,
+        })
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Unauthorized => "error_unauthorized",
+            Self::Forbidden => "error_forbidden",
+            Self::PayloadTooLarge => "error_payload_too_large",
+            Self::Malformed(_) | Self::Fields(_) => "error_field",
+            Self::CustomerMissing => "error_customer_missing",
+            Self::Business(r) => r.code.as_str(),
+            Self::NotConfigured | Self::Unavailable(_) | Self::Internal(_) => "error_processing",
+        }
+    }
+
+    pub fn is_duplicate(&self) -> bool {
+        matches!(self, Self::Business(r) if r.code == BusinessCode::DuplicatePosting)
+    }
+}
+
+impl std::fmt::Display for OrbipayError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Unavailable(cause) | Self::Internal(cause) => write!(f, "{}: {cause}", self.code()),
+            _ => f.write_str(self.code()),
+        }
+    }
+}
+
+impl ResponseError for OrbipayError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Malformed(_) | Self::Fields(_) => StatusCode::BAD_REQUEST,
+            Self::CustomerMissing => StatusCode::NOT_FOUND,
+            Self::Business(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::NotConfigured | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let code = self.code();
+        let errors: Vec<serde_json::Value> = match self {
+            Self::Malformed(list) | Self::Fields(list) => list
+                .iter()
+                .map(|e| match &e.field {
+                    Some(field) => json!({"code": code, "message": e.message, "field": field}),
+                    None => json!({"code": code, "message": e.message}),
+                })
+                .collect(),
+            Self::Business(r) => vec![match r.field {
+                Some(field) => json!({"code": code, "message": r.message, "field": field}),
+                None => json!({"code": code, "message": r.message}),
+            }],
+            other => vec![json!({"code": code, "message": other.public_message()})],
+        };
+        HttpResponse::build(self.status_code()).json(json!({ "errors": errors }))
+    }
+}
+
+impl OrbipayError {
+    /// What the caller may read. Internal causes stay in the log.
+    fn public_message(&self) -> &'static str {
+        match self {
+            Self::NotConfigured => "no Orbipay client is configured; the channel is closed",
+            Self::Unauthorized => "authentication failed",
+            Self::Forbidden => "the client is disabled",
+            Self::PayloadTooLarge => "request body is too large",
+            Self::CustomerMissing => "no customer matches the criteria",
+            Self::Unavailable(_) => "the store is unavailable, retry later",
+            Self::Internal(_) => "internal error",
+            Self::Malformed(_) | Self::Fields(_) | Self::Business(_) => "request refused",
+        }
+    }
+}
+
+impl From<AuthFailure> for OrbipayError {
+    fn from(f: AuthFailure) -> Self {
+        match f {
+            AuthFailure::NotConfigured => Self::NotConfigured,
+            AuthFailure::Unauthorized => Self::Unauthorized,
+            AuthFailure::Forbidden => Self::Forbidden,
+        }
+    }
+}
+
+impl From<BodyError> for OrbipayError {
+    fn from(e: BodyError) -> Self {
+        match e {
+            BodyError::TooLarge { .. } => Self::PayloadTooLarge,
+            BodyError::Read(m) => Self::malformed(m),
+        }
+    }
+}
+
+impl From<Rejection> for OrbipayError {
+    fn from(r: Rejection) -> Self {
+        Self::Business(r)
+    }
+}
+
+impl From<StoreError> for OrbipayError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Corrupt(m) => Self::Internal(m),
+            other => Self::Unavailable(other.to_string()),
+        }
+    }
+}

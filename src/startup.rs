@@ -1,0 +1,215 @@
+//! Building and running the server. `Application::build` binds the listener itself, so tests
+//! pass port 0 and read the real port back; `configure` registers every route once for both.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServiceResponse};
+use actix_web::http::header::HeaderValue;
+use actix_web::{web, App, HttpMessage, HttpResponse, HttpServer};
+use rust_decimal::Decimal;
+use tracing::Instrument;
+
+use crate::domain::account::parse_accounts_file;
+use crate::http::{RequestId, REQUEST_ID_HEADER};
+use crate::metrics::Metrics;
+use crate::orbipay::auth::OrbipayAuth;
+use crate::orbipay::handlers as orbipay;
+use crate::settings::Settings;
+use crate::store::{Store, StoreError};
+
+/// Everything a handler may need, behind one `web::Data`.
+pub struct AppState {
+    pub settings: Settings,
+    pub store: Store,
+    pub orbipay_auth: OrbipayAuth,
+    pub min_payment_amount: Decimal,
+    pub metrics: Metrics,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Settings(#[from] crate::settings::SettingsError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("seed accounts file {path}: {message}")]
+    Seed { path: String, message: String },
+    #[error("cannot listen on {address}: {source}")]
+    Bind { address: String, source: std::io::Error },
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    pub state: web::Data<AppState>,
+}
+
+impl Application {
+    pub fn build(settings: Settings) -> Result<Self, StartupError> {
+        settings.validate()?;
+        let store = Store::open(&settings.store.path, settings.store.cache_capacity_bytes)?;
+        seed_accounts(&store, &settings.seed.accounts_file)?;
+        let orbipay_auth = OrbipayAuth::new(&settings.orbipay.clients);
+        if !orbipay_auth.is_configured() {
+            tracing::warn!("no Orbipay client configured: the EBPP endpoints answer 503 (fail closed)");
+        }
+        let state = web::Data::new(AppState {
+            min_payment_amount: settings.min_payment_amount()?,
+            orbipay_auth,
+            store,
+            metrics: Metrics::default(),
+            settings,
+        });
+        let address = format!("{}:{}", state.settings.server.host, state.settings.server.port);
+        let listener = TcpListener::bind(&address).map_err(|source| StartupError::Bind {
+            address: address.clone(),
+            source,
+        })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartupError::Bind { address, source })?
+            .port();
+        let server_state = state.clone();
+        let server = &state.settings.server;
+        let mut http = HttpServer::new(move || {
+            App::new()
+                .app_data(server_state.clone())
+                .configure(|cfg| configure(cfg, &server_state))
+                .wrap_fn(|req, srv| {
+                    use actix_web::dev::Service;
+                    let started = Instant::now();
+                    let rid = RequestId::from_header(req.headers().get(REQUEST_ID_HEADER));
+                    req.extensions_mut().insert(rid.clone());
+                    let span =
+                        tracing::info_span!("request", request_id = %rid.0, method = %req.method(), path = %req.path());
+                    let state = req.app_data::<web::Data<AppState>>().cloned();
+                    let fut = srv.call(req);
+                    async move {
+                        let mut res: ServiceResponse<_> = fut.await?;
+                        finish_request(&mut res, &rid, state.as_ref().map(|s| s.get_ref()), started);
+                        Ok(res)
+                    }
+                    .instrument(span)
+                })
+        })
+        .client_request_timeout(Duration::from_millis(server.request_timeout_ms))
+        .keep_alive(Duration::from_secs(server.keep_alive_secs));
+        if server.workers > 0 {
+            http = http.workers(server.workers);
+        }
+        let server = http
+            .listen(listener)
+            .map_err(|source| StartupError::Bind {
+                address: "listener".into(),
+                source,
+            })?
+            .run();
+        Ok(Self { port, server, state })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// Adds the request id header, counts the request and logs one line for it.
+fn finish_request<B: MessageBody>(
+    res: &mut ServiceResponse<B>,
+    rid: &RequestId,
+    state: Option<&AppState>,
+    started: Instant,
+) {
+    if let Ok(value) = HeaderValue::from_str(&rid.0) {
+        res.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
+    let status = res.status().as_u16();
+    let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".to_string());
+    let elapsed = started.elapsed();
+    if let Some(state) = state {
+        state.metrics.request(&route, status, elapsed);
+    }
+    tracing::info!(status, route = %route, micros = elapsed.as_micros() as u64, "request done");
+}
+
+/// Every route, registered once for the server and the tests.
+pub fn configure(cfg: &mut web::ServiceConfig, state: &web::Data<AppState>) {
+    let base = state.settings.orbipay.base_path.clone();
+    cfg.route(
+        "/health/live",
+        web::get().to(|| async { HttpResponse::Ok().json(serde_json::json!({"status": "live"})) }),
+    )
+    .route("/health/ready", web::get().to(ready))
+    .route("/metrics", web::get().to(metrics))
+    .route(&format!("{base}/mpacustomers"), web::post().to(orbipay::lookup))
+    .route(&format!("{base}/paymentposting"), web::post().to(orbipay::payment))
+    .route(
+        &format!("{base}/paymentreversalposting"),
+        web::post().to(orbipay::reversal),
+    )
+    .route(&format!("{base}/paymentrefundposting"), web::post().to(orbipay::refund));
+}
+
+async fn ready(state: web::Data<AppState>) -> HttpResponse {
+    let store = state.store.clone();
+    let min_free = state.settings.store.min_free_bytes;
+    let checked = web::block(move || -> Result<(), (&'static str, String)> {
+        store.probe().map_err(|e| ("store_write", e.to_string()))?;
+        let free = crate::disk::free_bytes(Path::new(store.path())).map_err(|e| ("disk_free", e.to_string()))?;
+        if free < min_free {
+            return Err((
+                "disk_free",
+                format!("{free} bytes free, below store.min_free_bytes {min_free}"),
+            ));
+        }
+        Ok(())
+    })
+    .await;
+    match checked {
+        Ok(Ok(())) => HttpResponse::Ok().json(serde_json::json!({"status": "ready"})),
+        Ok(Err((check, detail))) => {
+            tracing::warn!(check, %detail, "readiness check failed");
+            HttpResponse::ServiceUnavailable().json(serde_json::json!({"status": "not_ready", "failed_check": check}))
+        }
+        Err(_) => HttpResponse::ServiceUnavailable()
+            .json(serde_json::json!({"status": "not_ready", "failed_check": "store_write"})),
+    }
+}
+
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(state.metrics.render(state.store.flush_stats()))
+}
+
+/// Imports `seed.accounts_file` when the store has no accounts yet (the demo set-up).
+fn seed_accounts(store: &Store, file: &str) -> Result<(), StartupError> {
+    if file.is_empty() || store.has_accounts()? {
+        return Ok(());
+    }
+    let seed_error = |message: String| StartupError::Seed {
+        path: file.to_string(),
+        message,
+    };
+    let text = std::fs::read_to_string(file).map_err(|e| seed_error(e.to_string()))?;
+    let entries = parse_accounts_file(&text)
+        .map_err(|errors| seed_error(errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")))?;
+    let summary = store.import_accounts(&entries)?;
+    store.flush_now()?;
+    tracing::info!(
+        accounts = summary.accounts_created,
+        profiles = summary.profiles_created,
+        "seeded accounts"
+    );
+    Ok(())
+}
