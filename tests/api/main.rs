@@ -1,0 +1,9 @@
+//! Black-box tests through HTTP (one test binary, so it links once).
+
+// Table-driven tests spell their rows as tuples; naming each row type would hide the table.
+#![allow(clippy::type_complexity)]
+
+mod binary;
+mod helpers;
+mod orbipay_lookup;
+mod orbipay_postings;
