@@ -3,6 +3,7 @@
 pub mod cli;
 pub mod disk;
 pub mod domain;
+pub mod empayre;
 pub mod http;
 pub mod ledger;
 pub mod metrics;

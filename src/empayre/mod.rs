@@ -1,0 +1,6 @@
+//! The Empayre (Vality, ex-RBKmoney) webhook channel (`empayre-webhooks.md`): keys, the
+//! `Content-Signature` check over the raw body, the event model, the sink and projections.
+
+pub mod event;
+pub mod keys;
+pub mod signature;
