@@ -10,6 +10,7 @@
 //! - `records`         kind tag, id → Record
 //! - `idx_received`    received_at (i64 nanos, order-preserving) kind tag, id → () — time index
 //! - `journal`         seq (u64 BE) → JournalEntry
+//! - `idx_account_journal` account_number 0x00 seq (u64 BE) → () — an account's entries in order
 //! - `accepted`        id (u64 BE) → the stored copy of an accepted posting
 //! - `rejections`      id (u64 BE) → request-log entry of a rejected request
 //! - `meta`            counters
@@ -66,12 +67,13 @@ pub(crate) enum TreeId {
     Records,
     IdxReceived,
     Journal,
+    IdxAccountJournal,
     Accepted,
     Rejections,
     Meta,
 }
 
-const TREE_NAMES: [&str; 11] = [
+const TREE_NAMES: [&str; 12] = [
     "accounts",
     "profiles",
     "idx_email",
@@ -80,6 +82,7 @@ const TREE_NAMES: [&str; 11] = [
     "records",
     "idx_received",
     "journal",
+    "idx_account_journal",
     "accepted",
     "rejections",
     "meta",
@@ -317,6 +320,15 @@ pub(crate) fn received_key(at: chrono::DateTime<chrono::Utc>, kind: RecordKind, 
 /// Flips the sign bit so that big-endian byte order equals numeric order.
 pub(crate) fn order_preserving_i64(v: i64) -> [u8; 8] {
     ((v as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+/// Per-account journal index key: `account_number 0x00 seq`.
+pub(crate) fn account_journal_key(account_number: &str, seq: u64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(account_number.len() + 9);
+    key.extend_from_slice(account_number.as_bytes());
+    key.push(0);
+    key.extend_from_slice(&seq.to_be_bytes());
+    key
 }
 
 /// Index key `value 0x00 customer_reference`.

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
-use super::{received_key, record_key, Store, StoreError, TreeId, WriteSet};
+use super::{account_journal_key, received_key, record_key, Store, StoreError, TreeId, WriteSet};
 use crate::domain::account::{Account, Profile};
 use crate::ledger::{Change, Channel, JournalEntry, Record, RecordKind};
 
@@ -153,6 +153,7 @@ impl<'a> Writer<'a> {
                 balance_after: acc.current_balance(),
             };
             set.put_json(TreeId::Journal, seq.to_be_bytes(), &entry)?;
+            set.put(TreeId::IdxAccountJournal, account_journal_key(&acc.account_number, seq), Vec::new());
             set.put_json(TreeId::Accounts, acc.account_number.as_bytes(), acc)?;
             journal_seq = Some(seq);
         }
