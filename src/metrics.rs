@@ -20,8 +20,8 @@ pub struct Metrics {
     postings: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
     duplicates: Mutex<BTreeMap<&'static str, u64>>,
     rejections: Mutex<BTreeMap<&'static str, u64>>,
-    pub quarantined: AtomicU64,
-    pub unmatched: AtomicU64,
+    quarantined: AtomicU64,
+    unmatched: AtomicU64,
     latency_buckets: [AtomicU64; REQUEST_BOUNDS.len() + 1],
     latency_micros_sum: AtomicU64,
 }
@@ -59,6 +59,14 @@ impl Metrics {
 
     pub fn duplicate(&self, channel: &'static str) {
         bump(&self.duplicates, channel);
+    }
+
+    pub fn quarantined(&self) {
+        self.quarantined.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn unmatched(&self) {
+        self.unmatched.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn rejection(&self, cause: &'static str) {

@@ -13,6 +13,8 @@ use rust_decimal::Decimal;
 use tracing::Instrument;
 
 use crate::domain::account::parse_accounts_file;
+use crate::empayre::handlers as empayre;
+use crate::empayre::sources::Sources;
 use crate::http::{RequestId, REQUEST_ID_HEADER};
 use crate::metrics::Metrics;
 use crate::orbipay::auth::OrbipayAuth;
@@ -25,6 +27,7 @@ pub struct AppState {
     pub settings: Settings,
     pub store: Store,
     pub orbipay_auth: OrbipayAuth,
+    pub empayre_sources: Sources,
     pub min_payment_amount: Decimal,
     pub metrics: Metrics,
 }
@@ -56,7 +59,12 @@ impl Application {
         if !orbipay_auth.is_configured() {
             tracing::warn!("no Orbipay client configured: the EBPP endpoints answer 503 (fail closed)");
         }
+        let empayre_sources = Sources::load(&settings.empayre)?;
+        if empayre_sources.is_empty() {
+            tracing::warn!("no Empayre source configured: the webhook routes answer 503 (fail closed)");
+        }
         let state = web::Data::new(AppState {
+            empayre_sources,
             min_payment_amount: settings.min_payment_amount()?,
             orbipay_auth,
             store,
@@ -158,6 +166,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &web::Data<AppState>) {
         web::post().to(orbipay::reversal),
     )
     .route(&format!("{base}/paymentrefundposting"), web::post().to(orbipay::refund));
+    let hook = state.settings.empayre.path.clone();
+    cfg.route(&hook, web::post().to(empayre::webhook_any))
+        .route(&format!("{hook}/{{source}}"), web::post().to(empayre::webhook_source));
 }
 
 async fn ready(state: web::Data<AppState>) -> HttpResponse {

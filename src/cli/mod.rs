@@ -2,6 +2,7 @@
 //! operation, 2 bad usage or configuration. Errors are one line on stderr.
 
 mod import;
+mod keygen;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,6 +29,12 @@ pub struct Cli {
 enum Command {
     /// Run the server (the default).
     Serve,
+    /// Write a fresh RSA-2048 test key pair for signing Empayre fixtures.
+    Keygen {
+        /// Folder for empayre_test_private.pem (PKCS#8) and empayre_test_public.pem (SPKI).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
     /// Manage biller accounts and profiles.
     Accounts {
         #[command(subcommand)]
@@ -70,6 +77,7 @@ pub fn run() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => load(cli.config.as_deref()).and_then(serve),
+        Command::Keygen { out } => keygen::run(&out),
         Command::Accounts {
             command: AccountsCommand::Import { file },
         } => load(cli.config.as_deref()).and_then(|s| import::run(&s, &file)),

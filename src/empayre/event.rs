@@ -246,17 +246,12 @@ impl Event {
             | T::PaymentChargedBack
             | T::PaymentCashChanged => invoices && self.invoice.is_some() && self.payment.is_some(),
             T::RefundCreated | T::RefundPending | T::RefundSucceeded | T::RefundFailed => {
-                invoices
-                    && self.invoice.is_some()
-                    && self.payment.is_some()
-                    && self.refund.is_some()
+                invoices && self.invoice.is_some() && self.payment.is_some() && self.refund.is_some()
             }
             T::PaymentInteractionRequested | T::PaymentInteractionCompleted => {
                 invoices && self.invoice_id.is_some() && self.payment_id.is_some()
             }
-            T::CustomerCreated | T::CustomerDeleted | T::CustomerReady => {
-                customers && self.customer.is_some()
-            }
+            T::CustomerCreated | T::CustomerDeleted | T::CustomerReady => customers && self.customer.is_some(),
             T::CustomerBindingStarted | T::CustomerBindingSucceeded | T::CustomerBindingFailed => {
                 customers && self.customer.is_some() && self.binding.is_some()
             }
@@ -651,10 +646,7 @@ impl fmt::Debug for PaymentToolDetails {
             .field("bank_name", &self.bank_name)
             .field("provider", &self.provider)
             .field("provider_name", &self.provider_name)
-            .field(
-                "digital_wallet_details_type",
-                &self.digital_wallet_details_type,
-            )
+            .field("digital_wallet_details_type", &self.digital_wallet_details_type)
             .field("phone_number_mask", &self.phone_number_mask)
             .field("crypto_currency", &self.crypto_currency)
             .field("crypto_currency_type", &self.crypto_currency_type)
@@ -685,10 +677,7 @@ impl fmt::Debug for ClientInfo {
 mod tests {
     use super::*;
 
-    const EXAMPLES: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/vectors/empayre/examples"
-    );
+    const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/vectors/empayre/examples");
 
     fn example(name: &str) -> Vec<u8> {
         std::fs::read(format!("{EXAMPLES}/{name}")).unwrap()
@@ -720,13 +709,9 @@ mod tests {
             assert!(event.event_id > 0, "{name}");
         }
         // The signed test vector is an example too.
-        let tv =
-            parse_event(&std::fs::read(format!("{EXAMPLES}/../tv_body.json")).unwrap()).unwrap();
+        let tv = parse_event(&std::fs::read(format!("{EXAMPLES}/../tv_body.json")).unwrap()).unwrap();
         assert!(tv.is_known());
-        assert_eq!(
-            tv.invoice.unwrap().product.as_deref(),
-            Some("Заказ A-100542")
-        );
+        assert_eq!(tv.invoice.unwrap().product.as_deref(), Some("Заказ A-100542"));
     }
 
     #[test]
@@ -739,27 +724,18 @@ mod tests {
         assert_eq!(e.invoice_ref(), Some("2Rk3QxJ7fWm"));
         assert_eq!(e.payment_ref(), None);
         let inv = e.invoice.unwrap();
-        assert_eq!(
-            inv.shop_id.as_deref(),
-            Some("6c1f2b0e-2a4d-4b7e-9f8a-3d5e7c9b1a20")
-        );
+        assert_eq!(inv.shop_id.as_deref(), Some("6c1f2b0e-2a4d-4b7e-9f8a-3d5e7c9b1a20"));
         assert_eq!(inv.status, Some(InvoiceStatus::Paid));
         assert_eq!(inv.amount, Some(150000));
         assert_eq!(inv.external_id.as_deref(), Some("A-100542"));
         assert_eq!(inv.due_date.as_deref(), Some("2025-03-15T09:26:53Z"));
-        assert_eq!(
-            inv.metadata.unwrap().pointer("/customerRef"),
-            Some(&Value::from(77812))
-        );
+        assert_eq!(inv.metadata.unwrap().pointer("/customerRef"), Some(&Value::from(77812)));
         let cart = inv.cart.unwrap();
         assert_eq!(
             (cart[1].quantity, cart[1].price, cart[1].cost),
             (Some(2), Some(25000), Some(50000))
         );
-        assert_eq!(
-            cart[0].tax_mode.as_ref().unwrap().rate.as_deref(),
-            Some("20%")
-        );
+        assert_eq!(cart[0].tax_mode.as_ref().unwrap().rate.as_deref(), Some("20%"));
         assert!(cart[1].tax_mode.is_none());
 
         let e = parse_example("payment_captured.json");
@@ -779,14 +755,8 @@ mod tests {
         assert_eq!(payer.payer_type, Some(PayerType::PaymentResourcePayer));
         let details = payer.payment_tool_details.unwrap();
         assert_eq!(details.details_type, Some(DetailsType::BankCard));
-        assert_eq!(
-            details.card_number_mask.as_deref(),
-            Some("427600******1234")
-        );
-        assert_eq!(
-            payer.client_info.unwrap().ip.as_deref(),
-            Some("203.0.113.45")
-        );
+        assert_eq!(details.card_number_mask.as_deref(), Some("427600******1234"));
+        assert_eq!(payer.client_info.unwrap().ip.as_deref(), Some("203.0.113.45"));
 
         let e = parse_example("payment_failed.json");
         let p = e.payment.unwrap();
@@ -812,10 +782,7 @@ mod tests {
         let e = parse_example("payment_interaction_requested.json");
         assert_eq!(e.invoice_id.as_deref(), Some("2Rk3QxJ7fWm"));
         assert_eq!(e.payment_id.as_deref(), Some("1"));
-        assert_eq!(
-            (e.invoice_ref(), e.payment_ref()),
-            (Some("2Rk3QxJ7fWm"), Some("1"))
-        );
+        assert_eq!((e.invoice_ref(), e.payment_ref()), (Some("2Rk3QxJ7fWm"), Some("1")));
         assert!(e.invoice.is_none() && e.payment.is_none());
         assert_eq!(
             e.user_interaction_details
@@ -828,10 +795,7 @@ mod tests {
         assert_eq!(e.topic, Topic::CustomersTopic);
         let c = e.customer.unwrap();
         assert_eq!(c.status, Some(CustomerStatus::Ready));
-        assert_eq!(
-            c.contact_info.unwrap().phone_number.as_deref(),
-            Some("+79990001122")
-        );
+        assert_eq!(c.contact_info.unwrap().phone_number.as_deref(), Some("+79990001122"));
         let b = e.binding.unwrap();
         assert_eq!(b.status, Some(BindingStatus::Succeeded));
         let details = b.payment_resource.unwrap().payment_tool_details.unwrap();
@@ -864,16 +828,12 @@ mod tests {
         );
 
         let customer = parse_edited("payment_captured.json", |v| {
-            v["payment"]["payer"] =
-                serde_json::json!({"payerType": "CustomerPayer", "customerID": "1Cx2"});
+            v["payment"]["payer"] = serde_json::json!({"payerType": "CustomerPayer", "customerID": "1Cx2"});
             v["invoice"]["shopID"] = Value::from(42); // the 2017 sender's numeric shop id
             v["payment"]["status"] = Value::from("charged_back");
         })
         .unwrap();
-        assert_eq!(
-            customer.invoice.as_ref().unwrap().shop_id.as_deref(),
-            Some("42")
-        );
+        assert_eq!(customer.invoice.as_ref().unwrap().shop_id.as_deref(), Some("42"));
         let p = customer.payment.unwrap();
         assert_eq!(p.status, Some(PaymentStatus::ChargedBack));
         assert_eq!(p.payer.unwrap().customer_id.as_deref(), Some("1Cx2"));
@@ -885,17 +845,13 @@ mod tests {
             v["eventType"] = Value::from("PaymentSplitAllocated");
         })
         .unwrap();
-        assert_eq!(
-            e.event_type,
-            EventType::Unknown("PaymentSplitAllocated".into())
-        );
+        assert_eq!(e.event_type, EventType::Unknown("PaymentSplitAllocated".into()));
         assert_eq!(e.event_type.as_str(), "PaymentSplitAllocated");
         assert!(!e.is_known());
 
         let e = parse_edited("payment_captured.json", |v| {
             v["payment"]["payer"]["payerType"] = Value::from("WalletPayer");
-            v["payment"]["payer"]["paymentToolDetails"]["detailsType"] =
-                Value::from("PaymentToolDetailsSbp");
+            v["payment"]["payer"]["paymentToolDetails"]["detailsType"] = Value::from("PaymentToolDetailsSbp");
             v["payment"]["status"] = Value::from("partially_refunded");
             v["newTopLevelField"] = serde_json::json!({"x": 1});
             v["payment"]["newField"] = Value::from(true);
@@ -904,19 +860,13 @@ mod tests {
         // Unknown nested values do not stop the event from being applied.
         assert!(e.is_known());
         let p = e.payment.unwrap();
-        assert_eq!(
-            p.status.as_ref().map(|s| s.as_str()),
-            Some("partially_refunded")
-        );
+        assert_eq!(p.status.as_ref().map(|s| s.as_str()), Some("partially_refunded"));
         let payer = p.payer.unwrap();
         let payer_type = payer.payer_type.unwrap();
         assert!(!payer_type.is_known());
         assert_eq!(payer_type.as_str(), "WalletPayer");
         let details_type = payer.payment_tool_details.unwrap().details_type.unwrap();
-        assert_eq!(
-            details_type,
-            DetailsType::Unknown("PaymentToolDetailsSbp".into())
-        );
+        assert_eq!(details_type, DetailsType::Unknown("PaymentToolDetailsSbp".into()));
         assert_eq!(details_type.as_str(), "PaymentToolDetailsSbp");
 
         let e = parse_edited("invoice_paid.json", |v| {
@@ -940,37 +890,22 @@ mod tests {
             "\"PaymentToolDetailsMobileCommerce\""
         );
         // Case matters on the wire: a differently cased value is unknown, not coerced.
-        assert_eq!(
-            Topic::from("invoicesTopic"),
-            Topic::Unknown("invoicesTopic".into())
-        );
+        assert_eq!(Topic::from("invoicesTopic"), Topic::Unknown("invoicesTopic".into()));
     }
 
     #[test]
     fn known_type_without_its_payload_is_not_known() {
         type Edit = fn(&mut Value);
         let cases: Vec<(&str, &str, Edit)> = vec![
-            (
-                "payment event without payment",
-                "payment_captured.json",
-                |v| {
-                    v.as_object_mut().unwrap().remove("payment");
-                },
-            ),
-            (
-                "payment event without invoice",
-                "payment_captured.json",
-                |v| {
-                    v.as_object_mut().unwrap().remove("invoice");
-                },
-            ),
-            (
-                "refund event without refund",
-                "refund_succeeded.json",
-                |v| {
-                    v.as_object_mut().unwrap().remove("refund");
-                },
-            ),
+            ("payment event without payment", "payment_captured.json", |v| {
+                v.as_object_mut().unwrap().remove("payment");
+            }),
+            ("payment event without invoice", "payment_captured.json", |v| {
+                v.as_object_mut().unwrap().remove("invoice");
+            }),
+            ("refund event without refund", "refund_succeeded.json", |v| {
+                v.as_object_mut().unwrap().remove("refund");
+            }),
             ("invoice event without invoice", "invoice_paid.json", |v| {
                 v.as_object_mut().unwrap().remove("invoice");
             }),
@@ -988,13 +923,9 @@ mod tests {
                     v.as_object_mut().unwrap().remove("binding");
                 },
             ),
-            (
-                "invoice type on customers topic",
-                "invoice_paid.json",
-                |v| {
-                    v["topic"] = Value::from("CustomersTopic");
-                },
-            ),
+            ("invoice type on customers topic", "invoice_paid.json", |v| {
+                v["topic"] = Value::from("CustomersTopic");
+            }),
             ("null payload", "payment_captured.json", |v| {
                 v["payment"] = Value::Null;
             }),
@@ -1028,9 +959,7 @@ mod tests {
             ("no eventID", |v| {
                 v.as_object_mut().unwrap().remove("eventID");
             }),
-            ("eventID as string", |v| {
-                v["eventID"] = Value::from("184467")
-            }),
+            ("eventID as string", |v| v["eventID"] = Value::from("184467")),
             ("eventID as float", |v| v["eventID"] = Value::from(184467.5)),
             ("eventID null", |v| v["eventID"] = Value::Null),
             ("no occuredAt", |v| {
@@ -1047,21 +976,15 @@ mod tests {
             ("no eventType", |v| {
                 v.as_object_mut().unwrap().remove("eventType");
             }),
-            ("eventType not a string", |v| {
-                v["eventType"] = Value::from(3)
-            }),
+            ("eventType not a string", |v| v["eventType"] = Value::from(3)),
             ("invoice without id", |v| {
                 v["invoice"].as_object_mut().unwrap().remove("id");
             }),
             ("invoice as array", |v| {
                 v["invoice"] = serde_json::json!(["2Rk3QxJ7fWm"])
             }),
-            ("amount as float", |v| {
-                v["invoice"]["amount"] = Value::from(1500.0)
-            }),
-            ("amount as string", |v| {
-                v["invoice"]["amount"] = Value::from("150000")
-            }),
+            ("amount as float", |v| v["invoice"]["amount"] = Value::from(1500.0)),
+            ("amount as string", |v| v["invoice"]["amount"] = Value::from("150000")),
         ];
         for (name, edit) in edits {
             assert!(parse_edited("invoice_paid.json", edit).is_err(), "{name}");
@@ -1098,10 +1021,7 @@ mod tests {
                 }
             }
             for secret in &secrets {
-                assert!(
-                    !dbg.contains(secret.as_str()),
-                    "{name}: Debug leaks {secret}"
-                );
+                assert!(!dbg.contains(secret.as_str()), "{name}: Debug leaks {secret}");
             }
             // The prefix is kept so log lines can still be correlated.
             if name.starts_with("payment") {

@@ -50,9 +50,7 @@ pub enum KeyError {
     Empty,
     #[error("malformed PEM armor (a `-----` marker is not closed)")]
     MalformedArmor,
-    #[error(
-        "PEM block `{label}` is not a public key (expected BEGIN PUBLIC KEY or BEGIN RSA PUBLIC KEY)"
-    )]
+    #[error("PEM block `{label}` is not a public key (expected BEGIN PUBLIC KEY or BEGIN RSA PUBLIC KEY)")]
     UnsupportedPem { label: String },
     #[error("more than one PEM block in one key entry; configure each key separately")]
     MultiplePem,
@@ -75,9 +73,7 @@ pub enum KeyError {
     Encode(String),
     #[error("could not generate RSA key: {0}")]
     Generate(String),
-    #[error(
-        "private key is not a PKCS#8 (BEGIN PRIVATE KEY) or PKCS#1 (BEGIN RSA PRIVATE KEY) RSA PEM"
-    )]
+    #[error("private key is not a PKCS#8 (BEGIN PRIVATE KEY) or PKCS#1 (BEGIN RSA PRIVATE KEY) RSA PEM")]
     PrivateKey,
     #[error("signing failed")]
     Sign,
@@ -193,10 +189,7 @@ pub fn source_key_from_rsa(key: &RsaPublicKey) -> Result<SourceKey, KeyError> {
 fn key_text_to_der(text: &str) -> Result<Vec<u8>, KeyError> {
     // Copies taken from raw JSON carry escapes instead of the characters themselves: `\n` and
     // `\r` for line breaks, and `\/` for `/` (JSON allows escaping slashes, which base64 uses).
-    let unescaped = text
-        .replace("\\r", "\n")
-        .replace("\\n", "\n")
-        .replace("\\/", "/");
+    let unescaped = text.replace("\\r", "\n").replace("\\n", "\n").replace("\\/", "/");
     // A value copied together with its JSON quotes.
     let trimmed = unescaped.trim().trim_matches('"');
 
@@ -207,9 +200,7 @@ fn key_text_to_der(text: &str) -> Result<Vec<u8>, KeyError> {
     if compact.is_empty() {
         return Err(KeyError::Empty);
     }
-    KEY_B64
-        .decode(compact.as_bytes())
-        .map_err(|_| KeyError::Base64)
+    KEY_B64.decode(compact.as_bytes()).map_err(|_| KeyError::Base64)
 }
 
 /// Remove `-----BEGIN …-----` / `-----END …-----` markers wherever they are (they may even be on
@@ -420,20 +411,16 @@ mod tests {
             ("two keys", format!("{pem}\n{pem}"), |e| {
                 matches!(e, KeyError::MultiplePem)
             }),
-            (
-                "unclosed armor",
-                "-----BEGIN PUBLIC KEY\nAAAA".into(),
-                |e| matches!(e, KeyError::MalformedArmor),
-            ),
+            ("unclosed armor", "-----BEGIN PUBLIC KEY\nAAAA".into(), |e| {
+                matches!(e, KeyError::MalformedArmor)
+            }),
             (
                 "ec key",
                 ec.into(),
                 |e| matches!(e, KeyError::NotRsa { oid } if oid == "1.2.840.10045.2.1"),
             ),
             ("e = 3", e3, |e| matches!(e, KeyError::UnsupportedExponent)),
-            ("512 bits", small, |e| {
-                matches!(e, KeyError::TooSmall { bits: 512 })
-            }),
+            ("512 bits", small, |e| matches!(e, KeyError::TooSmall { bits: 512 })),
         ];
         for (name, text, check) in cases {
             match parse_public_key(&text) {

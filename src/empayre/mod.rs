@@ -2,5 +2,8 @@
 //! `Content-Signature` check over the raw body, the event model, the sink and projections.
 
 pub mod event;
+pub mod handlers;
 pub mod keys;
 pub mod signature;
+pub mod sink;
+pub mod sources;

@@ -37,8 +37,7 @@ const DIGEST_STANDARD: GeneralPurpose = GeneralPurpose::new(
 );
 
 /// Exactly what the platform emits, so the replay tool and tests produce realistic headers.
-const DIGEST_ENCODE: GeneralPurpose =
-    GeneralPurpose::new(&alphabet::URL_SAFE, GeneralPurposeConfig::new());
+const DIGEST_ENCODE: GeneralPurpose = GeneralPurpose::new(&alphabet::URL_SAFE, GeneralPurposeConfig::new());
 
 /// Why a request's signature was rejected. [`SignatureError::cause`] gives the closed-set
 /// rejection cause for metrics and the rejection log; `Display` gives the 401 message. Messages
@@ -89,10 +88,7 @@ impl SignatureError {
 /// `=`), compare names case-insensitively, ignore unknown attributes (the spec says the set "may
 /// be extended"), require exactly one `alg` (`RS256`, or `rs256`) and exactly one `digest`.
 pub fn parse_content_signature(header: &str) -> Result<Vec<u8>, SignatureError> {
-    if header
-        .trim_matches(|c: char| c.is_ascii_whitespace())
-        .is_empty()
-    {
+    if header.trim_matches(|c: char| c.is_ascii_whitespace()).is_empty() {
         return Err(SignatureError::EmptyHeader);
     }
     let mut alg: Option<&str> = None;
@@ -145,11 +141,7 @@ pub fn parse_content_signature(header: &str) -> Result<Vec<u8>, SignatureError> 
 /// Keys whose modulus length differs from the signature length are skipped without an RSA
 /// operation (B1.2 step 6); if no key has that length the error says so, which lets an
 /// operator tell a truncated header from a wrong key.
-pub fn verify<'k>(
-    keys: &'k [SourceKey],
-    body: &[u8],
-    signature: &[u8],
-) -> Result<&'k SourceKey, SignatureError> {
+pub fn verify<'k>(keys: &'k [SourceKey], body: &[u8], signature: &[u8]) -> Result<&'k SourceKey, SignatureError> {
     if keys.is_empty() {
         return Err(SignatureError::NoKeys);
     }
@@ -166,9 +158,7 @@ pub fn verify<'k>(
     if length_matched {
         Err(SignatureError::NotVerified)
     } else {
-        Err(SignatureError::WrongLength {
-            got: signature.len(),
-        })
+        Err(SignatureError::WrongLength { got: signature.len() })
     }
 }
 
@@ -189,8 +179,7 @@ pub fn verify_content_signature<'k>(
 /// real private key lives with the platform.
 pub fn generate_test_key_pair() -> Result<(String, String), KeyError> {
     let mut rng = rand::rngs::OsRng;
-    let private =
-        RsaPrivateKey::new(&mut rng, 2048).map_err(|e| KeyError::Generate(e.to_string()))?;
+    let private = RsaPrivateKey::new(&mut rng, 2048).map_err(|e| KeyError::Generate(e.to_string()))?;
     let private_pem = private
         .to_pkcs8_pem(LineEnding::LF)
         .map_err(|e| KeyError::Encode(e.to_string()))?;
@@ -245,9 +234,7 @@ impl BodySigner {
             .or_else(|_| RsaPrivateKey::from_pkcs1_pem(pem))
             .map_err(|_| KeyError::PrivateKey)?;
         // Normalize through `rsa` so `ring` always sees the PKCS#8 v1 layout it expects.
-        let pkcs8 = private
-            .to_pkcs8_der()
-            .map_err(|e| KeyError::Encode(e.to_string()))?;
+        let pkcs8 = private.to_pkcs8_der().map_err(|e| KeyError::Encode(e.to_string()))?;
         let inner = match ring::signature::RsaKeyPair::from_pkcs8(pkcs8.as_bytes()) {
             Ok(pair) => SignerImpl::Ring(pair),
             Err(_) => SignerImpl::Rsa(rsa::pkcs1v15::SigningKey::<Sha256>::new(private)),
@@ -265,20 +252,14 @@ impl BodySigner {
                     .map_err(|_| KeyError::Sign)?;
                 Ok(out)
             }
-            SignerImpl::Rsa(key) => key
-                .try_sign(body)
-                .map(|s| s.to_vec())
-                .map_err(|_| KeyError::Sign),
+            SignerImpl::Rsa(key) => key.try_sign(body).map(|s| s.to_vec()).map_err(|_| KeyError::Sign),
         }
     }
 
     /// Full `Content-Signature` value, formatted exactly as the platform sends it.
     pub fn sign_header(&self, body: &[u8]) -> Result<String, KeyError> {
         let signature = self.sign(body)?;
-        Ok(format!(
-            "alg=RS256; digest={}",
-            DIGEST_ENCODE.encode(signature)
-        ))
+        Ok(format!("alg=RS256; digest={}", DIGEST_ENCODE.encode(signature)))
     }
 }
 
@@ -312,10 +293,7 @@ mod tests {
     }
 
     fn tv_digest() -> String {
-        tv_header()
-            .strip_prefix("alg=RS256; digest=")
-            .unwrap()
-            .to_string()
+        tv_header().strip_prefix("alg=RS256; digest=").unwrap().to_string()
     }
 
     /// One generated pair shared by the tests (generation takes a while in debug builds).
@@ -354,8 +332,7 @@ mod tests {
         let header = tv_header();
         for (name, text) in forms {
             let keys = vec![parse_public_key(&text).unwrap_or_else(|e| panic!("{name}: {e}"))];
-            let used = verify_content_signature(&keys, &body, Some(&header))
-                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            let used = verify_content_signature(&keys, &body, Some(&header)).unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(used.id, keys[0].id, "{name}");
         }
     }
@@ -365,10 +342,7 @@ mod tests {
         let digest = tv_digest();
         let unpadded = digest.trim_end_matches('=').to_string();
         let standard = digest.replace('-', "+").replace('_', "/");
-        assert_ne!(
-            standard, digest,
-            "vector should exercise the alphabet difference"
-        );
+        assert_ne!(standard, digest, "vector should exercise the alphabet difference");
         let cases = [
             ("as sent", format!("alg=RS256; digest={digest}")),
             ("unpadded", format!("alg=RS256; digest={unpadded}")),
@@ -381,10 +355,7 @@ mod tests {
             ("no space", format!("alg=RS256;digest={digest}")),
             ("reordered", format!("digest={digest}; alg=RS256")),
             ("name case", format!("ALG=RS256; Digest={digest}")),
-            (
-                "spaces and tabs",
-                format!("  alg = RS256 ;\tdigest= {digest} "),
-            ),
+            ("spaces and tabs", format!("  alg = RS256 ;\tdigest= {digest} ")),
             ("trailing semicolon", format!("alg=RS256; digest={digest};")),
             (
                 "unknown attributes",
@@ -394,8 +365,7 @@ mod tests {
         let keys = vec![tv_key()];
         let body = tv_body();
         for (name, header) in cases {
-            verify_content_signature(&keys, &body, Some(&header))
-                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            verify_content_signature(&keys, &body, Some(&header)).unwrap_or_else(|e| panic!("{name}: {e}"));
         }
     }
 
@@ -406,29 +376,13 @@ mod tests {
         let cases: Vec<(&str, String, SignatureError)> = vec![
             ("empty", String::new(), EmptyHeader),
             ("blank", "  ".into(), EmptyHeader),
-            (
-                "alg HS256",
-                format!("alg=HS256; digest={d}"),
-                UnsupportedAlg,
-            ),
-            (
-                "alg RS512",
-                format!("alg=RS256x; digest={d}"),
-                UnsupportedAlg,
-            ),
-            (
-                "alg Rs256",
-                format!("alg=Rs256; digest={d}"),
-                UnsupportedAlg,
-            ),
+            ("alg HS256", format!("alg=HS256; digest={d}"), UnsupportedAlg),
+            ("alg RS512", format!("alg=RS256x; digest={d}"), UnsupportedAlg),
+            ("alg Rs256", format!("alg=Rs256; digest={d}"), UnsupportedAlg),
             ("alg empty", format!("alg=; digest={d}"), UnsupportedAlg),
             ("alg bare", format!("alg; digest={d}"), UnsupportedAlg),
             ("no alg", format!("digest={d}"), MissingAlg),
-            (
-                "two algs",
-                format!("alg=RS256; alg=RS256; digest={d}"),
-                DuplicateAlg,
-            ),
+            ("two algs", format!("alg=RS256; alg=RS256; digest={d}"), DuplicateAlg),
             ("no digest", "alg=RS256".into(), MissingDigest),
             (
                 "two digests",
@@ -436,31 +390,15 @@ mod tests {
                 DuplicateDigest,
             ),
             ("empty digest", "alg=RS256; digest=".into(), EmptyDigest),
-            (
-                "padding only",
-                "alg=RS256; digest===".into(),
-                DigestNotBase64,
-            ),
+            ("padding only", "alg=RS256; digest===".into(), DigestNotBase64),
             (
                 "garbage base64",
                 "alg=RS256; digest=%%%not*base64%%%".into(),
                 DigestNotBase64,
             ),
-            (
-                "mixed alphabets",
-                "alg=RS256; digest=ab-_cd+/".into(),
-                DigestNotBase64,
-            ),
-            (
-                "quoted digest",
-                format!("alg=RS256; digest=\"{d}\""),
-                DigestNotBase64,
-            ),
-            (
-                "comma separated",
-                format!("alg=RS256, digest={d}"),
-                UnsupportedAlg,
-            ),
+            ("mixed alphabets", "alg=RS256; digest=ab-_cd+/".into(), DigestNotBase64),
+            ("quoted digest", format!("alg=RS256; digest=\"{d}\""), DigestNotBase64),
+            ("comma separated", format!("alg=RS256, digest={d}"), UnsupportedAlg),
         ];
         for (name, header, want) in cases {
             assert_eq!(parse_content_signature(&header), Err(want), "{name}");
@@ -480,21 +418,14 @@ mod tests {
         let mut newline = body.clone();
         newline.push(b'\n');
         let reserialized =
-            serde_json::to_vec_pretty(&serde_json::from_slice::<serde_json::Value>(&body).unwrap())
-                .unwrap();
+            serde_json::to_vec_pretty(&serde_json::from_slice::<serde_json::Value>(&body).unwrap()).unwrap();
         let mut sig = parse_content_signature(&header).unwrap();
         let truncated = sig[..255].to_vec();
         sig[0] ^= 0x80;
         let flipped_sig = sig;
 
         /// (name, keys, body, signature override, expected error)
-        type Case<'a> = (
-            &'a str,
-            &'a [SourceKey],
-            Vec<u8>,
-            Option<Vec<u8>>,
-            SignatureError,
-        );
+        type Case<'a> = (&'a str, &'a [SourceKey], Vec<u8>, Option<Vec<u8>>, SignatureError);
         let cases: Vec<Case> = vec![
             ("one byte changed", &keys, one_byte, None, NotVerified),
             ("trailing newline", &keys, newline, None, NotVerified),
@@ -571,14 +502,8 @@ mod tests {
             Err(SignatureError::NotVerified)
         );
         // Private key with literal `\n` (env var) signs identically.
-        assert_eq!(
-            sign_body(&private_pem.replace('\n', "\\n"), body).unwrap(),
-            header
-        );
-        assert!(matches!(
-            sign_body(public_pem, body),
-            Err(KeyError::PrivateKey)
-        ));
+        assert_eq!(sign_body(&private_pem.replace('\n', "\\n"), body).unwrap(), header);
+        assert!(matches!(sign_body(public_pem, body), Err(KeyError::PrivateKey)));
     }
 
     #[test]
@@ -591,8 +516,7 @@ mod tests {
         assert!(format!("{signer:?}").contains("rsa"));
         let public_b64 = {
             use rsa::pkcs1::EncodeRsaPublicKey;
-            base64::engine::general_purpose::STANDARD
-                .encode(private.to_public_key().to_pkcs1_der().unwrap().as_bytes())
+            base64::engine::general_purpose::STANDARD.encode(private.to_public_key().to_pkcs1_der().unwrap().as_bytes())
         };
         let key = parse_public_key(&public_b64).unwrap();
         assert_eq!((key.bits, key.modulus_len()), (1024, 128));

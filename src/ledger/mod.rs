@@ -9,6 +9,7 @@
 //! exactly `new group effect − old group effect`, and the invariant
 //! `balance = opening − Σ live payments + Σ live refunds of live payments` holds by construction.
 
+pub mod empayre;
 pub mod orbipay;
 pub mod record;
 
@@ -18,9 +19,10 @@ pub use record::{Channel, JournalEntry, Record, RecordKind, StatusChange};
 
 /// The balance effect of a payment group: a live payment lowers the balance due by its amount,
 /// and each live refund that counts against it raises it again. A payment that is not live has
-/// no effect, and neither have its refunds.
+/// no effect, and neither have its refunds; nor has a payment with no account (an unmatched
+/// Empayre payment) until one is assigned.
 pub fn group_effect(payment: &Record, refunds: &[Record]) -> Decimal {
-    if !payment.live {
+    if !payment.live || payment.account_number.is_none() {
         return Decimal::ZERO;
     }
     let refunded: Decimal = refunds
@@ -99,6 +101,8 @@ pub struct Change {
     /// Whether the command created the main record (payment for payment commands, refund for
     /// refund commands).
     pub created: bool,
+    /// Whether the payment record is new (an Empayre refund event can create both).
+    pub payment_created: bool,
     /// Balance change of the payment's account; zero means no journal entry.
     pub delta: Decimal,
 }

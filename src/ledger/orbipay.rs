@@ -106,6 +106,7 @@ pub fn decide_payment(cmd: &PaymentCommand, ctx: &PaymentContext) -> Result<Chan
         payment: record,
         refund: None,
         created: true,
+        payment_created: true,
         delta,
     })
 }
@@ -164,6 +165,7 @@ fn update_payment(cmd: &PaymentCommand, existing: &Record, refunds: &[Record]) -
         payment: updated,
         refund: None,
         created: false,
+        payment_created: false,
         delta,
     }
 }
@@ -394,6 +396,7 @@ pub fn decide_refund(cmd: &RefundCommand, ctx: &RefundContext) -> Result<Change,
         payment,
         refund: Some(refund),
         created: ctx.existing.is_none(),
+        payment_created: false,
         delta,
     })
 }

@@ -13,10 +13,16 @@
 //! - `idx_account_journal` account_number 0x00 seq (u64 BE) → () — an account's entries in order
 //! - `accepted`        id (u64 BE) → the stored copy of an accepted posting
 //! - `rejections`      id (u64 BE) → request-log entry of a rejected request
+//! - `events`          arrival id (u64 BE) → a verified Empayre body with what it changed
+//! - `event_ids`       source 0x00 eventID (order-preserving i64) → arrival id — dedup index
+//! - `quarantine`      arrival id (u64 BE) → () — the events that were quarantined
+//! - `entities`        "invoice" 0x00 source 0x00 invoice id → invoice snapshot
+//! - `unmatched`       Empayre payment record id → unmatched payment
 //! - `meta`            counters
 
 mod accounts;
 pub mod durability;
+mod empayre;
 mod writer;
 
 use std::path::Path;
@@ -26,6 +32,7 @@ use serde::de::DeserializeOwned;
 use sled::Transactional;
 
 pub use accounts::{ImportSummary, LookupCriteria, LookupMatch};
+pub use empayre::{EventFilter, StoredEvent};
 pub use writer::{Applied, Writer};
 
 use crate::ledger::{JournalEntry, Record, RecordKind};
@@ -70,10 +77,15 @@ pub(crate) enum TreeId {
     IdxAccountJournal,
     Accepted,
     Rejections,
+    Events,
+    EventIds,
+    Quarantine,
+    Entities,
+    Unmatched,
     Meta,
 }
 
-const TREE_NAMES: [&str; 12] = [
+const TREE_NAMES: [&str; 17] = [
     "accounts",
     "profiles",
     "idx_email",
@@ -85,6 +97,11 @@ const TREE_NAMES: [&str; 12] = [
     "idx_account_journal",
     "accepted",
     "rejections",
+    "events",
+    "event_ids",
+    "quarantine",
+    "entities",
+    "unmatched",
     "meta",
 ];
 

@@ -117,6 +117,10 @@ impl<'a> Writer<'a> {
         format!("{prefix}{n:012}")
     }
 
+    pub(super) fn staged_mut(&mut self) -> &mut WriteSet {
+        &mut self.staged
+    }
+
     /// Stages the stored copy of an accepted posting (`orbipay-mpa.md` §6); it commits with the
     /// posting's change.
     pub fn stage_accepted_copy(&mut self, entry: &serde_json::Value) -> Result<(), StoreError> {
@@ -153,7 +157,11 @@ impl<'a> Writer<'a> {
                 balance_after: acc.current_balance(),
             };
             set.put_json(TreeId::Journal, seq.to_be_bytes(), &entry)?;
-            set.put(TreeId::IdxAccountJournal, account_journal_key(&acc.account_number, seq), Vec::new());
+            set.put(
+                TreeId::IdxAccountJournal,
+                account_journal_key(&acc.account_number, seq),
+                Vec::new(),
+            );
             set.put_json(TreeId::Accounts, acc.account_number.as_bytes(), acc)?;
             journal_seq = Some(seq);
         }
@@ -165,10 +173,18 @@ impl<'a> Writer<'a> {
         if let Some(refund) = &change.refund {
             set.put_json(TreeId::Records, record_key(refund.kind, &refund.id), refund)?;
         }
-        if change.created {
+        if change.payment_created {
+            let p = &change.payment;
             set.put(
                 TreeId::IdxReceived,
-                received_key(subject.received_at, subject.kind, &subject.id),
+                received_key(p.received_at, p.kind, &p.id),
+                Vec::new(),
+            );
+        }
+        if let Some(r) = change.refund.as_ref().filter(|_| change.created) {
+            set.put(
+                TreeId::IdxReceived,
+                received_key(r.received_at, r.kind, &r.id),
                 Vec::new(),
             );
         }

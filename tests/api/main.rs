@@ -4,6 +4,7 @@
 #![allow(clippy::type_complexity)]
 
 mod binary;
+mod empayre;
 mod helpers;
 mod orbipay_lookup;
 mod orbipay_postings;

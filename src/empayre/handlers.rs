@@ -1,0 +1,174 @@
+//! `POST {empayre.path}` and `POST {empayre.path}/{source}`: read the raw bytes, verify the
+//! signature before any parsing, store durably, then answer (A2, A3). A verified request is
+//! never answered 4xx: unusable bodies are quarantined with 200, storage trouble is 503.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use chrono::Utc;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::signature::SignatureError;
+use super::sink::{accept, Delivery, Outcome};
+use crate::http::{read_body, BodyError, RequestId};
+use crate::ledger::RecordKind;
+use crate::startup::AppState;
+use crate::store::StoreError;
+
+const SIGNATURE_HEADER: &str = "content-signature";
+
+#[derive(Debug)]
+pub enum EmpayreError {
+    NotConfigured,
+    UnknownSource,
+    PayloadTooLarge,
+    Signature(SignatureError),
+    Unavailable(String),
+}
+
+impl std::fmt::Display for EmpayreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NotConfigured => f.write_str("no Empayre source configured"),
+            Self::UnknownSource => f.write_str("unknown Empayre source"),
+            Self::PayloadTooLarge => f.write_str("request body is too large"),
+            Self::Signature(SignatureError::Missing) => f.write_str("Content-Signature header is missing"),
+            Self::Signature(_) => f.write_str("signature is invalid"),
+            Self::Unavailable(_) => f.write_str("the store is unavailable, retry later"),
+        }
+    }
+}
+
+impl ResponseError for EmpayreError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::NotConfigured | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::UnknownSource => StatusCode::NOT_FOUND,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Signature(_) => StatusCode::UNAUTHORIZED,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status_code()).json(json!({ "message": self.to_string() }))
+    }
+}
+
+impl From<StoreError> for EmpayreError {
+    fn from(e: StoreError) -> Self {
+        Self::Unavailable(e.to_string())
+    }
+}
+
+pub async fn webhook_any(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+    rid: RequestId,
+) -> Result<HttpResponse, EmpayreError> {
+    receive(None, req, payload, state, rid).await
+}
+
+pub async fn webhook_source(
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+    rid: RequestId,
+) -> Result<HttpResponse, EmpayreError> {
+    receive(Some(path.into_inner()), req, payload, state, rid).await
+}
+
+async fn receive(
+    source_name: Option<String>,
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+    rid: RequestId,
+) -> Result<HttpResponse, EmpayreError> {
+    let sources = &state.empayre_sources;
+    if sources.is_empty() {
+        return Err(EmpayreError::NotConfigured);
+    }
+    let only = match &source_name {
+        Some(name) => Some(sources.get(name).ok_or(EmpayreError::UnknownSource)?),
+        None => None,
+    };
+    let body = match read_body(&req, payload, state.settings.server.max_body_bytes).await {
+        Ok(body) => body,
+        Err(BodyError::TooLarge { .. }) => {
+            reject(&state, &req, &rid, source_name.as_deref(), "payload_too_large", None);
+            return Err(EmpayreError::PayloadTooLarge);
+        }
+        Err(BodyError::Read(e)) => return Err(EmpayreError::Unavailable(e)),
+    };
+    let header = req.headers().get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
+    let (source, key) = match sources.verify(only, &body, header) {
+        Ok(found) => found,
+        Err(e) => {
+            reject(&state, &req, &rid, source_name.as_deref(), e.cause(), Some((&body, &e)));
+            return Err(EmpayreError::Signature(e));
+        }
+    };
+    let delivery = Delivery {
+        source,
+        key_id: &key.id,
+        body: &body,
+        request_id: rid.as_str(),
+        now: Utc::now(),
+    };
+    let accepted = state.store.write(|w| accept(w, &delivery))?;
+    state.store.durable().await?;
+    tracing::info!(
+        source = %source.name,
+        event_id = accepted.event_id,
+        event_type = accepted.event_type.as_deref(),
+        outcome = accepted.outcome.as_str(),
+        unmatched = accepted.unmatched.map(|r| r.as_str()),
+        "empayre event"
+    );
+    match accepted.outcome {
+        Outcome::Duplicate => state.metrics.duplicate("empayre"),
+        Outcome::Quarantined => state.metrics.quarantined(),
+        Outcome::Stored => {}
+    }
+    if accepted.unmatched.is_some() && accepted.applied {
+        state.metrics.unmatched();
+    }
+    if accepted.applied {
+        state
+            .metrics
+            .posting_applied("empayre", RecordKind::EmpayrePayment.as_str());
+    }
+    Ok(HttpResponse::Ok().json(json!({ "status": accepted.outcome.as_str() })))
+}
+
+/// Counts and logs a refused request with its cause; nothing of it is stored as an event.
+fn reject(
+    state: &AppState,
+    req: &HttpRequest,
+    rid: &RequestId,
+    source: Option<&str>,
+    cause: &'static str,
+    signature: Option<(&[u8], &SignatureError)>,
+) {
+    let peer = req.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+    let sha = signature.map(|(body, _)| hex::encode(Sha256::digest(body)));
+    let detail = signature.map(|(_, e)| e.to_string());
+    tracing::warn!(cause, source, body_sha256 = sha.as_deref(), %peer, detail = detail.as_deref(), "empayre request refused");
+    state.metrics.rejection(cause);
+    let entry = json!({
+        "at": crate::http::rfc3339(Utc::now()),
+        "channel": "empayre",
+        "endpoint": req.path(),
+        "cause": cause,
+        "code": null,
+        "request_id": rid.as_str(),
+        "source": source,
+        "body_sha256": sha,
+        "peer": peer,
+    });
+    if let Err(e) = state.store.log_rejection(&entry) {
+        tracing::warn!(error = %e, "could not write the request log");
+    }
+}

@@ -1,0 +1,198 @@
+//! Empayre's part of the store: every verified body in arrival order, the `(source, eventID)`
+//! dedup index, quarantine, invoice snapshots and unmatched payments.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{decode, order_preserving_i64, Store, StoreError, TreeId, Writer};
+
+/// A verified webhook body as stored, with what it changed. The body is kept byte for byte
+/// (as text: a verified body is UTF-8 JSON; base64 if it ever is not).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredEvent {
+    /// Arrival order, the key of the `events` tree.
+    pub seq: u64,
+    pub source: String,
+    pub event_id: Option<i64>,
+    pub event_type: Option<String>,
+    pub invoice_id: Option<String>,
+    /// `stored` or `quarantined`.
+    pub status: String,
+    /// Why it was quarantined.
+    pub reason: Option<String>,
+    pub key_id: String,
+    pub received_at: chrono::DateTime<chrono::Utc>,
+    pub request_id: String,
+    pub body_sha256: String,
+    pub body: String,
+    /// `text` or `base64`.
+    pub body_encoding: String,
+    /// Records it changed: `{kind, id, status, delta}`.
+    pub changes: Vec<Value>,
+    /// Entities whose snapshot in this event was older than the recorded one.
+    pub stale: Vec<String>,
+}
+
+impl StoredEvent {
+    pub fn body_from(bytes: &[u8]) -> (String, String) {
+        match std::str::from_utf8(bytes) {
+            Ok(text) => (text.to_string(), "text".into()),
+            Err(_) => {
+                use base64::Engine;
+                (base64::engine::general_purpose::STANDARD.encode(bytes), "base64".into())
+            }
+        }
+    }
+}
+
+fn event_id_key(source: &str, event_id: i64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(source.len() + 9);
+    key.extend_from_slice(source.as_bytes());
+    key.push(0);
+    key.extend_from_slice(&order_preserving_i64(event_id));
+    key
+}
+
+fn invoice_key(source: &str, invoice_id: &str) -> Vec<u8> {
+    let mut key = b"invoice\0".to_vec();
+    key.extend_from_slice(source.as_bytes());
+    key.push(0);
+    key.extend_from_slice(invoice_id.as_bytes());
+    key
+}
+
+impl Writer<'_> {
+    /// Whether `(source, eventID)` was stored before.
+    pub fn event_seen(&self, source: &str, event_id: i64) -> Result<bool, StoreError> {
+        Ok(self
+            .store()
+            .tree(TreeId::EventIds)
+            .contains_key(event_id_key(source, event_id))?)
+    }
+
+    /// A fresh arrival number for an event about to be staged.
+    pub fn next_event_seq(&self) -> Result<u64, StoreError> {
+        self.store().next_id()
+    }
+
+    /// Stages a verified body; it commits with the next `apply` or `commit_staged`.
+    pub fn stage_event(&mut self, event: &StoredEvent) -> Result<(), StoreError> {
+        let seq = event.seq.to_be_bytes();
+        self.staged_mut().put_json(TreeId::Events, seq, event)?;
+        if let Some(id) = event.event_id {
+            self.staged_mut()
+                .put(TreeId::EventIds, event_id_key(&event.source, id), seq.to_vec());
+        }
+        if event.status == "quarantined" {
+            self.staged_mut().put(TreeId::Quarantine, seq.to_vec(), Vec::new());
+        }
+        Ok(())
+    }
+
+    pub fn invoice_snapshot(&self, source: &str, invoice_id: &str) -> Result<Option<Value>, StoreError> {
+        self.store()
+            .get_json(TreeId::Entities, &invoice_key(source, invoice_id))
+    }
+
+    pub fn stage_invoice_snapshot(
+        &mut self,
+        source: &str,
+        invoice_id: &str,
+        snapshot: &Value,
+    ) -> Result<(), StoreError> {
+        self.staged_mut()
+            .put_json(TreeId::Entities, invoice_key(source, invoice_id), snapshot)
+    }
+
+    pub fn stage_unmatched(&mut self, record_id: &str, item: &Value) -> Result<(), StoreError> {
+        self.staged_mut()
+            .put_json(TreeId::Unmatched, record_id.as_bytes(), item)
+    }
+
+    pub fn stage_matched(&mut self, record_id: &str) {
+        self.staged_mut().remove(TreeId::Unmatched, record_id.as_bytes());
+    }
+
+    /// Commits what is staged when no ledger change comes with it.
+    pub fn commit_staged(&mut self) -> Result<(), StoreError> {
+        self.commit(super::WriteSet::default())
+    }
+}
+
+/// Filters of `GET /admin/empayre/events`.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub invoice_id: Option<String>,
+    pub status: Option<String>,
+    /// Only events that arrived before this arrival number (paging newest first).
+    pub before: Option<u64>,
+    pub limit: usize,
+}
+
+impl Store {
+    /// Stored events, newest first.
+    pub fn events(&self, filter: &EventFilter) -> Result<Vec<StoredEvent>, StoreError> {
+        let tree = self.tree(TreeId::Events);
+        let iter = match filter.before {
+            Some(b) => tree.range(..b.to_be_bytes()),
+            None => tree.range::<&[u8], _>(..),
+        };
+        let mut out = Vec::new();
+        for item in iter.rev() {
+            let (_, v) = item?;
+            let event: StoredEvent = decode(&v)?;
+            if filter
+                .invoice_id
+                .as_ref()
+                .is_some_and(|i| event.invoice_id.as_ref() != Some(i))
+            {
+                continue;
+            }
+            if filter.status.as_ref().is_some_and(|s| &event.status != s) {
+                continue;
+            }
+            out.push(event);
+            if out.len() >= filter.limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn event(&self, source: &str, event_id: i64) -> Result<Option<StoredEvent>, StoreError> {
+        let Some(seq) = self.tree(TreeId::EventIds).get(event_id_key(source, event_id))? else {
+            return Ok(None);
+        };
+        self.get_json(TreeId::Events, &seq)
+    }
+
+    /// Quarantined events, newest first.
+    pub fn quarantined(&self, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.tree(TreeId::Quarantine).iter().rev().take(limit) {
+            let (seq, _) = item?;
+            if let Some(event) = self.get_json(TreeId::Events, &seq)? {
+                out.push(event);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Unmatched Empayre payments, newest first.
+    pub fn unmatched(&self) -> Result<Vec<Value>, StoreError> {
+        let mut items: Vec<Value> = self
+            .tree(TreeId::Unmatched)
+            .iter()
+            .map(|item| {
+                let (_, v) = item?;
+                decode(&v)
+            })
+            .collect::<Result<_, _>>()?;
+        items.sort_by(|a, b| b["received_at"].as_str().cmp(&a["received_at"].as_str()));
+        Ok(items)
+    }
+
+    pub fn unmatched_count(&self) -> usize {
+        self.tree(TreeId::Unmatched).len()
+    }
+}
