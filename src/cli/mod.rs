@@ -3,6 +3,7 @@
 
 mod import;
 mod keygen;
+mod replay;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -34,6 +35,19 @@ enum Command {
         /// Folder for empayre_test_private.pem (PKCS#8) and empayre_test_public.pem (SPKI).
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
+    },
+    /// Send fixture files to a running server and compare each answer with its expectation.
+    Replay {
+        /// Fixture files and folders (a folder: its *.json files in name order), replayed in
+        /// the order given.
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        /// Base URL of the server, for example http://127.0.0.1:8080.
+        #[arg(long, value_name = "URL")]
+        target: String,
+        /// Private key (PKCS#8 or PKCS#1 PEM) that signs Empayre bodies.
+        #[arg(long, value_name = "PEM", default_value = "fixtures/keys/empayre_test_private.pem")]
+        sign_key: PathBuf,
     },
     /// Manage biller accounts and profiles.
     Accounts {
@@ -78,6 +92,16 @@ pub fn run() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => load(cli.config.as_deref()).and_then(serve),
         Command::Keygen { out } => keygen::run(&out),
+        Command::Replay {
+            paths,
+            target,
+            sign_key,
+        } => replay::run(&replay::Options {
+            paths,
+            target,
+            sign_key,
+            config: cli.config,
+        }),
         Command::Accounts {
             command: AccountsCommand::Import { file },
         } => load(cli.config.as_deref()).and_then(|s| import::run(&s, &file)),
