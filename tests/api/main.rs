@@ -8,3 +8,4 @@ mod empayre;
 mod helpers;
 mod orbipay_lookup;
 mod orbipay_postings;
+mod replay;
