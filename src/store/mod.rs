@@ -23,6 +23,7 @@
 mod accounts;
 pub mod durability;
 mod empayre;
+mod search;
 mod writer;
 
 use std::path::Path;
@@ -33,6 +34,7 @@ use sled::Transactional;
 
 pub use accounts::{ImportSummary, LookupCriteria, LookupMatch};
 pub use empayre::{EventFilter, StoredEvent};
+pub use search::{Condition, Direction, Filter, Operand, SearchField, SearchPage, SearchQuery, SortField};
 pub use writer::{Applied, Writer};
 
 use crate::ledger::{JournalEntry, Record, RecordKind};
