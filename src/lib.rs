@@ -1,5 +1,6 @@
 //! biller-inbox: a biller-side receiver for Orbipay EBPP postings and Empayre webhooks.
 
+pub mod admin;
 pub mod cli;
 pub mod disk;
 pub mod domain;

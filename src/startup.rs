@@ -2,13 +2,12 @@
 //! pass port 0 and read the real port back; `configure` registers every route once for both.
 
 use std::net::TcpListener;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceResponse};
 use actix_web::http::header::HeaderValue;
-use actix_web::{web, App, HttpMessage, HttpResponse, HttpServer};
+use actix_web::{web, App, HttpMessage, HttpServer};
 use rust_decimal::Decimal;
 use tracing::Instrument;
 
@@ -153,54 +152,17 @@ fn finish_request<B: MessageBody>(
 /// Every route, registered once for the server and the tests.
 pub fn configure(cfg: &mut web::ServiceConfig, state: &web::Data<AppState>) {
     let base = state.settings.orbipay.base_path.clone();
-    cfg.route(
-        "/health/live",
-        web::get().to(|| async { HttpResponse::Ok().json(serde_json::json!({"status": "live"})) }),
-    )
-    .route("/health/ready", web::get().to(ready))
-    .route("/metrics", web::get().to(metrics))
-    .route(&format!("{base}/mpacustomers"), web::post().to(orbipay::lookup))
-    .route(&format!("{base}/paymentposting"), web::post().to(orbipay::payment))
-    .route(
-        &format!("{base}/paymentreversalposting"),
-        web::post().to(orbipay::reversal),
-    )
-    .route(&format!("{base}/paymentrefundposting"), web::post().to(orbipay::refund));
+    crate::admin::configure(cfg);
+    cfg.route(&format!("{base}/mpacustomers"), web::post().to(orbipay::lookup))
+        .route(&format!("{base}/paymentposting"), web::post().to(orbipay::payment))
+        .route(
+            &format!("{base}/paymentreversalposting"),
+            web::post().to(orbipay::reversal),
+        )
+        .route(&format!("{base}/paymentrefundposting"), web::post().to(orbipay::refund));
     let hook = state.settings.empayre.path.clone();
     cfg.route(&hook, web::post().to(empayre::webhook_any))
         .route(&format!("{hook}/{{source}}"), web::post().to(empayre::webhook_source));
-}
-
-async fn ready(state: web::Data<AppState>) -> HttpResponse {
-    let store = state.store.clone();
-    let min_free = state.settings.store.min_free_bytes;
-    let checked = web::block(move || -> Result<(), (&'static str, String)> {
-        store.probe().map_err(|e| ("store_write", e.to_string()))?;
-        let free = crate::disk::free_bytes(Path::new(store.path())).map_err(|e| ("disk_free", e.to_string()))?;
-        if free < min_free {
-            return Err((
-                "disk_free",
-                format!("{free} bytes free, below store.min_free_bytes {min_free}"),
-            ));
-        }
-        Ok(())
-    })
-    .await;
-    match checked {
-        Ok(Ok(())) => HttpResponse::Ok().json(serde_json::json!({"status": "ready"})),
-        Ok(Err((check, detail))) => {
-            tracing::warn!(check, %detail, "readiness check failed");
-            HttpResponse::ServiceUnavailable().json(serde_json::json!({"status": "not_ready", "failed_check": check}))
-        }
-        Err(_) => HttpResponse::ServiceUnavailable()
-            .json(serde_json::json!({"status": "not_ready", "failed_check": "store_write"})),
-    }
-}
-
-async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4")
-        .body(state.metrics.render(state.store.flush_stats()))
 }
 
 /// Imports `seed.accounts_file` when the store has no accounts yet (the demo set-up).

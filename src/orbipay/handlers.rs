@@ -36,6 +36,23 @@ impl Endpoint {
     }
 }
 
+/// Look up customer profiles and their accounts (all given criteria must hold).
+#[utoipa::path(
+    post,
+    path = "/mpacustomers",
+    tag = "orbipay",
+    request_body(content = crate::admin::openapi::LookupForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Matching profiles with their accounts", body = crate::admin::openapi::LookupAnswer),
+        (status = 400, description = "No criterion, bad field, or wrong content type (error_field)", body = crate::admin::openapi::OrbipayErrors),
+        (status = 401, description = "Authentication failed (error_unauthorized)", body = crate::admin::openapi::OrbipayErrors),
+        (status = 403, description = "Client disabled (error_forbidden)", body = crate::admin::openapi::OrbipayErrors),
+        (status = 413, description = "Body over server.max_body_bytes", body = crate::admin::openapi::OrbipayErrors),
+        (status = 404, description = "Nothing matched (error_customer_missing)", body = crate::admin::openapi::OrbipayErrors),
+        (status = 503, description = "No client configured, or the store is unavailable (error_processing); retry", body = crate::admin::openapi::OrbipayErrors),
+    ),
+    security(("orbipay_client_key" = [], "orbipay_api_key" = []))
+)]
 pub async fn lookup(
     req: HttpRequest,
     payload: web::Payload,
@@ -69,6 +86,23 @@ pub async fn lookup(
     finish(&state, Endpoint::Lookup, &rid, None, result)
 }
 
+/// Post a payment; answers with the account's balance after it, once it is on disk.
+#[utoipa::path(
+    post,
+    path = "/paymentposting",
+    tag = "orbipay",
+    request_body(content = crate::admin::openapi::PaymentPostingRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Applied (or a status update of a known payment)", body = crate::admin::openapi::PaymentPostingAnswer),
+        (status = 400, description = "Malformed body or invalid fields (error_field)", body = crate::admin::openapi::OrbipayErrors),
+        (status = 401, description = "Authentication failed (error_unauthorized)", body = crate::admin::openapi::OrbipayErrors),
+        (status = 403, description = "Client disabled (error_forbidden)", body = crate::admin::openapi::OrbipayErrors),
+        (status = 413, description = "Body over server.max_body_bytes", body = crate::admin::openapi::OrbipayErrors),
+        (status = 422, description = "Business rule (error_duplicate_posting, error_account_closed, error_payment_amount_low, ...)", body = crate::admin::openapi::OrbipayErrors),
+        (status = 503, description = "No client configured, or the store is unavailable (error_processing); retry", body = crate::admin::openapi::OrbipayErrors),
+    ),
+    security(("orbipay_client_key" = [], "orbipay_api_key" = []))
+)]
 pub async fn payment(
     req: HttpRequest,
     payload: web::Payload,
@@ -78,6 +112,23 @@ pub async fn payment(
     post_payment(Endpoint::Payment, req, payload, state, rid).await
 }
 
+/// Post a cancelled, returned, declined or disputed payment.
+#[utoipa::path(
+    post,
+    path = "/paymentreversalposting",
+    tag = "orbipay",
+    request_body(content = crate::admin::openapi::PaymentPostingRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Applied", body = crate::admin::openapi::PaymentPostingAnswer),
+        (status = 400, description = "Malformed body or invalid fields (error_field)", body = crate::admin::openapi::OrbipayErrors),
+        (status = 401, description = "Authentication failed (error_unauthorized)", body = crate::admin::openapi::OrbipayErrors),
+        (status = 403, description = "Client disabled (error_forbidden)", body = crate::admin::openapi::OrbipayErrors),
+        (status = 413, description = "Body over server.max_body_bytes", body = crate::admin::openapi::OrbipayErrors),
+        (status = 422, description = "Business rule (error_posting_rejected, error_duplicate_posting, ...)", body = crate::admin::openapi::OrbipayErrors),
+        (status = 503, description = "No client configured, or the store is unavailable (error_processing); retry", body = crate::admin::openapi::OrbipayErrors),
+    ),
+    security(("orbipay_client_key" = [], "orbipay_api_key" = []))
+)]
 pub async fn reversal(
     req: HttpRequest,
     payload: web::Payload,
@@ -171,6 +222,23 @@ async fn post_payment(
     finish(&state, endpoint, &rid, posted_id, result)
 }
 
+/// Post a refund of an earlier payment (no refund_amount: what is still refundable).
+#[utoipa::path(
+    post,
+    path = "/paymentrefundposting",
+    tag = "orbipay",
+    request_body(content = crate::admin::openapi::RefundPostingRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Applied", body = crate::admin::openapi::RefundPostingAnswer),
+        (status = 400, description = "Malformed body or invalid fields (error_field)", body = crate::admin::openapi::OrbipayErrors),
+        (status = 401, description = "Authentication failed (error_unauthorized)", body = crate::admin::openapi::OrbipayErrors),
+        (status = 403, description = "Client disabled (error_forbidden)", body = crate::admin::openapi::OrbipayErrors),
+        (status = 413, description = "Body over server.max_body_bytes", body = crate::admin::openapi::OrbipayErrors),
+        (status = 422, description = "Business rule (error_refund_initiate, error_duplicate_posting, ...)", body = crate::admin::openapi::OrbipayErrors),
+        (status = 503, description = "No client configured, or the store is unavailable (error_processing); retry", body = crate::admin::openapi::OrbipayErrors),
+    ),
+    security(("orbipay_client_key" = [], "orbipay_api_key" = []))
+)]
 pub async fn refund(
     req: HttpRequest,
     payload: web::Payload,

@@ -1,0 +1,153 @@
+//! `GET /admin/accounts/{account_number}` and `PUT /admin/accounts` (the accounts file as the
+//! body, with the same validation and all-or-nothing rule as `accounts import`).
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Serialize;
+use utoipa::{OpenApi, ToSchema};
+
+use super::error::{AdminError, EntryProblem, ErrorBody};
+use super::openapi::AccountsFileEntry;
+use super::views::{AccountView, ImportAnswer, JournalEntryView, JournalFormatter, ProfileView};
+use crate::domain::account::{parse_accounts_file, EntryError};
+use crate::http::read_body;
+use crate::startup::AppState;
+use crate::store::{ImportSummary, StoreError};
+
+/// How many journal entries the account view shows.
+pub const ACCOUNT_JOURNAL_ENTRIES: usize = 100;
+
+/// An accounts body may be much larger than a posting; this is its own cap (64 MiB, about
+/// 100,000 accounts). Larger sets go through `accounts import` on a stopped server.
+pub const ACCOUNTS_BODY_LIMIT: usize = 64 * 1024 * 1024;
+
+#[derive(OpenApi)]
+#[openapi(paths(account, put_accounts))]
+pub struct Api;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/accounts/{account_number}", web::get().to(account))
+        .route("/accounts", web::put().to(put_accounts));
+}
+
+/// An account, its profiles and its last journal entries.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccountPage {
+    pub account: AccountView,
+    pub customers: Vec<ProfileView>,
+    /// The last 100 journal entries of the account, newest first.
+    pub journal: Vec<JournalEntryView>,
+}
+
+/// The account with its live balance, its profiles and its last 100 journal entries.
+#[utoipa::path(
+    get,
+    path = "/admin/accounts/{account_number}",
+    tag = "admin",
+    params(("account_number" = String, Path, description = "The biller account number")),
+    responses(
+        (status = 200, description = "The account", body = AccountPage),
+        (status = 401, description = "No or wrong bearer token", body = ErrorBody),
+        (status = 404, description = "No such account", body = ErrorBody),
+    ),
+    security(("admin_token" = []))
+)]
+pub async fn account(path: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, AdminError> {
+    let number = path.into_inner();
+    let store = state.store.clone();
+    let page = web::block(move || -> Result<Option<AccountPage>, StoreError> {
+        let Some(account) = store.account(&number)? else {
+            return Ok(None);
+        };
+        let mut customers = Vec::with_capacity(account.customer_references.len());
+        for reference in &account.customer_references {
+            if let Some(p) = store.profile(reference)? {
+                customers.push(ProfileView::from(&p));
+            }
+        }
+        let mut format = JournalFormatter::new(&store);
+        let journal = store
+            .account_journal(&number, ACCOUNT_JOURNAL_ENTRIES)?
+            .iter()
+            .map(|e| format.view(e))
+            .collect::<Result<_, _>>()?;
+        Ok(Some(AccountPage {
+            account: AccountView::from(&account),
+            customers,
+            journal,
+        }))
+    })
+    .await??;
+    match page {
+        Some(p) => Ok(HttpResponse::Ok().json(p)),
+        None => Err(AdminError::not_found("account_number", "no such account")),
+    }
+}
+
+/// Upsert accounts and profiles. The body is the accounts file: a JSON array, or JSON lines.
+/// Any bad entry imports nothing and every bad entry is reported. Answers once the import is on
+/// disk.
+#[utoipa::path(
+    put,
+    path = "/admin/accounts",
+    tag = "admin",
+    request_body(
+        content = Vec<AccountsFileEntry>,
+        description = "The accounts file format (interfaces.md §3): a JSON array, or one account per line (JSON lines)",
+        content_type = "application/json"
+    ),
+    responses(
+        (status = 200, description = "What the import did", body = ImportAnswer),
+        (status = 400, description = "Bad entries (nothing imported); `errors` lists each with its location and field", body = ErrorBody),
+        (status = 401, description = "No or wrong bearer token", body = ErrorBody),
+        (status = 413, description = "Body over 64 MiB", body = ErrorBody),
+    ),
+    security(("admin_token" = []))
+)]
+pub async fn put_accounts(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AdminError> {
+    let body = read_body(&req, payload, ACCOUNTS_BODY_LIMIT).await?;
+    let text = String::from_utf8(body.to_vec()).map_err(|_| AdminError::malformed(None, "the body is not UTF-8"))?;
+    if text.trim().is_empty() {
+        return Err(AdminError::bad("validation", "(body)", "the body holds no account"));
+    }
+    let store = state.store.clone();
+    let imported = web::block(move || -> Result<Result<ImportSummary, Vec<EntryError>>, StoreError> {
+        match parse_accounts_file(&text) {
+            Ok(entries) => store.import_accounts(&entries).map(Ok),
+            Err(errors) => Ok(Err(errors)),
+        }
+    })
+    .await??;
+    let summary = imported.map_err(refused)?;
+    state.store.durable().await?;
+    tracing::info!(
+        accounts_created = summary.accounts_created,
+        accounts_updated = summary.accounts_updated,
+        "accounts upserted through the admin API"
+    );
+    Ok(HttpResponse::Ok().json(ImportAnswer::from(summary)))
+}
+
+fn refused(errors: Vec<EntryError>) -> AdminError {
+    let first = errors.first().map_or_else(|| "(body)".to_string(), |e| e.field.clone());
+    let message = format!(
+        "nothing imported; {} bad entr{}: {}",
+        errors.len(),
+        if errors.len() == 1 { "y" } else { "ies" },
+        errors.first().map(ToString::to_string).unwrap_or_default()
+    );
+    AdminError::new(StatusCode::BAD_REQUEST, "validation", Some(&first), message).with_errors(
+        errors
+            .into_iter()
+            .map(|e| EntryProblem {
+                location: e.location,
+                field: e.field,
+                message: e.message,
+            })
+            .collect(),
+    )
+}

@@ -1,0 +1,158 @@
+//! The admin API's one error type and its wire shape `{"code", "message", "field"}`.
+//! A 5xx body is opaque; its cause goes to the log only.
+
+use actix_web::http::header::{HeaderValue, WWW_AUTHENTICATE};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::http::BodyError;
+use crate::store::StoreError;
+
+/// The body of every admin error.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// Machine-readable: `unauthorized`, `admin_disabled`, `not_found`, `malformed`,
+    /// `unknown_name`, `unknown_method`, `wrong_arity`, `bad_value`, `window_required`,
+    /// `bad_paging`, `unknown_sort_field`, `bad_order`, `validation`, `payload_too_large`,
+    /// `store_unavailable`.
+    pub code: String,
+    pub message: String,
+    /// The offending field (a JSON path such as `searchParameters[1].method`, a query
+    /// parameter, or a path segment), or null.
+    pub field: Option<String>,
+    /// Every problem, for answers that can report several (`PUT /admin/accounts`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<EntryProblem>>,
+}
+
+/// One bad entry of an accounts body.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct EntryProblem {
+    /// `entry N` (0-based index in an array) or `line N` (JSON lines).
+    pub location: String,
+    pub field: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct AdminError {
+    status: StatusCode,
+    body: ErrorBody,
+}
+
+impl AdminError {
+    pub fn new(status: StatusCode, code: &str, field: Option<&str>, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            body: ErrorBody {
+                code: code.to_string(),
+                message: message.into(),
+                field: field.map(str::to_string),
+                errors: None,
+            },
+        }
+    }
+
+    /// 400 with a code and the field it is about.
+    pub fn bad(code: &str, field: impl AsRef<str>, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, Some(field.as_ref()), message)
+    }
+
+    /// 400 for a body that cannot be read as what the route takes.
+    pub fn malformed(field: Option<&str>, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "malformed", field, message)
+    }
+
+    pub fn not_found(field: &str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", Some(field), message)
+    }
+
+    pub fn unauthorized(message: &str) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", None, message)
+    }
+
+    pub fn disabled() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "admin_disabled",
+            None,
+            "the admin API is disabled (admin.token is empty)",
+        )
+    }
+
+    /// The store failed: 503, cause logged, body opaque.
+    pub fn unavailable(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(%cause, "admin request failed in the store");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            None,
+            "the store cannot answer right now; try again",
+        )
+    }
+
+    pub fn with_errors(mut self, errors: Vec<EntryProblem>) -> Self {
+        self.body.errors = Some(errors);
+        self
+    }
+
+    pub fn code(&self) -> &str {
+        &self.body.code
+    }
+}
+
+impl std::fmt::Display for AdminError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.body.code, self.body.message)
+    }
+}
+
+impl ResponseError for AdminError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut res = HttpResponse::build(self.status).json(&self.body);
+        if self.status == StatusCode::UNAUTHORIZED {
+            res.headers_mut()
+                .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"admin\""));
+        }
+        res
+    }
+}
+
+impl From<StoreError> for AdminError {
+    fn from(e: StoreError) -> Self {
+        Self::unavailable(e)
+    }
+}
+
+impl From<actix_web::error::BlockingError> for AdminError {
+    fn from(e: actix_web::error::BlockingError) -> Self {
+        Self::unavailable(e)
+    }
+}
+
+impl From<BodyError> for AdminError {
+    fn from(e: BodyError) -> Self {
+        match e {
+            BodyError::TooLarge { .. } => {
+                Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", None, e.to_string())
+            }
+            BodyError::Read(_) => Self::malformed(None, e.to_string()),
+        }
+    }
+}
+
+/// Parses a JSON body into `T`, naming the JSON path of the first problem.
+pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, AdminError> {
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let field = (path != ".").then_some(path);
+        AdminError::malformed(field.as_deref(), e.into_inner().to_string())
+    })
+}

@@ -1,0 +1,66 @@
+//! The operator surface: the admin API under `/admin` (bearer token) and the ops routes.
+//!
+//! The admin API is made of areas. An area is a file with
+//! - `pub fn configure(cfg: &mut web::ServiceConfig)` registering its routes relative to
+//!   `/admin` (the scope adds the prefix and the token check — handlers do not authenticate),
+//! - `#[derive(OpenApi)] #[openapi(paths(...))] pub struct Api;` listing its handlers, each with a
+//!   `#[utoipa::path(..., path = "/admin/...", security(("admin_token" = [])))]` attribute,
+//! - handlers returning `Result<HttpResponse, AdminError>`,
+//!
+//! and one line in `AREAS` below, which both routes and documents it.
+
+pub mod accounts;
+pub mod auth;
+pub mod error;
+pub mod feeds;
+pub mod openapi;
+pub mod ops;
+pub mod postings;
+pub mod search;
+pub mod views;
+
+use actix_web::middleware::from_fn;
+use actix_web::web;
+use utoipa::OpenApi;
+
+pub use error::AdminError;
+
+/// One admin area: its routes under `/admin` and its part of the OpenAPI document.
+pub struct Area {
+    pub configure: fn(&mut web::ServiceConfig),
+    pub openapi: fn() -> utoipa::openapi::OpenApi,
+}
+
+/// Every admin area.
+pub const AREAS: &[Area] = &[
+    Area {
+        configure: postings::configure,
+        openapi: postings::Api::openapi,
+    },
+    Area {
+        configure: accounts::configure,
+        openapi: accounts::Api::openapi,
+    },
+    Area {
+        configure: feeds::configure,
+        openapi: feeds::Api::openapi,
+    },
+];
+
+/// Registers `/admin/*` (every area behind the token check) and the ops routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    ops::configure(cfg);
+    let mut scope = web::scope("/admin");
+    for area in AREAS {
+        scope = scope.configure(area.configure);
+    }
+    cfg.service(
+        scope
+            .default_service(web::to(unknown_route))
+            .wrap(from_fn(auth::require_token)),
+    );
+}
+
+async fn unknown_route() -> Result<actix_web::HttpResponse, AdminError> {
+    Err(AdminError::not_found("(path)", "no such admin route"))
+}

@@ -1,0 +1,113 @@
+//! The ops endpoints (`interfaces.md` §7, no auth): liveness, readiness, metrics and the
+//! OpenAPI document.
+
+use std::path::Path;
+
+use actix_web::{web, HttpResponse};
+use serde::Serialize;
+use utoipa::{OpenApi, ToSchema};
+
+use crate::startup::AppState;
+
+#[derive(OpenApi)]
+#[openapi(paths(live, ready, metrics, openapi_json))]
+pub struct Api;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/health/live", web::get().to(live))
+        .route("/health/ready", web::get().to(ready))
+        .route("/metrics", web::get().to(metrics))
+        .route("/openapi.json", web::get().to(openapi_json));
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// live, ready or not_ready.
+    pub status: String,
+    /// When not ready: store_write or disk_free.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failed_check: Option<String>,
+}
+
+/// 200 while the process serves.
+#[utoipa::path(get, path = "/health/live", tag = "ops", responses((status = 200, description = "Serving", body = Health)))]
+pub async fn live() -> HttpResponse {
+    HttpResponse::Ok().json(Health {
+        status: "live".into(),
+        failed_check: None,
+    })
+}
+
+/// 200 when the store takes a write+flush+read and free disk is above `store.min_free_bytes`;
+/// else 503 naming the failing check.
+#[utoipa::path(
+    get,
+    path = "/health/ready",
+    tag = "ops",
+    responses(
+        (status = 200, description = "Ready", body = Health),
+        (status = 503, description = "Not ready: `failed_check` is store_write or disk_free", body = Health),
+    )
+)]
+pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
+    let store = state.store.clone();
+    let min_free = state.settings.store.min_free_bytes;
+    let checked = web::block(move || -> Result<(), (&'static str, String)> {
+        store.probe().map_err(|e| ("store_write", e.to_string()))?;
+        let free = crate::disk::free_bytes(Path::new(store.path())).map_err(|e| ("disk_free", e.to_string()))?;
+        if free < min_free {
+            return Err((
+                "disk_free",
+                format!("{free} bytes free, below store.min_free_bytes {min_free}"),
+            ));
+        }
+        Ok(())
+    })
+    .await;
+    let failed = match checked {
+        Ok(Ok(())) => {
+            return HttpResponse::Ok().json(Health {
+                status: "ready".into(),
+                failed_check: None,
+            })
+        }
+        Ok(Err((check, detail))) => {
+            tracing::warn!(check, %detail, "readiness check failed");
+            check
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check did not finish");
+            "store_write"
+        }
+    };
+    HttpResponse::ServiceUnavailable().json(Health {
+        status: "not_ready".into(),
+        failed_check: Some(failed.into()),
+    })
+}
+
+/// Prometheus text format: requests by route and status, postings applied, duplicates,
+/// rejections by cause, quarantined and unmatched counts, fsync batch and latency histograms,
+/// request latency histogram.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "ops",
+    responses((status = 200, description = "Prometheus text exposition format 0.0.4", body = String, content_type = "text/plain"))
+)]
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(state.metrics.render(state.store.flush_stats()))
+}
+
+/// This document: every route with its request and response schemas.
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "ops",
+    responses((status = 200, description = "OpenAPI 3.1 document", body = Object, content_type = "application/json"))
+)]
+pub async fn openapi_json(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(super::openapi::document(&state.settings))
+}
