@@ -1,6 +1,7 @@
 //! The command line (`interfaces.md` §1). Exit status: 0 success, 1 a failed check or
 //! operation, 2 bad usage or configuration. Errors are one line on stderr.
 
+mod export;
 mod import;
 mod keygen;
 mod replay;
@@ -49,6 +50,13 @@ enum Command {
         #[arg(long, value_name = "PEM", default_value = "fixtures/keys/empayre_test_private.pem")]
         sign_key: PathBuf,
     },
+    /// Write the journal and the records as JSON lines to stdout (offline: the store must not
+    /// be held by a running server).
+    Export {
+        /// Only journal entries and records at or after this RFC 3339 time.
+        #[arg(long, value_name = "RFC3339")]
+        since: Option<String>,
+    },
     /// Manage biller accounts and profiles.
     Accounts {
         #[command(subcommand)]
@@ -92,6 +100,11 @@ pub fn run() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => load(cli.config.as_deref()).and_then(serve),
         Command::Keygen { out } => keygen::run(&out),
+        Command::Export { since } => since
+            .as_deref()
+            .map(export::parse_since)
+            .transpose()
+            .and_then(|since| load(cli.config.as_deref()).and_then(|s| export::run(&s, since))),
         Command::Replay {
             paths,
             target,
