@@ -299,3 +299,131 @@ pub fn all_bytes_under(dir: &Path) -> Vec<u8> {
 pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
+
+/// The admin token `test_settings` configures.
+pub const ADMIN_TOKEN: &str = "test-admin-token";
+
+impl TestApp {
+    /// An admin request with the test token.
+    pub fn admin(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, format!("{}{path}", self.address))
+            .bearer_auth(ADMIN_TOKEN)
+    }
+
+    /// GET an admin route with the token: status and parsed body.
+    pub async fn admin_get(&self, path: &str) -> (u16, Value) {
+        let r = self
+            .admin(reqwest::Method::GET, path)
+            .send()
+            .await
+            .expect("admin GET sent");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// POST JSON to an admin route with the token: status and parsed body.
+    pub async fn admin_post(&self, path: &str, body: &Value) -> (u16, Value) {
+        let r = self
+            .admin(reqwest::Method::POST, path)
+            .json(body)
+            .send()
+            .await
+            .expect("admin POST sent");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// PUT a raw body to an admin route with the token: status and parsed body.
+    pub async fn admin_put(&self, path: &str, body: &str) -> (u16, Value) {
+        let r = self
+            .admin(reqwest::Method::PUT, path)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("admin PUT sent");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// `POST /admin/postings/search`.
+    pub async fn search(&self, body: &Value) -> (u16, Value) {
+        self.admin_post("/admin/postings/search", body).await
+    }
+
+    /// The text of `GET /metrics`.
+    pub async fn metrics_text(&self) -> String {
+        let r = self
+            .client
+            .get(format!("{}/metrics", self.address))
+            .send()
+            .await
+            .expect("metrics sent");
+        assert_eq!(r.status(), 200);
+        r.text().await.expect("metrics text")
+    }
+}
+
+/// The value of one series (exact name with labels) in a Prometheus text page; 0 when absent.
+pub fn metric_value(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
+        .map_or(0.0, |v| v.trim().parse().expect("metric value"))
+}
+
+/// A `received_at` window of one hour either side of now, for searches of what a test posted.
+pub fn window_around_now() -> Value {
+    let now = chrono::Utc::now();
+    let fmt = |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    json!({"name": "received_at", "method": "between",
+           "searchParameter": [fmt(now - chrono::Duration::hours(1)), fmt(now + chrono::Duration::hours(1))]})
+}
+
+/// Runs the real binary with `args` to completion: (exit code, stdout, stderr).
+pub async fn run_binary(args: &[&str]) -> (i32, String, String) {
+    let out = tokio::process::Command::new(binary())
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("RUST_LOG")
+        .output()
+        .await
+        .expect("binary runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Like `start_binary`, for a server started by another command (a wrapper that ends by
+/// exec-ing the binary, so the child's pid is the server's).
+pub async fn start_command(mut command: tokio::process::Command, log_path: &Path) -> ServerProcess {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log_path)
+        .expect("log file");
+    let mut child = command
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log))
+        .kill_on_drop(true)
+        .spawn()
+        .expect("command starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let address = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(addr) = line.strip_prefix("biller-inbox listening on ") {
+                return addr.trim().to_string();
+            }
+        }
+        panic!("the server exited before listening; see {}", log_path.display());
+    })
+    .await
+    .expect("server listens within 30 s");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    ServerProcess { child, address }
+}

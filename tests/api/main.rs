@@ -3,6 +3,7 @@
 // Table-driven tests spell their rows as tuples; naming each row type would hide the table.
 #![allow(clippy::type_complexity)]
 
+mod admin;
 mod binary;
 mod empayre;
 mod helpers;
