@@ -56,9 +56,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     }
     cfg.service(
         scope
+            .app_data(web::QueryConfig::default().error_handler(|e, _| extractor_error("query", e)))
+            .app_data(web::PathConfig::default().error_handler(|e, _| extractor_error("path", e)))
+            .app_data(web::JsonConfig::default().error_handler(|e, _| extractor_error("body", e)))
             .default_service(web::to(unknown_route))
             .wrap(from_fn(auth::require_token)),
     );
+}
+
+/// Errors of actix's extractors (`web::Query`, `web::Path`, `web::Json`) in the admin shape.
+fn extractor_error(what: &str, e: impl std::fmt::Display) -> actix_web::Error {
+    AdminError::malformed(None, format!("bad {what}: {e}")).into()
 }
 
 async fn unknown_route() -> Result<actix_web::HttpResponse, AdminError> {
