@@ -747,7 +747,8 @@ async fn metrics_move_after_traffic() {
     );
 }
 
-/// Every route the server registers, as `interfaces.md` names them (method, OpenAPI path).
+/// Every route the server registers, as `interfaces.md` names them (method, OpenAPI path). A new
+/// route goes here too: the test below checks both ways between this list and `/openapi.json`.
 const ROUTES: [(&str, &str); 16] = [
     ("get", "/health/live"),
     ("get", "/health/ready"),
@@ -838,7 +839,9 @@ async fn openapi_lists_every_route_with_its_schemas() {
             .replace("{kind}", "payment")
             .replace("{id}", "1")
             .replace("{account_number}", "ACC-100200")
-            .replace("{source}", "demo");
+            .replace("{source}", "demo")
+            .replace("{event_id}", "1")
+            .replace("{key}", "1");
         let method = Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
         let mut r = app.admin(method, &concrete);
         if concrete == "/admin/accounts" {
