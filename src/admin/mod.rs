@@ -11,6 +11,7 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod empayre;
 pub mod error;
 pub mod feeds;
 pub mod openapi;
@@ -44,6 +45,10 @@ pub const AREAS: &[Area] = &[
     Area {
         configure: feeds::configure,
         openapi: feeds::Api::openapi,
+    },
+    Area {
+        configure: empayre::configure,
+        openapi: empayre::Api::openapi,
     },
 ];
 

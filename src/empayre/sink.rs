@@ -70,12 +70,18 @@ pub fn accept(w: &mut Writer, d: &Delivery) -> Result<Accepted, StoreError> {
         }
     }
     let (body, body_encoding) = StoredEvent::body_from(d.body);
+    // Read from the raw JSON so that even a quarantined body can be found by its invoice.
+    let invoice_id = value
+        .as_ref()
+        .and_then(|v| v.pointer("/invoice/id").or_else(|| v.get("invoiceId")))
+        .and_then(Value::as_str)
+        .map(str::to_string);
     let mut stored = StoredEvent {
         seq: w.next_event_seq()?,
         source: d.source.name.clone(),
         event_id,
         event_type: event_type.clone(),
-        invoice_id: None,
+        invoice_id,
         status: Outcome::Stored.as_str().into(),
         reason: None,
         key_id: d.key_id.to_string(),
@@ -98,7 +104,6 @@ pub fn accept(w: &mut Writer, d: &Delivery) -> Result<Accepted, StoreError> {
         }
         Err(e) => return quarantine(w, stored, &format!("not a well-formed Event: {e}")),
     };
-    stored.invoice_id = event.invoice_ref().map(str::to_string);
     update_invoice(w, d, &event, &mut stored)?;
     let mut accepted = Accepted {
         outcome: Outcome::Stored,

@@ -121,6 +121,11 @@ impl<'a> Writer<'a> {
         &mut self.staged
     }
 
+    /// Stages a record update that moves no money by itself (it commits with the next change).
+    pub fn stage_record(&mut self, kind: RecordKind, id: &str, record: &Record) -> Result<(), StoreError> {
+        self.staged.put_json(TreeId::Records, record_key(kind, id), record)
+    }
+
     /// Stages the stored copy of an accepted posting (`orbipay-mpa.md` §6); it commits with the
     /// posting's change.
     pub fn stage_accepted_copy(&mut self, entry: &serde_json::Value) -> Result<(), StoreError> {

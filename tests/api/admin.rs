@@ -749,7 +749,7 @@ async fn metrics_move_after_traffic() {
 
 /// Every route the server registers, as `interfaces.md` names them (method, OpenAPI path). A new
 /// route goes here too: the test below checks both ways between this list and `/openapi.json`.
-const ROUTES: [(&str, &str); 16] = [
+const ROUTES: [(&str, &str); 21] = [
     ("get", "/health/live"),
     ("get", "/health/ready"),
     ("get", "/metrics"),
@@ -766,6 +766,11 @@ const ROUTES: [(&str, &str); 16] = [
     ("put", "/admin/accounts"),
     ("get", "/admin/journal"),
     ("get", "/admin/rejections"),
+    ("get", "/admin/empayre/events"),
+    ("get", "/admin/empayre/events/{source}/{event_id}"),
+    ("get", "/admin/empayre/unmatched"),
+    ("post", "/admin/empayre/unmatched/{key}/assign"),
+    ("get", "/admin/quarantine"),
 ];
 
 #[tokio::test]

@@ -546,3 +546,100 @@ fn keygen_writes_a_pair_that_signs_and_verifies_and_never_overwrites() {
     assert!(biller_inbox::empayre::signature::verify(&[key], body, &sig).is_ok());
     assert_eq!(run().status.code(), Some(1), "an existing key is not overwritten");
 }
+
+async fn admin_get(app: &TestApp, path: &str) -> (u16, Value) {
+    let r = app
+        .client
+        .get(format!("{}{path}", app.address))
+        .bearer_auth("test-admin-token")
+        .send()
+        .await
+        .expect("sent");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn operators_see_events_quarantine_and_unmatched_and_assign_an_account() {
+    let app = empayre_app().await;
+    let captured = payment_event(
+        60,
+        "PaymentCaptured",
+        "inv-u",
+        Some("ACC-NOPE"),
+        "captured",
+        2_000,
+        "USD",
+    );
+    assert_eq!(send_event(&app, &captured).await.0, 200);
+    let mut unknown = captured.clone();
+    unknown["eventID"] = json!(61);
+    unknown["eventType"] = json!("InvoiceTeleported");
+    assert_eq!(
+        send_event(&app, &unknown).await,
+        (200, json!({"status": "quarantined"}))
+    );
+
+    let (status, list) = admin_get(&app, "/admin/empayre/unmatched").await;
+    assert_eq!(status, 200);
+    let item = &list["items"][0];
+    assert_eq!(item["reason"], "unknown_account");
+    assert_eq!(item["amount"], "20.00");
+    assert_eq!(item["invoice_id"], "inv-u");
+    let key = item["key"].as_str().expect("key").to_string();
+
+    let (status, q) = admin_get(&app, "/admin/quarantine").await;
+    assert_eq!(status, 200);
+    assert_eq!(q["items"].as_array().map(Vec::len), Some(1));
+    assert!(q["items"][0]["body"]
+        .as_str()
+        .is_some_and(|b| b.contains("InvoiceTeleported")));
+
+    let (status, events) = admin_get(&app, "/admin/empayre/events?invoice_id=inv-u").await;
+    assert_eq!(status, 200);
+    let statuses: Vec<&str> = events["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|e| e["status"].as_str())
+        .collect();
+    assert_eq!(statuses, vec!["quarantined", "stored"], "newest first");
+    let (status, one) = admin_get(&app, "/admin/empayre/events/demo/60").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        one["body"].as_str().map(str::as_bytes),
+        Some(serde_json::to_vec(&captured).expect("json").as_slice()),
+        "the raw body byte for byte"
+    );
+    assert!(one["key_id"].is_string());
+    assert_eq!(admin_get(&app, "/admin/empayre/events/demo/999").await.0, 404);
+
+    let assign = |key: String, account: &'static str| {
+        app.client
+            .post(format!("{}/admin/empayre/unmatched/{key}/assign", app.address))
+            .bearer_auth("test-admin-token")
+            .json(&json!({ "account_number": account }))
+            .send()
+    };
+    let r = assign(key.clone(), "ACC-JP-0001").await.expect("sent");
+    assert_eq!(r.status(), 400, "another currency cannot be assigned");
+    let r = assign(key.clone(), "ACC-100200").await.expect("sent");
+    assert_eq!(r.status(), 200);
+    let mut model = LedgerModel::demo();
+    model.credit("ACC-100200", "20.00");
+    model.assert_holds(&app).await;
+    assert_eq!(
+        assign(key, "ACC-100200").await.expect("sent").status(),
+        404,
+        "assigned once"
+    );
+    let (_, list) = admin_get(&app, "/admin/empayre/unmatched").await;
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(0));
+    let r = app
+        .client
+        .get(format!("{}/admin/empayre/unmatched", app.address))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(r.status(), 401);
+}

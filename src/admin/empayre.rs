@@ -1,0 +1,357 @@
+//! Admin routes of the Empayre channel (`interfaces.md` §5): stored events, quarantine, and
+//! unmatched payments with the operator's assignment of an account.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{OpenApi, ToSchema};
+
+use super::error::{parse_json, AdminError, ErrorBody};
+use crate::domain::money::format_amount;
+use crate::http::{read_body, rfc3339, RequestId};
+use crate::ledger::empayre::assign_account;
+use crate::ledger::{Channel, Record, RecordKind};
+use crate::startup::AppState;
+use crate::store::{EventFilter, StoredEvent};
+
+const DEFAULT_LIMIT: usize = 100;
+const MAX_LIMIT: usize = 1000;
+
+#[derive(OpenApi)]
+#[openapi(paths(events, event, quarantine, unmatched, assign))]
+pub struct Api;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/empayre/events", web::get().to(events))
+        .route("/empayre/events/{source}/{event_id}", web::get().to(event))
+        .route("/empayre/unmatched", web::get().to(unmatched))
+        .route("/empayre/unmatched/{key}/assign", web::post().to(assign))
+        .route("/quarantine", web::get().to(quarantine));
+}
+
+/// A stored event without its body.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventSummary {
+    /// Arrival order; pass the last one seen as `after` for the next page.
+    pub seq: u64,
+    pub source: String,
+    pub event_id: Option<i64>,
+    pub event_type: Option<String>,
+    pub invoice_id: Option<String>,
+    /// stored or quarantined.
+    pub status: String,
+    /// Why it was quarantined.
+    pub reason: Option<String>,
+    pub received_at: String,
+    pub body_sha256: String,
+    /// Records it changed: `{kind, id, status}` and `{account_number, delta}`.
+    #[schema(value_type = Vec<Object>)]
+    pub changes: Vec<Value>,
+    /// Entities whose snapshot was older than the recorded one (not applied).
+    pub stale: Vec<String>,
+}
+
+impl From<&StoredEvent> for EventSummary {
+    fn from(e: &StoredEvent) -> Self {
+        Self {
+            seq: e.seq,
+            source: e.source.clone(),
+            event_id: e.event_id,
+            event_type: e.event_type.clone(),
+            invoice_id: e.invoice_id.clone(),
+            status: e.status.clone(),
+            reason: e.reason.clone(),
+            received_at: rfc3339(e.received_at),
+            body_sha256: e.body_sha256.clone(),
+            changes: e.changes.clone(),
+            stale: e.stale.clone(),
+        }
+    }
+}
+
+/// One stored event with its raw body and the key that verified it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventDetail {
+    #[serde(flatten)]
+    pub summary: EventSummary,
+    pub key_id: String,
+    pub request_id: String,
+    /// The body exactly as received.
+    pub body: String,
+    /// text (UTF-8) or base64.
+    pub body_encoding: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventList {
+    /// Newest first.
+    pub items: Vec<EventSummary>,
+}
+
+/// A verified but unusable webhook body.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QuarantineItem {
+    pub id: u64,
+    pub source: String,
+    pub received_at: String,
+    pub reason: Option<String>,
+    pub body_sha256: String,
+    pub body: String,
+    pub body_encoding: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QuarantineList {
+    /// Newest first.
+    pub items: Vec<QuarantineItem>,
+}
+
+/// An Empayre payment recorded without an account.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct UnmatchedItem {
+    /// The payment record id (`source:invoice:payment`), used to assign an account.
+    pub key: String,
+    pub source: String,
+    pub invoice_id: String,
+    pub payment_id: String,
+    pub status: Option<String>,
+    pub amount: String,
+    pub currency: String,
+    /// no_account, unknown_account or currency_mismatch.
+    pub reason: String,
+    pub received_at: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UnmatchedList {
+    /// Newest first.
+    pub items: Vec<UnmatchedItem>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct AssignRequest {
+    pub account_number: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AssignResult {
+    pub key: String,
+    pub account_number: String,
+    pub status: String,
+    /// The balance change it made (negative: a credit).
+    pub delta: String,
+    pub balance_after: Option<String>,
+    pub journal_seq: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct ListParams {
+    invoice_id: Option<String>,
+    status: Option<String>,
+    after: Option<u64>,
+    limit: Option<usize>,
+}
+
+fn list_params(req: &HttpRequest) -> Result<ListParams, AdminError> {
+    let p: ListParams = serde_urlencoded::from_str(req.query_string())
+        .map_err(|e| AdminError::malformed(None, format!("bad query string: {e}")))?;
+    if p.limit.is_some_and(|n| !(1..=MAX_LIMIT).contains(&n)) {
+        return Err(AdminError::bad(
+            "bad_value",
+            "limit",
+            "limit is a whole number from 1 to 1000",
+        ));
+    }
+    if p.status
+        .as_deref()
+        .is_some_and(|s| !matches!(s, "stored" | "quarantined"))
+    {
+        return Err(AdminError::bad(
+            "bad_value",
+            "status",
+            "status is stored or quarantined",
+        ));
+    }
+    Ok(p)
+}
+
+/// Stored Empayre events, newest first.
+#[utoipa::path(
+    get,
+    path = "/admin/empayre/events",
+    tag = "admin",
+    params(
+        ("invoice_id" = Option<String>, Query, description = "Only events of this invoice"),
+        ("status" = Option<String>, Query, description = "stored or quarantined"),
+        ("after" = Option<u64>, Query, description = "Paging: events that arrived before this seq"),
+        ("limit" = Option<u32>, Query, description = "1–1000 (default 100)"),
+    ),
+    responses(
+        (status = 200, description = "The events", body = EventList),
+        (status = 400, description = "Bad parameter", body = ErrorBody),
+        (status = 401, description = "No or wrong bearer token", body = ErrorBody),
+    ),
+    security(("admin_token" = []))
+)]
+pub async fn events(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AdminError> {
+    let p = list_params(&req)?;
+    let filter = EventFilter {
+        invoice_id: p.invoice_id,
+        status: p.status,
+        before: p.after,
+        limit: p.limit.unwrap_or(DEFAULT_LIMIT),
+    };
+    let store = state.store.clone();
+    let found = web::block(move || store.events(&filter)).await??;
+    let items = found.iter().map(EventSummary::from).collect();
+    Ok(HttpResponse::Ok().json(EventList { items }))
+}
+
+/// One event: the raw body, the key that verified it and what it changed.
+#[utoipa::path(
+    get,
+    path = "/admin/empayre/events/{source}/{event_id}",
+    tag = "admin",
+    params(("source" = String, Path, description = "Source name"), ("event_id" = i64, Path, description = "eventID")),
+    responses(
+        (status = 200, description = "The event", body = EventDetail),
+        (status = 400, description = "event_id is not an integer", body = ErrorBody),
+        (status = 401, description = "No or wrong bearer token", body = ErrorBody),
+        (status = 404, description = "No such event", body = ErrorBody),
+    ),
+    security(("admin_token" = []))
+)]
+pub async fn event(state: web::Data<AppState>, path: web::Path<(String, String)>) -> Result<HttpResponse, AdminError> {
+    let (source, event_id) = path.into_inner();
+    let event_id: i64 = event_id
+        .parse()
+        .map_err(|_| AdminError::bad("bad_value", "event_id", "event_id must be an integer"))?;
+    let found = state
+        .store
+        .event(&source, event_id)?
+        .ok_or_else(|| AdminError::not_found("event_id", "no such event for this source"))?;
+    Ok(HttpResponse::Ok().json(EventDetail {
+        summary: EventSummary::from(&found),
+        key_id: found.key_id,
+        request_id: found.request_id,
+        body: found.body,
+        body_encoding: found.body_encoding,
+    }))
+}
+
+/// Verified but unusable webhook bodies, newest first.
+#[utoipa::path(
+    get,
+    path = "/admin/quarantine",
+    tag = "admin",
+    params(("limit" = Option<u32>, Query, description = "1–1000 (default 100)")),
+    responses(
+        (status = 200, description = "The quarantined bodies", body = QuarantineList),
+        (status = 401, description = "No or wrong bearer token", body = ErrorBody),
+    ),
+    security(("admin_token" = []))
+)]
+pub async fn quarantine(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AdminError> {
+    let n = list_params(&req)?.limit.unwrap_or(DEFAULT_LIMIT);
+    let store = state.store.clone();
+    let found = web::block(move || store.quarantined(n)).await??;
+    let items = found
+        .into_iter()
+        .map(|e| QuarantineItem {
+            id: e.seq,
+            source: e.source,
+            received_at: rfc3339(e.received_at),
+            reason: e.reason,
+            body_sha256: e.body_sha256,
+            body: e.body,
+            body_encoding: e.body_encoding,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(QuarantineList { items }))
+}
+
+/// Empayre payments recorded without an account, newest first.
+#[utoipa::path(
+    get,
+    path = "/admin/empayre/unmatched",
+    tag = "admin",
+    responses(
+        (status = 200, description = "The unmatched payments", body = UnmatchedList),
+        (status = 401, description = "No or wrong bearer token", body = ErrorBody),
+    ),
+    security(("admin_token" = []))
+)]
+pub async fn unmatched(state: web::Data<AppState>) -> Result<HttpResponse, AdminError> {
+    let store = state.store.clone();
+    let stored = web::block(move || store.unmatched()).await??;
+    let items = stored
+        .into_iter()
+        .map(serde_json::from_value)
+        .collect::<Result<Vec<UnmatchedItem>, _>>()
+        .map_err(AdminError::unavailable)?;
+    Ok(HttpResponse::Ok().json(UnmatchedList { items }))
+}
+
+/// Assigns an account to an unmatched payment: it takes effect on that account through the
+/// ledger like any posting (journal entry, durable before the answer).
+#[utoipa::path(
+    post,
+    path = "/admin/empayre/unmatched/{key}/assign",
+    tag = "admin",
+    params(("key" = String, Path, description = "The unmatched payment's key")),
+    request_body = AssignRequest,
+    responses(
+        (status = 200, description = "Assigned and applied", body = AssignResult),
+        (status = 400, description = "Unknown account or another currency", body = ErrorBody),
+        (status = 401, description = "No or wrong bearer token", body = ErrorBody),
+        (status = 404, description = "No unmatched payment with this key", body = ErrorBody),
+    ),
+    security(("admin_token" = []))
+)]
+pub async fn assign(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    payload: web::Payload,
+    rid: RequestId,
+) -> Result<HttpResponse, AdminError> {
+    let key = path.into_inner();
+    let body = read_body(&req, payload, state.settings.server.max_body_bytes).await?;
+    let AssignRequest { account_number } = parse_json(&body)?;
+    let now = Utc::now();
+    let (change, applied) = state.store.write(|w| {
+        let payment = w
+            .record(RecordKind::EmpayrePayment, &key)?
+            .filter(|p| p.account_number.is_none())
+            .ok_or_else(|| AdminError::not_found("key", "no unmatched payment with this key"))?;
+        let account = w
+            .account(&account_number)?
+            .ok_or_else(|| AdminError::bad("bad_value", "account_number", "no such account"))?;
+        let refunds = w.refunds_of(&payment)?;
+        let change = assign_account(&payment, &refunds, &account, rid.as_str(), now)
+            .map_err(|why| AdminError::bad("bad_value", "account_number", why))?;
+        for refund in &refunds {
+            let moved = Record {
+                account_number: Some(account.account_number.clone()),
+                ..refund.clone()
+            };
+            w.stage_record(refund.kind, &refund.id, &moved)?;
+        }
+        w.stage_matched(&key);
+        let applied = w.apply(&change, Channel::Admin, now)?;
+        Ok::<_, AdminError>((change, applied))
+    })?;
+    state.store.durable().await?;
+    tracing::info!(key = %key, account = %account_number, "unmatched Empayre payment assigned");
+    Ok(HttpResponse::Ok().json(AssignResult {
+        key,
+        account_number,
+        status: change.payment.status,
+        delta: change.delta.to_string(),
+        balance_after: applied
+            .balance_after
+            .map(|b| format_amount(b, applied.currency_exponent)),
+        journal_seq: applied.journal_seq,
+    }))
+}
