@@ -33,8 +33,22 @@ pub const BATCH_BOUNDS: [u64; 4] = [1, 4, 16, 64];
 pub const LATENCY_BOUNDS_MICROS: [u64; 6] = [500, 1_000, 2_000, 5_000, 10_000, 50_000];
 
 pub struct Durability {
-    sender: mpsc::Sender<Waiter>,
+    /// None only while dropping.
+    sender: Option<mpsc::Sender<Waiter>>,
+    /// The flusher holds a `Db` handle; joining it on drop means that once a `Store` is gone,
+    /// sled's lock on the directory is released and the store can be opened again.
+    flusher: Option<std::thread::JoinHandle<()>>,
     pub stats: Arc<FlushStats>,
+}
+
+impl Drop for Durability {
+    fn drop(&mut self) {
+        // Closing the channel ends the flusher's loop after its current flush.
+        drop(self.sender.take());
+        if let Some(handle) = self.flusher.take() {
+            let _ = handle.join();
+        }
+    }
 }
 
 impl Durability {
@@ -43,16 +57,22 @@ impl Durability {
         let (sender, receiver) = mpsc::channel::<Waiter>();
         let stats = Arc::new(FlushStats::default());
         let thread_stats = stats.clone();
-        std::thread::Builder::new()
+        let flusher = std::thread::Builder::new()
             .name("store-flusher".into())
             .spawn(move || flusher_loop(db, receiver, thread_stats))?;
-        Ok(Self { sender, stats })
+        Ok(Self {
+            sender: Some(sender),
+            flusher: Some(flusher),
+            stats,
+        })
     }
 
     /// Resolves once everything written before this call is on disk.
     pub async fn wait(&self) -> Result<(), StoreError> {
         let (tx, rx) = oneshot::channel();
         self.sender
+            .as_ref()
+            .ok_or_else(|| StoreError::Unavailable("the store is closing".into()))?
             .send(tx)
             .map_err(|_| StoreError::Unavailable("the store flusher has stopped".into()))?;
         rx.await
