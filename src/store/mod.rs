@@ -18,11 +18,14 @@
 //! - `quarantine`      arrival id (u64 BE) → () — the events that were quarantined
 //! - `entities`        "invoice" 0x00 source 0x00 invoice id → invoice snapshot
 //! - `unmatched`       Empayre payment record id → unmatched payment
+//! - `count_by_minute` minute (order-preserving i64) → u64 BE: how many `idx_received` keys
+//!   fall in that minute, so an unfiltered window is counted without walking it
 //! - `meta`            counters
 
 mod accounts;
 pub mod durability;
 mod empayre;
+pub(crate) mod minute_counts;
 mod search;
 mod writer;
 
@@ -84,10 +87,11 @@ pub(crate) enum TreeId {
     Quarantine,
     Entities,
     Unmatched,
+    CountByMinute,
     Meta,
 }
 
-const TREE_NAMES: [&str; 17] = [
+const TREE_NAMES: [&str; 18] = [
     "accounts",
     "profiles",
     "idx_email",
@@ -104,6 +108,7 @@ const TREE_NAMES: [&str; 17] = [
     "quarantine",
     "entities",
     "unmatched",
+    "count_by_minute",
     "meta",
 ];
 
@@ -168,6 +173,11 @@ impl Store {
             .collect::<Result<Vec<_>, _>>()?;
         let durability = Durability::start(db.clone())
             .map_err(|e| StoreError::Unavailable(format!("cannot start the flusher: {e}")))?;
+        minute_counts::ensure(
+            &trees[TreeId::IdxReceived as usize],
+            &trees[TreeId::CountByMinute as usize],
+            &trees[TreeId::Meta as usize],
+        )?;
         let state = writer::WriterState::load(&trees[TreeId::Journal as usize], &trees[TreeId::Meta as usize])?;
         Ok(Self {
             inner: Arc::new(Inner {

@@ -202,6 +202,7 @@ impl Store {
             Ok(true)
         };
         let needs_slim = !record_filters.is_empty() || !index_order;
+        let unfiltered = q.filters.is_empty() && index_order;
 
         let mut total = 0usize;
         let mut page_keys: Vec<sled::IVec> = Vec::new();
@@ -235,6 +236,13 @@ impl Store {
             if total > q.offset && page_keys.len() < q.limit {
                 page_keys.push(key.clone());
             }
+            if unfiltered && page_keys.len() >= q.limit {
+                // The page is full and the total comes from the per-minute counts.
+                break;
+            }
+        }
+        if unfiltered {
+            total = self.count_received(q.from_nanos, q.until_nanos)?;
         }
         if !index_order {
             total = hits.len();

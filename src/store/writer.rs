@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
-use super::{account_journal_key, received_key, record_key, Store, StoreError, TreeId, WriteSet};
+use super::{account_journal_key, minute_counts, received_key, record_key, Store, StoreError, TreeId, WriteSet};
 use crate::domain::account::{Account, Profile};
 use crate::ledger::{Change, Channel, JournalEntry, Record, RecordKind};
 
@@ -178,20 +178,10 @@ impl<'a> Writer<'a> {
         if let Some(refund) = &change.refund {
             set.put_json(TreeId::Records, record_key(refund.kind, &refund.id), refund)?;
         }
-        if change.payment_created {
-            let p = &change.payment;
-            set.put(
-                TreeId::IdxReceived,
-                received_key(p.received_at, p.kind, &p.id),
-                Vec::new(),
-            );
-        }
-        if let Some(r) = change.refund.as_ref().filter(|_| change.created) {
-            set.put(
-                TreeId::IdxReceived,
-                received_key(r.received_at, r.kind, &r.id),
-                Vec::new(),
-            );
+        let new_payment = change.payment_created.then_some(&change.payment);
+        let new_refund = change.refund.as_ref().filter(|_| change.created);
+        for record in new_payment.into_iter().chain(new_refund) {
+            self.index_received(set, record)?;
         }
         if let Some(n) = self.reference_to_persist {
             set.put(TreeId::Meta, META_REFERENCE, n.to_be_bytes().to_vec());
@@ -206,6 +196,40 @@ impl<'a> Writer<'a> {
             currency_exponent: account.as_ref().map(Account::exponent).unwrap_or(2),
             journal_seq,
         })
+    }
+
+    /// Adds a new record to the time index and to its minute's count (read here, under the
+    /// writer lock, and written in the same transaction).
+    fn index_received(&self, set: &mut WriteSet, record: &Record) -> Result<(), StoreError> {
+        set.put(
+            TreeId::IdxReceived,
+            received_key(record.received_at, record.kind, &record.id),
+            Vec::new(),
+        );
+        let nanos = record.received_at.timestamp_nanos_opt().unwrap_or(i64::MAX);
+        let key = minute_counts::key(minute_counts::minute_of(nanos));
+        // A payment and its refund created together in one minute: count what this set
+        // already adds for that minute too.
+        let staged = set
+            .ops
+            .iter()
+            .rev()
+            .find(|(t, k, _)| *t == TreeId::CountByMinute && k.as_slice() == key)
+            .and_then(|(_, _, v)| v.as_deref().map(minute_counts::decode));
+        let current = match staged {
+            Some(n) => n,
+            None => self
+                .store
+                .tree(TreeId::CountByMinute)
+                .get(key)?
+                .map_or(0, |v| minute_counts::decode(&v)),
+        };
+        set.put(
+            TreeId::CountByMinute,
+            key.to_vec(),
+            (current + 1).to_be_bytes().to_vec(),
+        );
+        Ok(())
     }
 
     /// Commits writes that move no money (imports, stored events, quarantine, snapshots).
