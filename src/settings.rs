@@ -43,6 +43,7 @@ sources = []
 
 [admin]
 token = ""
+max_body_bytes = 67108864
 
 [seed]
 accounts_file = ""
@@ -167,12 +168,16 @@ fn default_account_pointer() -> String {
 #[serde(deny_unknown_fields)]
 pub struct AdminSettings {
     pub token: String,
+    /// Body limit of `PUT /admin/accounts`, which carries whole account sets (64 MiB is about
+    /// 100,000 accounts); every other route uses `server.max_body_bytes`.
+    pub max_body_bytes: usize,
 }
 
 impl std::fmt::Debug for AdminSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AdminSettings")
             .field("token_set", &!self.token.is_empty())
+            .field("max_body_bytes", &self.max_body_bytes)
             .finish()
     }
 }
@@ -230,6 +235,12 @@ impl Settings {
         }
         if self.server.max_body_bytes < 1024 {
             return Err(SettingsError::new("server.max_body_bytes", "must be at least 1024"));
+        }
+        if self.admin.max_body_bytes < self.server.max_body_bytes {
+            return Err(SettingsError::new(
+                "admin.max_body_bytes",
+                "must be at least server.max_body_bytes",
+            ));
         }
         if self.server.request_timeout_ms == 0 {
             return Err(SettingsError::new("server.request_timeout_ms", "must be above 0"));

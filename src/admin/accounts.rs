@@ -17,10 +17,6 @@ use crate::store::{ImportSummary, StoreError};
 /// How many journal entries the account view shows.
 pub const ACCOUNT_JOURNAL_ENTRIES: usize = 100;
 
-/// An accounts body may be much larger than a posting; this is its own cap (64 MiB, about
-/// 100,000 accounts). Larger sets go through `accounts import` on a stopped server.
-pub const ACCOUNTS_BODY_LIMIT: usize = 64 * 1024 * 1024;
-
 #[derive(OpenApi)]
 #[openapi(paths(account, put_accounts))]
 pub struct Api;
@@ -100,7 +96,7 @@ pub async fn account(path: web::Path<String>, state: web::Data<AppState>) -> Res
         (status = 200, description = "What the import did", body = ImportAnswer),
         (status = 400, description = "Bad entries (nothing imported); `errors` lists each with its location and field", body = ErrorBody),
         (status = 401, description = "No or wrong bearer token", body = ErrorBody),
-        (status = 413, description = "Body over 64 MiB", body = ErrorBody),
+        (status = 413, description = "Body over admin.max_body_bytes (default 64 MiB)", body = ErrorBody),
     ),
     security(("admin_token" = []))
 )]
@@ -109,7 +105,9 @@ pub async fn put_accounts(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AdminError> {
-    let body = read_body(&req, payload, ACCOUNTS_BODY_LIMIT).await?;
+    // An account set is much larger than a posting: it has its own cap. Larger sets go
+    // through `accounts import` on a stopped server.
+    let body = read_body(&req, payload, state.settings.admin.max_body_bytes).await?;
     let text = String::from_utf8(body.to_vec()).map_err(|_| AdminError::malformed(None, "the body is not UTF-8"))?;
     if text.trim().is_empty() {
         return Err(AdminError::bad("validation", "(body)", "the body holds no account"));
