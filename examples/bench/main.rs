@@ -1,0 +1,844 @@
+//! The benchmark command of issue 6 (`performance.md`): the release server as a separate process
+//! on a temp store with generated accounts, driven scenario by scenario at C keep-alive
+//! connections by a small closed-loop load generator, every answer checked.
+//!
+//! ```sh
+//! cargo build --release && cargo run --release --example bench -- [--accounts N] [--seconds S] \
+//!     [--connections C] [--postings-for-search N]
+//! ```
+//!
+//! Prints per scenario: requests, errors, throughput, p50/p99/max latency, the ratio to the
+//! `GET /health/live` baseline of the same run and the CPU used by the server, the load generator
+//! and everything else on the machine; then import time, peak server memory, cores, date and
+//! commit, and a Markdown table for the README. Exit status: 0 when every answer was right, 1 when
+//! any scenario had errors or the run failed, 2 on bad usage.
+
+mod client;
+mod scenarios;
+mod server;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+
+use client::{drive, one_shot, Budget, RunResult, Scenario};
+use server::{FsyncDelta, Server, Workdir};
+
+const ALL_SCENARIOS: [&str; 5] = ["health", "lookup", "posting", "empayre", "search"];
+
+#[derive(Debug, Parser)]
+#[command(name = "bench", about = "Load-test the release biller-inbox binary (issue 6)")]
+struct Args {
+    /// Accounts generated and imported (timed) before the server starts.
+    #[arg(long, default_value_t = 1_000_000)]
+    accounts: u64,
+    /// Seconds each timed scenario runs.
+    #[arg(long, default_value_t = 10.0)]
+    seconds: f64,
+    /// Concurrent keep-alive connections (one request in flight on each).
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Postings in the store before the search scenario; the store is topped up to this many by
+    /// posting at full speed (reported as the sustained posting row).
+    #[arg(long, default_value_t = 1_000_000)]
+    postings_for_search: u64,
+    /// Connections of the search scenario (1: the latency of one query at a time).
+    #[arg(long, default_value_t = 1)]
+    search_connections: usize,
+    /// Empayre events signed ahead of their scenario; 0 sizes the pool from the measured posting
+    /// rate (2x what postings reached over --seconds). A scenario that runs out stops early and
+    /// says so.
+    #[arg(long, default_value_t = 0)]
+    empayre_pool: usize,
+    /// Threads of the load generator (1 keeps it to one core, like `wrk -t1`).
+    #[arg(long, default_value_t = 1)]
+    client_threads: usize,
+    /// Scenarios to run, comma-separated, from: health, lookup, posting, empayre, search.
+    #[arg(long, value_delimiter = ',', default_value = "health,lookup,posting,empayre,search")]
+    scenarios: Vec<String>,
+    /// The server binary (default: target/<profile>/biller-inbox next to this example).
+    #[arg(long, value_name = "PATH")]
+    binary: Option<PathBuf>,
+    /// Measure a binary older than src/ (normally refused: it would not be the code you see).
+    #[arg(long)]
+    allow_stale_binary: bool,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    if let Err(e) = validate(&args) {
+        eprintln!("bench: {e}");
+        return ExitCode::from(2);
+    }
+    let runtime = if args.client_threads == 1 {
+        tokio::runtime::Builder::new_current_thread().enable_all().build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(args.client_threads)
+            .enable_all()
+            .build()
+    };
+    let runtime = match runtime {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("bench: error: cannot start the tokio runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let outcome = runtime.block_on(async {
+        tokio::select! {
+            r = run(&args) => r,
+            _ = tokio::signal::ctrl_c() => Err("interrupted".to_string()),
+        }
+    });
+    // Everything run() owned (server process, temp dir) is dropped by now: killed and removed.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    match outcome {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("bench: error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn validate(args: &Args) -> Result<(), String> {
+    if args.accounts == 0 {
+        return Err("--accounts must be at least 1".into());
+    }
+    if !(args.seconds > 0.0 && args.seconds.is_finite()) {
+        return Err("--seconds must be a positive number".into());
+    }
+    if args.connections == 0 || args.search_connections == 0 || args.client_threads == 0 {
+        return Err("--connections, --search-connections and --client-threads must be at least 1".into());
+    }
+    for s in &args.scenarios {
+        if !ALL_SCENARIOS.contains(&s.as_str()) {
+            return Err(format!(
+                "unknown scenario {s:?}; scenarios are {}",
+                ALL_SCENARIOS.join(", ")
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// CPU used between two moments: by the server, by this bench, by everything else.
+struct CpuMark {
+    server: u64,
+    bench: u64,
+    busy: u64,
+}
+
+fn cpu_mark(server_pid: u32) -> CpuMark {
+    let busy = server::machine_busy_ticks().unwrap_or(0);
+    CpuMark {
+        server: server::proc_cpu_ticks(&server_pid.to_string()).unwrap_or(0),
+        bench: server::proc_cpu_ticks("self").unwrap_or(0),
+        busy,
+    }
+}
+
+/// Cores used (server, bench, others) between two marks.
+#[derive(Clone, Copy, Default)]
+struct CpuUse {
+    server: f64,
+    bench: f64,
+    others: f64,
+}
+
+fn cpu_use(a: &CpuMark, b: &CpuMark, elapsed: Duration, ticks_per_sec: f64) -> CpuUse {
+    let secs = elapsed.as_secs_f64().max(1e-9);
+    let cores = |t: u64| t as f64 / ticks_per_sec / secs;
+    let server = cores(b.server.saturating_sub(a.server));
+    let bench = cores(b.bench.saturating_sub(a.bench));
+    let busy = cores(b.busy.saturating_sub(a.busy));
+    CpuUse {
+        server,
+        bench,
+        others: (busy - server - bench).max(0.0),
+    }
+}
+
+/// One line of the result table.
+struct Row {
+    name: String,
+    what: String,
+    connections: usize,
+    result: Option<RunResult>,
+    cpu: CpuUse,
+    /// Shown in the table (route missing, pool exhausted, ...).
+    notes: Vec<String>,
+    fsync: Option<FsyncDelta>,
+    /// Server VmHWM (peak resident memory so far) at the end of the scenario, KiB.
+    hwm_kib: u64,
+}
+
+struct Bench<'a> {
+    args: &'a Args,
+    addr: String,
+    pid: u32,
+    ticks_per_sec: f64,
+    rows: Vec<Row>,
+}
+
+/// How one scenario is driven and labelled.
+struct Spec<'s> {
+    /// Short key (health, lookup, posting, ...).
+    name: &'s str,
+    /// The row's label: what is sent.
+    what: &'s str,
+    connections: usize,
+    budget: Budget,
+    /// Scrape the group-commit statistics of `/metrics` before and after.
+    fsync: bool,
+    /// Counts successful requests as they complete (for progress lines).
+    progress: Option<Arc<AtomicU64>>,
+}
+
+impl Bench<'_> {
+    /// Drives one scenario and records its row.
+    async fn measure<S: Scenario>(&mut self, spec: Spec<'_>, scenario: Arc<S>) -> Result<usize, String> {
+        let Spec {
+            name,
+            what,
+            connections,
+            budget,
+            fsync: with_fsync,
+            progress,
+        } = spec;
+        let budget_text = match budget {
+            Budget::Time(d) => format!("{} s", d.as_secs_f64()),
+            Budget::Count(n) => format!("{} requests", thousands(n)),
+        };
+        println!("\n== {name}: {what}, {connections} connections, {budget_text}");
+        let before_fsync = if with_fsync {
+            server::scrape_fsync(&self.addr)
+                .await
+                .map_err(|e| eprintln!("   (no fsync statistics: {e})"))
+                .ok()
+        } else {
+            None
+        };
+        let mark = cpu_mark(self.pid);
+        let started = Instant::now();
+        let result = drive(&self.addr, connections, budget, scenario, progress).await?;
+        let cpu = cpu_use(&mark, &cpu_mark(self.pid), started.elapsed(), self.ticks_per_sec);
+        let fsync = match before_fsync {
+            Some(a) => match server::scrape_fsync(&self.addr).await {
+                Ok(b) => Some(FsyncDelta::between(&a, &b)),
+                Err(e) => {
+                    eprintln!("   (no fsync statistics: {e})");
+                    None
+                }
+            },
+            None => None,
+        };
+        let mut notes = Vec::new();
+        if result.errors > 0 {
+            notes.push(format!("**{} ERRORS**", thousands(result.errors)));
+        }
+        if result.exhausted {
+            notes.push(format!(
+                "pre-signed pool ran out after {:.1} s",
+                result.elapsed.as_secs_f64()
+            ));
+        }
+        let row = Row {
+            name: name.to_string(),
+            what: what.to_string(),
+            connections,
+            result: Some(result),
+            cpu,
+            notes,
+            fsync,
+            hwm_kib: server::proc_status(self.pid).map(|p| p.hwm_kib).unwrap_or(0),
+        };
+        print_row_details(&row, self.baseline());
+        self.rows.push(row);
+        Ok(self.rows.len() - 1)
+    }
+
+    /// The baseline throughput, and its connection count (a ratio is only quoted for rows with
+    /// the same number of connections).
+    fn baseline(&self) -> Option<(f64, usize)> {
+        self.rows
+            .iter()
+            .find(|r| r.name == "health")
+            .and_then(|r| r.result.as_ref().map(|x| (x.throughput(), r.connections)))
+    }
+
+    fn ok_of(&self, name: &str) -> u64 {
+        self.rows
+            .iter()
+            .filter(|r| r.name == name)
+            .filter_map(|r| r.result.as_ref())
+            .map(|r| r.ok)
+            .sum()
+    }
+
+    fn check_alive(&self, server: &mut Server, work: &Workdir) -> Result<(), String> {
+        if server.alive() {
+            Ok(())
+        } else {
+            Err(format!("the server died; its log:\n{}", work.log_tail(30)))
+        }
+    }
+}
+
+fn ratio_to(baseline: Option<(f64, usize)>, row: &Row, r: &RunResult) -> Option<f64> {
+    match baseline {
+        Some((b, conns)) if b > 0.0 && conns == row.connections => Some(r.throughput() / b),
+        _ => None,
+    }
+}
+
+fn print_row_details(row: &Row, baseline: Option<(f64, usize)>) {
+    let Some(r) = &row.result else { return };
+    let ratio = match ratio_to(baseline, row, r) {
+        Some(x) if row.name != "health" => format!(", {x:.3}x baseline"),
+        _ => String::new(),
+    };
+    println!(
+        "   {} requests, {} errors in {:.1} s: {} req/s{ratio}; latency p50 {} ms, p99 {} ms, max {} ms",
+        thousands(r.requests()),
+        thousands(r.errors),
+        r.elapsed.as_secs_f64(),
+        thousands(r.throughput().round() as u64),
+        ms(r.hist.value_at_quantile(0.5)),
+        ms(r.hist.value_at_quantile(0.99)),
+        ms(r.hist.max()),
+    );
+    println!(
+        "   CPU (cores): server {:.2}, load generator {:.2}, everything else {:.2}; server peak RSS so far {} MiB",
+        row.cpu.server,
+        row.cpu.bench,
+        row.cpu.others,
+        row.hwm_kib / 1024
+    );
+    if let Some(f) = &row.fsync {
+        println!(
+            "   group commit: {} fsyncs ({:.0}/s), {:.1} requests per fsync on average, {:.2} ms per fsync; batch sizes {}",
+            thousands(f.flushes as u64),
+            f.flushes / r.elapsed.as_secs_f64().max(1e-9),
+            f.mean_batch(),
+            f.mean_flush_ms(),
+            f.distribution()
+        );
+    }
+    if r.errors > 0 {
+        println!(
+            "   !!! {} ERRORS in {} — answers were wrong or missing:",
+            thousands(r.errors),
+            row.name
+        );
+        for (message, n) in &r.error_samples {
+            println!("   !!!   {n} x {message}");
+        }
+    }
+    if r.exhausted {
+        println!("   !!! the pre-signed pool ran out: throughput is over the shorter time; raise --empayre-pool");
+    }
+}
+
+async fn run(args: &Args) -> Result<bool, String> {
+    let binary = match &args.binary {
+        Some(b) => b.clone(),
+        None => server::default_binary()?,
+    };
+    let built = server::check_binary(&binary, args.allow_stale_binary)?;
+    let root = server::repo_root();
+    let started_at = chrono::Utc::now();
+    let cores = nproc();
+    let commit = git_commit(&root);
+    let selected = |s: &str| args.scenarios.iter().any(|x| x == s);
+    let seconds = Duration::from_secs_f64(args.seconds);
+
+    println!(
+        "biller-inbox bench: {} UTC, {cores} cores (nproc), {commit}",
+        started_at.format("%Y-%m-%d %H:%M:%S")
+    );
+    println!(
+        "server binary: {} (built {} UTC)",
+        binary.display(),
+        chrono::DateTime::<chrono::Utc>::from(built).format("%Y-%m-%d %H:%M:%S")
+    );
+    println!(
+        "load: {} connections, {} s per scenario, {} load generator thread(s); {} accounts; search over {} postings",
+        args.connections,
+        args.seconds,
+        args.client_threads,
+        thousands(args.accounts),
+        thousands(args.postings_for_search)
+    );
+    if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
+        println!(
+            "load average before the run: {}",
+            load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+        );
+    }
+
+    let work = Workdir::new()?;
+    work.write_config()?;
+    let t = Instant::now();
+    let bytes = work.write_accounts(args.accounts)?;
+    println!(
+        "\naccounts file: {} accounts, {:.1} MB of JSON lines, written in {:.1} s",
+        thousands(args.accounts),
+        bytes as f64 / 1e6,
+        t.elapsed().as_secs_f64()
+    );
+    println!("importing: biller-inbox accounts import FILE --config CFG ...");
+    let import = server::import(&binary, &work).await?;
+    println!(
+        "import: {} accounts in {:.1} s ({} accounts/s); import process peak RSS ≥ {} MiB{}",
+        thousands(args.accounts),
+        import.seconds,
+        thousands((args.accounts as f64 / import.seconds.max(1e-9)) as u64),
+        import.peak_kib / 1024,
+        if import.stdout.is_empty() {
+            String::new()
+        } else {
+            format!("; it said: {}", import.stdout.replace('\n', " / "))
+        }
+    );
+
+    let mut srv = Server::start(&binary, &work).await?;
+    let addr = srv.addr.clone();
+    println!("server: pid {}, listening on http://{addr}", srv.pid);
+    preflight(&addr).await?;
+
+    let mut bench = Bench {
+        args,
+        addr: addr.clone(),
+        pid: srv.pid,
+        ticks_per_sec: server::clock_ticks(),
+        rows: Vec::new(),
+    };
+    let next_payment_id = Arc::new(AtomicU64::new(0));
+
+    if selected("health") {
+        let s = Arc::new(scenarios::Health::new(&addr));
+        bench
+            .measure(
+                Spec {
+                    name: "health",
+                    what: "GET /health/live (baseline)",
+                    connections: args.connections,
+                    budget: Budget::Time(seconds),
+                    fsync: false,
+                    progress: None,
+                },
+                s,
+            )
+            .await?;
+        bench.check_alive(&mut srv, &work)?;
+    }
+    if selected("lookup") {
+        let s = Arc::new(scenarios::Lookup::new(&addr, args.accounts));
+        bench
+            .measure(
+                Spec {
+                    name: "lookup",
+                    what: "POST /mpacustomers by random account number",
+                    connections: args.connections,
+                    budget: Budget::Time(seconds),
+                    fsync: false,
+                    progress: None,
+                },
+                s,
+            )
+            .await?;
+        bench.check_alive(&mut srv, &work)?;
+    }
+    if selected("posting") {
+        let s = Arc::new(scenarios::Payment::new(&addr, args.accounts, next_payment_id.clone()));
+        bench
+            .measure(
+                Spec {
+                    name: "posting",
+                    what: "POST /paymentposting, new ids, random accounts (durable)",
+                    connections: args.connections,
+                    budget: Budget::Time(seconds),
+                    fsync: true,
+                    progress: None,
+                },
+                s,
+            )
+            .await?;
+        bench.check_alive(&mut srv, &work)?;
+    }
+    if selected("empayre") {
+        let pool_size = if args.empayre_pool > 0 {
+            args.empayre_pool
+        } else {
+            let posting_rate = bench
+                .rows
+                .iter()
+                .find(|r| r.name == "posting")
+                .and_then(|r| r.result.as_ref())
+                .map(RunResult::throughput)
+                .unwrap_or(5_000.0);
+            ((posting_rate * args.seconds * 2.0) as usize).max(2_000)
+        };
+        let pool = sign_pool(&addr, pool_size, args.accounts).await?;
+        let s = Arc::new(scenarios::Empayre::new(pool));
+        bench
+            .measure(
+                Spec {
+                    name: "empayre",
+                    what: "POST /empayre/webhook, signed PaymentCaptured, new event ids (durable)",
+                    connections: args.connections,
+                    budget: Budget::Time(seconds),
+                    fsync: true,
+                    progress: None,
+                },
+                s,
+            )
+            .await?;
+        bench.check_alive(&mut srv, &work)?;
+    }
+    if selected("search") {
+        search(&mut bench, &next_payment_id).await?;
+        bench.check_alive(&mut srv, &work)?;
+    }
+
+    let peak_hwm_kib = srv.memory.sample_now(srv.pid);
+    let peak_rss_kib = srv.memory.peak_rss_kib.load(Ordering::Relaxed);
+    srv.stop().await;
+    drop(work);
+
+    let any_errors = bench
+        .rows
+        .iter()
+        .any(|r| r.result.as_ref().is_some_and(|x| x.errors > 0));
+    print_summary(
+        &bench,
+        &Summary {
+            date: started_at.format("%Y-%m-%d").to_string(),
+            cores,
+            commit,
+            import_seconds: import.seconds,
+            peak_hwm_kib,
+            peak_rss_kib,
+        },
+    );
+    if any_errors {
+        println!("\n!!! SOME SCENARIOS HAD ERRORS: see the !!! lines above. Their numbers are not valid measurements.");
+    }
+    Ok(!any_errors)
+}
+
+/// Fails early, with the answer, when the server is not set up as the bench expects.
+async fn preflight(addr: &str) -> Result<(), String> {
+    let health = scenarios::Health::new(addr);
+    let mut req = Vec::new();
+    health.prepare(&mut client::Rng::new(1), &mut req);
+    let (status, body) = one_shot(addr, &req).await?;
+    health
+        .check(&(), status, &body)
+        .map_err(|e| format!("GET /health/live is not answering as expected: {e}"))?;
+    let lookup = scenarios::Lookup::new(addr, 1);
+    let mut req = Vec::new();
+    let expect = lookup.prepare(&mut client::Rng::new(1), &mut req).unwrap_or(0);
+    let (status, body) = one_shot(addr, &req).await?;
+    lookup.check(&expect, status, &body).map_err(|e| {
+        format!(
+            "a lookup of the first imported account failed ({e}); is the demo Orbipay client in config/default.toml?"
+        )
+    })
+}
+
+/// Signs `n` Empayre events before the scenario (RSA signing is the platform's cost, not ours),
+/// on every core while the server idles.
+async fn sign_pool(host: &str, n: usize, accounts: u64) -> Result<Vec<Vec<u8>>, String> {
+    let key_path = server::repo_root().join("fixtures/keys/empayre_test_private.pem");
+    let pem = std::fs::read_to_string(&key_path).map_err(|e| format!("cannot read {}: {e}", key_path.display()))?;
+    let signer = biller_inbox::empayre::signature::BodySigner::from_pem(&pem)
+        .map_err(|e| format!("cannot use {}: {e}", key_path.display()))?;
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    println!(
+        "\nsigning {} Empayre events ahead of the scenario on {threads} threads ...",
+        thousands(n as u64)
+    );
+    let host = host.to_string();
+    let started = Instant::now();
+    let pool = tokio::task::spawn_blocking(move || -> Result<Vec<Vec<u8>>, String> {
+        let per_thread = n.div_ceil(threads);
+        let chunks: Vec<Result<Vec<Vec<u8>>, String>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..threads)
+                .map(|t| {
+                    let signer = &signer;
+                    let host = &host;
+                    scope.spawn(move || {
+                        let mut rng = client::Rng::new(t as u64 + 77);
+                        let first = t * per_thread;
+                        let last = ((t + 1) * per_thread).min(n);
+                        let mut out = Vec::with_capacity(last.saturating_sub(first));
+                        for i in first..last {
+                            let body = scenarios::empayre_event(i as u64 + 1, rng.below(accounts));
+                            let signature = signer.sign_header(&body).map_err(|e| format!("signing failed: {e}"))?;
+                            out.push(scenarios::empayre_request(host, &body, &signature));
+                        }
+                        Ok(out)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|_| Err("a signing thread panicked".into())))
+                .collect()
+        });
+        let mut pool = Vec::with_capacity(n);
+        for chunk in chunks {
+            pool.extend(chunk?);
+        }
+        Ok(pool)
+    })
+    .await
+    .map_err(|e| format!("signing task failed: {e}"))??;
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "signed {} events in {secs:.1} s ({} signatures/s)",
+        thousands(pool.len() as u64),
+        thousands((pool.len() as f64 / secs.max(1e-9)) as u64)
+    );
+    Ok(pool)
+}
+
+/// Tops the store up to --postings-for-search postings at full speed (the sustained posting
+/// row), then searches the last day.
+async fn search(bench: &mut Bench<'_>, next_payment_id: &Arc<AtomicU64>) -> Result<(), String> {
+    let args = bench.args;
+    let addr = bench.addr.clone();
+    let made = bench.ok_of("posting") + bench.ok_of("empayre");
+    let missing = args.postings_for_search.saturating_sub(made);
+    if missing > 0 {
+        let progress = Arc::new(AtomicU64::new(0));
+        let ticker = {
+            let progress = progress.clone();
+            tokio::spawn(async move {
+                let started = Instant::now();
+                let mut tick = tokio::time::interval(Duration::from_secs(15));
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    let done = progress.load(Ordering::Relaxed);
+                    println!(
+                        "   ... {} of {} postings ({} /s)",
+                        thousands(done),
+                        thousands(missing),
+                        thousands((done as f64 / started.elapsed().as_secs_f64()) as u64)
+                    );
+                }
+            })
+        };
+        let s = Arc::new(scenarios::Payment::new(&addr, args.accounts, next_payment_id.clone()));
+        let what = format!(
+            "POST /paymentposting, sustained, tops the store up to {} postings",
+            thousands(args.postings_for_search)
+        );
+        let measured = bench
+            .measure(
+                Spec {
+                    name: "posting (sustained)",
+                    what: &what,
+                    connections: args.connections,
+                    budget: Budget::Count(missing),
+                    fsync: true,
+                    progress: Some(progress),
+                },
+                s,
+            )
+            .await;
+        ticker.abort();
+        measured?;
+    }
+    let orbipay = bench.ok_of("posting") + bench.ok_of("posting (sustained)");
+    let empayre = bench.ok_of("empayre");
+    let body = scenarios::search_body(chrono::Utc::now() + chrono::Duration::seconds(1));
+    let request = scenarios::search_request(&addr, &body);
+    let what = "POST /admin/postings/search, received_at in the last day, size 50, newest first";
+    // Probe once: a server without the route yet gets a "route missing" row, not a failed run.
+    let (status, answer) = one_shot(&addr, &request).await?;
+    if status == 404 || status == 405 {
+        println!("\n== search: {what}\n   route missing: POST /admin/postings/search answered {status}; not measured");
+        bench.rows.push(Row {
+            name: "search".into(),
+            what: what.into(),
+            connections: args.search_connections,
+            result: None,
+            cpu: CpuUse::default(),
+            notes: vec![format!("route missing (HTTP {status}), not measured")],
+            fsync: None,
+            hwm_kib: 0,
+        });
+        return Ok(());
+    }
+    // Both channels' records are in the search (interfaces.md §6), and all of them are from the run.
+    let s = scenarios::Search::new(request, orbipay + empayre);
+    match s.check_answer(status, &answer) {
+        Ok(a) => println!(
+            "\nsearch probe: totalCount {} (postings made: {} Orbipay + {} Empayre); request body {body}",
+            thousands(a.total_count),
+            thousands(orbipay),
+            thousands(empayre)
+        ),
+        Err(e) => println!("\nsearch probe: WRONG ANSWER: {e}"),
+    }
+    bench
+        .measure(
+            Spec {
+                name: "search",
+                what,
+                connections: args.search_connections,
+                budget: Budget::Time(Duration::from_secs_f64(args.seconds)),
+                fsync: false,
+                progress: None,
+            },
+            Arc::new(s),
+        )
+        .await?;
+    Ok(())
+}
+
+struct Summary {
+    date: String,
+    cores: usize,
+    commit: String,
+    import_seconds: f64,
+    peak_hwm_kib: u64,
+    peak_rss_kib: u64,
+}
+
+fn print_summary(bench: &Bench, s: &Summary) {
+    let args = bench.args;
+    let baseline = bench.baseline();
+    println!(
+        "\n## Results ({}, {} cores, {}; {} accounts, {} connections, {} s per scenario)\n",
+        s.date,
+        s.cores,
+        s.commit,
+        thousands(args.accounts),
+        args.connections,
+        args.seconds
+    );
+    println!(
+        "| Scenario | Conns | Requests | Errors | Throughput (req/s) | vs. baseline | p50 (ms) | p99 (ms) | max (ms) \
+         | CPU server / bench / other (cores) | Server peak RSS (MiB) | Notes |"
+    );
+    println!("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|");
+    for row in &bench.rows {
+        let mut notes = row.notes.clone();
+        if let Some(f) = &row.fsync {
+            if f.flushes > 0.0 {
+                notes.push(format!("{:.1} requests per fsync", f.mean_batch()));
+            }
+        }
+        let notes = notes.join("; ");
+        let Some(r) = &row.result else {
+            println!(
+                "| {} | {} | – | – | – | – | – | – | – | – | – | {notes} |",
+                row.what, row.connections
+            );
+            continue;
+        };
+        let ratio = match ratio_to(baseline, row, r) {
+            Some(x) if x >= 0.1 => format!("{x:.2}"),
+            Some(x) => format!("{x:.3}"),
+            None => "–".into(),
+        };
+        println!(
+            "| {} | {} | {} | {} | {} | {ratio} | {} | {} | {} | {:.2} / {:.2} / {:.2} | {} | {notes} |",
+            row.what,
+            row.connections,
+            thousands(r.requests()),
+            thousands(r.errors),
+            thousands(r.throughput().round() as u64),
+            ms(r.hist.value_at_quantile(0.5)),
+            ms(r.hist.value_at_quantile(0.99)),
+            ms(r.hist.max()),
+            row.cpu.server,
+            row.cpu.bench,
+            row.cpu.others,
+            row.hwm_kib / 1024,
+        );
+    }
+    println!(
+        "\nImport of {} accounts: {:.1} s. Server peak resident memory (VmHWM, whole run): {} MiB \
+         (highest VmRSS sampled: {} MiB), store.cache_capacity_bytes at its default.",
+        thousands(args.accounts),
+        s.import_seconds,
+        s.peak_hwm_kib / 1024,
+        s.peak_rss_kib / 1024
+    );
+    println!(
+        "Machine: {} cores (nproc), date {}, {}. Closed loop: each connection sends its next request \
+         when the previous answer is in; latency is per successful request; \"other\" CPU is the rest \
+         of the machine (other users).",
+        s.cores, s.date, s.commit
+    );
+}
+
+/// `commit abc123` plus a note when the working tree differs from it (the binary is built from
+/// the working tree, not from the commit).
+fn git_commit(root: &std::path::Path) -> String {
+    let run = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .current_dir(root)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    match run(&["rev-parse", "--short=10", "HEAD"]) {
+        Some(hash) => {
+            let dirty = run(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+            if dirty {
+                format!("commit {hash} + uncommitted changes")
+            } else {
+                format!("commit {hash}")
+            }
+        }
+        None => "commit unknown (no git)".into(),
+    }
+}
+
+/// `nproc` (the cores this process may use), or the standard library's view of it.
+fn nproc() -> usize {
+    std::process::Command::new("nproc")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0))
+}
+
+fn ms(micros: u64) -> String {
+    let v = micros as f64 / 1000.0;
+    if v >= 100.0 {
+        format!("{v:.0}")
+    } else if v >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}

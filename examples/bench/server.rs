@@ -1,0 +1,482 @@
+//! The server under test as it deploys: the release binary as a separate process on a temp
+//! config and store, plus what the bench reads about it from /proc and `/metrics`.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::client::one_shot;
+use crate::scenarios::{self, ADMIN_TOKEN};
+
+pub const LISTENING_PREFIX: &str = "biller-inbox listening on http://";
+
+/// The repository root: the binary runs there so `config/default.toml` (demo Orbipay client,
+/// demo Empayre source and its key file) is layered under the bench's config.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `target/<profile>/biller-inbox`, next to this example's own `target/<profile>/examples/bench`.
+pub fn default_binary() -> Result<PathBuf, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot locate the bench executable: {e}"))?;
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .ok_or_else(|| format!("unexpected bench location {}", exe.display()))?;
+    Ok(profile_dir.join(format!("biller-inbox{}", std::env::consts::EXE_SUFFIX)))
+}
+
+/// Refuses a binary that is missing or older than the sources it is built from: cargo builds an
+/// example without building the crate's binaries, so a stale binary would be measured silently.
+pub fn check_binary(binary: &Path, allow_stale: bool) -> Result<SystemTime, String> {
+    let built = std::fs::metadata(binary).and_then(|m| m.modified()).map_err(|e| {
+        format!(
+            "server binary {} is not usable ({e}); build it first: cargo build --release",
+            binary.display()
+        )
+    })?;
+    let root = repo_root();
+    let mut newest: Option<(SystemTime, PathBuf)> = None;
+    let mut stack = vec![root.join("src")];
+    let mut files = vec![root.join("Cargo.toml"), root.join("Cargo.lock")];
+    while let Some(dir) = stack.pop() {
+        let entries = std::fs::read_dir(&dir).map_err(|e| format!("read {}: {e}", dir.display()))?;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    for file in files {
+        if let Ok(modified) = std::fs::metadata(&file).and_then(|m| m.modified()) {
+            if newest.as_ref().is_none_or(|(t, _)| modified > *t) {
+                newest = Some((modified, file));
+            }
+        }
+    }
+    if let Some((modified, file)) = newest {
+        if modified > built {
+            let msg = format!(
+                "server binary {} is older than {} (changed after the last build); \
+                 run `cargo build --release` first",
+                binary.display(),
+                file.strip_prefix(&root).unwrap_or(&file).display()
+            );
+            if !allow_stale {
+                return Err(format!("{msg}, or pass --allow-stale-binary to measure it anyway"));
+            }
+            eprintln!("WARNING: {msg}; measuring it anyway (--allow-stale-binary)");
+        }
+    }
+    Ok(built)
+}
+
+/// The temp directory of a run: config, accounts file, store and server log. Removed on drop.
+pub struct Workdir {
+    dir: tempfile::TempDir,
+}
+
+impl Workdir {
+    pub fn new() -> Result<Self, String> {
+        let dir = tempfile::Builder::new()
+            .prefix("biller-inbox-bench-")
+            .tempdir()
+            .map_err(|e| format!("cannot create a temp dir: {e}"))?;
+        Ok(Self { dir })
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.path().join("bench.toml")
+    }
+
+    pub fn accounts(&self) -> PathBuf {
+        self.path().join("accounts.jsonl")
+    }
+
+    pub fn log(&self) -> PathBuf {
+        self.path().join("server.log")
+    }
+
+    /// Layered over config/default.toml: temp store, port 0, warn logs, no demo seed, a known
+    /// admin token. The demo Orbipay client and Empayre source stay in force.
+    pub fn write_config(&self) -> Result<(), String> {
+        let store = self.path().join("store");
+        let text = format!(
+            "[server]\nport = 0\n\n[store]\npath = {store:?}\n\n[log]\nlevel = \"warn\"\n\n\
+             [seed]\naccounts_file = \"\"\n\n[admin]\ntoken = \"{ADMIN_TOKEN}\"\n",
+            store = store.display().to_string(),
+        );
+        std::fs::write(self.config(), text).map_err(|e| format!("write {}: {e}", self.config().display()))
+    }
+
+    /// `n` accounts as JSON lines.
+    pub fn write_accounts(&self, n: u64) -> Result<u64, String> {
+        let path = self.accounts();
+        let file = std::fs::File::create(&path).map_err(|e| format!("create {}: {e}", path.display()))?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+        for i in 0..n {
+            writeln!(out, "{}", scenarios::account_line(i)).map_err(|e| format!("write {}: {e}", path.display()))?;
+        }
+        out.flush().map_err(|e| format!("write {}: {e}", path.display()))?;
+        std::fs::metadata(&path)
+            .map(|m| m.len())
+            .map_err(|e| format!("stat {}: {e}", path.display()))
+    }
+
+    /// The last lines of the server log, for error messages.
+    pub fn log_tail(&self, lines: usize) -> String {
+        match std::fs::read_to_string(self.log()) {
+            Ok(text) => {
+                let all: Vec<&str> = text.lines().collect();
+                all[all.len().saturating_sub(lines)..].join("\n")
+            }
+            Err(_) => String::new(),
+        }
+    }
+}
+
+/// Numbers read from /proc for one process.
+#[derive(Clone, Copy, Default)]
+pub struct ProcSample {
+    /// VmHWM: peak resident set since the process started, KiB.
+    pub hwm_kib: u64,
+    /// VmRSS: resident set now, KiB.
+    pub rss_kib: u64,
+}
+
+pub fn proc_status(pid: u32) -> Option<ProcSample> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| -> Option<u64> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+    };
+    Some(ProcSample {
+        hwm_kib: field("VmHWM:")?,
+        rss_kib: field("VmRSS:").unwrap_or(0),
+    })
+}
+
+/// CPU time (user + system) of a process in clock ticks, from /proc/PID/stat.
+pub fn proc_cpu_ticks(pid: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may contain spaces; fields after it are fixed.
+    let rest = &text[text.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // After the name: state(3) ... utime is field 14, stime 15 (1-based over the whole line).
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(utime + stime)
+}
+
+/// Busy (non-idle) ticks of all cores together, from the first line of /proc/stat.
+pub fn machine_busy_ticks() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = text.lines().next()?;
+    let values: Vec<u64> = line.split_whitespace().skip(1).filter_map(|v| v.parse().ok()).collect();
+    // user nice system idle iowait irq softirq steal [guest guest_nice, already in user/nice]
+    let total: u64 = values.iter().take(8).sum();
+    let idle = values.get(3).copied().unwrap_or(0) + values.get(4).copied().unwrap_or(0);
+    Some(total.saturating_sub(idle))
+}
+
+/// Clock ticks per second for /proc times (`getconf CLK_TCK`, 100 on Linux).
+pub fn clock_ticks() -> f64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// Watches a process's memory in the background: the highest VmHWM and VmRSS seen.
+pub struct MemoryWatch {
+    pub peak_hwm_kib: Arc<AtomicU64>,
+    pub peak_rss_kib: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+}
+
+impl MemoryWatch {
+    pub fn start(pid: u32) -> Self {
+        let peak_hwm_kib = Arc::new(AtomicU64::new(0));
+        let peak_rss_kib = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (h, r, s) = (peak_hwm_kib.clone(), peak_rss_kib.clone(), stop.clone());
+        tokio::spawn(async move {
+            while !s.load(Ordering::Relaxed) {
+                if let Some(p) = proc_status(pid) {
+                    h.fetch_max(p.hwm_kib, Ordering::Relaxed);
+                    r.fetch_max(p.rss_kib, Ordering::Relaxed);
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        });
+        Self {
+            peak_hwm_kib,
+            peak_rss_kib,
+            stop,
+        }
+    }
+
+    /// Takes one more sample now (the process is still alive) and returns the peak VmHWM, KiB.
+    pub fn sample_now(&self, pid: u32) -> u64 {
+        if let Some(p) = proc_status(pid) {
+            self.peak_hwm_kib.fetch_max(p.hwm_kib, Ordering::Relaxed);
+            self.peak_rss_kib.fetch_max(p.rss_kib, Ordering::Relaxed);
+        }
+        self.peak_hwm_kib.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for MemoryWatch {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+pub struct ImportResult {
+    pub seconds: f64,
+    /// Highest VmHWM seen while it ran (sampled, so a lower bound), KiB.
+    pub peak_kib: u64,
+    pub stdout: String,
+}
+
+/// Runs `biller-inbox accounts import FILE --config CFG` and times it.
+pub async fn import(binary: &Path, work: &Workdir) -> Result<ImportResult, String> {
+    let started = Instant::now();
+    let child = Command::new(binary)
+        .arg("accounts")
+        .arg("import")
+        .arg(work.accounts())
+        .arg("--config")
+        .arg(work.config())
+        .current_dir(repo_root())
+        .env_remove("RUST_LOG")
+        .env_remove("BILLER_INBOX_CONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+    let watch = child.id().map(MemoryWatch::start);
+    let output = child
+        .wait_with_output()
+        .await
+        .map_err(|e| format!("import did not finish: {e}"))?;
+    let seconds = started.elapsed().as_secs_f64();
+    let peak_kib = watch.map(|w| w.peak_hwm_kib.load(Ordering::Relaxed)).unwrap_or(0);
+    if !output.status.success() {
+        return Err(format!(
+            "accounts import failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
+    }
+    Ok(ImportResult {
+        seconds,
+        peak_kib,
+        stdout: String::from_utf8_lossy(&output.stdout).trim().to_string(),
+    })
+}
+
+/// The running server. Killed when dropped (also when the bench fails or is interrupted).
+pub struct Server {
+    child: Child,
+    pub pid: u32,
+    /// `127.0.0.1:PORT`.
+    pub addr: String,
+    pub memory: MemoryWatch,
+}
+
+impl Server {
+    pub async fn start(binary: &Path, work: &Workdir) -> Result<Self, String> {
+        let log = std::fs::File::create(work.log()).map_err(|e| format!("create {}: {e}", work.log().display()))?;
+        let mut child = Command::new(binary)
+            .arg("serve")
+            .arg("--config")
+            .arg(work.config())
+            .current_dir(repo_root())
+            .env_remove("RUST_LOG")
+            .env_remove("BILLER_INBOX_CONFIG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+        let pid = child.id().ok_or("the server exited at once")?;
+        let stdout = child.stdout.take().ok_or("no stdout pipe to the server")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let addr = tokio::time::timeout(Duration::from_secs(300), async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(rest) = line.strip_prefix(LISTENING_PREFIX) {
+                    return Some(rest.trim().trim_end_matches('/').to_string());
+                }
+            }
+            None
+        })
+        .await
+        .map_err(|_| "the server did not print its address within 300 s".to_string())?;
+        let Some(addr) = addr else {
+            let status = child.wait().await.map(|s| s.to_string()).unwrap_or_default();
+            return Err(format!(
+                "the server exited before listening ({status}); its log:\n{}",
+                work.log_tail(20)
+            ));
+        };
+        // Keep draining stdout so the server never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let memory = MemoryWatch::start(pid);
+        Ok(Self {
+            child,
+            pid,
+            addr,
+            memory,
+        })
+    }
+
+    /// Still running?
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    pub async fn stop(mut self) {
+        let _ = self.child.start_kill();
+        let _ = self.child.wait().await;
+    }
+}
+
+/// The fsync counters of `/metrics` at one moment.
+#[derive(Clone, Copy, Default, Debug)]
+pub struct FsyncCounters {
+    /// Requests made durable (sum of batch sizes).
+    pub requests: f64,
+    /// Flushes (fsyncs).
+    pub flushes: f64,
+    /// Seconds spent flushing.
+    pub flush_seconds: f64,
+    /// Cumulative bucket counts of the batch size histogram: (upper bound, count).
+    pub batch_buckets: [(f64, f64); 16],
+    pub bucket_len: usize,
+}
+
+impl FsyncCounters {
+    pub fn parse(text: &str) -> Option<Self> {
+        let mut c = Self::default();
+        let mut seen = false;
+        for line in text.lines() {
+            let Some((name, value)) = line.rsplit_once(' ') else {
+                continue;
+            };
+            let Ok(value) = value.parse::<f64>() else { continue };
+            match name {
+                "biller_inbox_fsync_batch_size_sum" => {
+                    c.requests = value;
+                    seen = true;
+                }
+                "biller_inbox_fsync_batch_size_count" => c.flushes = value,
+                "biller_inbox_fsync_duration_seconds_sum" => c.flush_seconds = value,
+                _ => {
+                    if let Some(le) = name
+                        .strip_prefix("biller_inbox_fsync_batch_size_bucket{le=\"")
+                        .and_then(|r| r.strip_suffix("\"}"))
+                    {
+                        let bound = if le == "+Inf" { f64::INFINITY } else { le.parse().ok()? };
+                        if c.bucket_len < c.batch_buckets.len() {
+                            c.batch_buckets[c.bucket_len] = (bound, value);
+                            c.bucket_len += 1;
+                        }
+                    }
+                }
+            }
+        }
+        seen.then_some(c)
+    }
+}
+
+/// What group commit did between two scrapes.
+pub struct FsyncDelta {
+    pub flushes: f64,
+    pub requests: f64,
+    pub flush_seconds: f64,
+    /// Batch-size bucket shares: (upper bound, share of flushes in (previous bound, bound]).
+    pub shares: Vec<(f64, f64)>,
+}
+
+impl FsyncDelta {
+    pub fn between(a: &FsyncCounters, b: &FsyncCounters) -> Self {
+        let flushes = b.flushes - a.flushes;
+        let mut shares = Vec::new();
+        let mut prev = 0.0;
+        for i in 0..b.bucket_len.min(a.bucket_len) {
+            let cumulative = b.batch_buckets[i].1 - a.batch_buckets[i].1;
+            if flushes > 0.0 {
+                shares.push((b.batch_buckets[i].0, (cumulative - prev) / flushes));
+            }
+            prev = cumulative;
+        }
+        Self {
+            flushes,
+            requests: b.requests - a.requests,
+            flush_seconds: b.flush_seconds - a.flush_seconds,
+            shares,
+        }
+    }
+
+    pub fn mean_batch(&self) -> f64 {
+        if self.flushes > 0.0 {
+            self.requests / self.flushes
+        } else {
+            0.0
+        }
+    }
+
+    pub fn mean_flush_ms(&self) -> f64 {
+        if self.flushes > 0.0 {
+            self.flush_seconds * 1e3 / self.flushes
+        } else {
+            0.0
+        }
+    }
+
+    /// `≤1: 3%, ≤2: 10%, ...` over the buckets that hold any flush.
+    pub fn distribution(&self) -> String {
+        self.shares
+            .iter()
+            .filter(|(_, share)| *share > 0.0005)
+            .map(|(bound, share)| {
+                let b = if bound.is_infinite() {
+                    "more".to_string()
+                } else {
+                    format!("≤{bound}")
+                };
+                format!("{b}: {:.0}%", share * 100.0)
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+pub async fn scrape_fsync(addr: &str) -> Result<FsyncCounters, String> {
+    let (status, body) = one_shot(addr, &scenarios::get_request(addr, "/metrics")).await?;
+    if status != 200 {
+        return Err(format!("GET /metrics answered {status}"));
+    }
+    FsyncCounters::parse(&String::from_utf8_lossy(&body))
+        .ok_or_else(|| "GET /metrics has no biller_inbox_fsync_batch_size".to_string())
+}
