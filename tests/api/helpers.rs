@@ -240,36 +240,9 @@ pub fn write_config(dir: &Path, store: &Path, extra: &str) -> PathBuf {
 }
 
 pub async fn start_binary(config: &Path, log_path: &Path) -> ServerProcess {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log_path)
-        .expect("log file");
-    let mut child = tokio::process::Command::new(binary())
-        .args(["serve", "--config"])
-        .arg(config)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::from(log))
-        .kill_on_drop(true)
-        .spawn()
-        .expect("binary starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let address = tokio::time::timeout(Duration::from_secs(30), async {
-        while let Ok(Some(line)) = lines.next_line().await {
-            if let Some(addr) = line.strip_prefix("biller-inbox listening on ") {
-                return addr.trim().to_string();
-            }
-        }
-        panic!("the server exited before listening; see {}", log_path.display());
-    })
-    .await
-    .expect("server listens within 30 s");
-    // Keep draining stdout so the child never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    ServerProcess { child, address }
+    let mut command = tokio::process::Command::new(binary());
+    command.args(["serve", "--config"]).arg(config);
+    start_command(command, log_path).await
 }
 
 impl ServerProcess {
