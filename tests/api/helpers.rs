@@ -400,3 +400,219 @@ pub async fn start_command(mut command: tokio::process::Command, log_path: &Path
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     ServerProcess { child, address }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Reliability helpers (issue 7): a server reached by address (the real binary), signed Empayre
+// events, the whole journal.
+
+/// The admin token of `config/default.toml`, which every binary started with `write_config`
+/// layers under the test's own file.
+pub const DEMO_ADMIN_TOKEN: &str = "demo-admin-token";
+
+/// A server reached by its address: the real binary, or an in-process one.
+#[derive(Clone)]
+pub struct Remote {
+    pub client: reqwest::Client,
+    pub address: String,
+    pub admin_token: String,
+}
+
+impl Remote {
+    pub fn new(address: &str, admin_token: &str) -> Self {
+        Self {
+            client: reqwest::Client::builder()
+                .pool_max_idle_per_host(64)
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("client"),
+            address: address.to_string(),
+            admin_token: admin_token.to_string(),
+        }
+    }
+
+    pub fn of(app: &TestApp) -> Self {
+        Self::new(&app.address, ADMIN_TOKEN)
+    }
+
+    /// POSTs raw JSON bytes to an Orbipay endpoint with the demo credentials.
+    pub async fn try_post_bytes(&self, path: &str, body: Vec<u8>) -> reqwest::Result<(u16, Value)> {
+        let r = self
+            .client
+            .post(format!("{}{path}", self.address))
+            .header("client-key", CLIENT_KEY)
+            .header("api-key", API_KEY)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await?;
+        let status = r.status().as_u16();
+        let bytes = r.bytes().await?;
+        Ok((status, serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.try_post_bytes(path, serde_json::to_vec(body).expect("json"))
+            .await
+            .expect("posting sent")
+    }
+
+    /// Sends a body to the Empayre webhook with the given `Content-Signature` (none if `None`).
+    pub async fn try_webhook(&self, body: Vec<u8>, signature: Option<&str>) -> reqwest::Result<(u16, Value)> {
+        let mut req = self
+            .client
+            .post(format!("{}/empayre/webhook", self.address))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(sig) = signature {
+            req = req.header("Content-Signature", sig);
+        }
+        let r = req.send().await?;
+        let status = r.status().as_u16();
+        let bytes = r.bytes().await?;
+        Ok((status, serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
+    }
+
+    /// Signs `event` with the fixture key and sends it.
+    pub async fn send_event(&self, event: &Value) -> (u16, Value) {
+        let body = serde_json::to_vec(event).expect("json");
+        let sig = fixture_signer().sign_header(&body).expect("sign");
+        self.try_webhook(body, Some(&sig)).await.expect("event sent")
+    }
+
+    /// GET with the admin token: status and parsed body.
+    pub async fn admin_get(&self, path: &str) -> (u16, Value) {
+        let r = self
+            .client
+            .get(format!("{}{path}", self.address))
+            .bearer_auth(&self.admin_token)
+            .send()
+            .await
+            .expect("admin GET sent");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// An account's live balance from `GET /admin/accounts/{n}`.
+    pub async fn admin_balance(&self, account: &str) -> Decimal {
+        let (status, body) = self.admin_get(&format!("/admin/accounts/{account}")).await;
+        assert_eq!(status, 200, "account view of {account}: {body}");
+        body["account"]["current_balance"]
+            .as_str()
+            .expect("current_balance")
+            .parse()
+            .expect("decimal")
+    }
+
+    /// Every demo account's balance.
+    pub async fn demo_balances(&self) -> BTreeMap<String, Decimal> {
+        let mut out = BTreeMap::new();
+        for account in demo_opening_balances().keys() {
+            out.insert(account.clone(), self.admin_balance(account).await);
+        }
+        out
+    }
+
+    /// The whole journal through `GET /admin/journal`, paged; asserts the paging contract
+    /// (`next_after` is the last seq of the page).
+    pub async fn journal(&self) -> Vec<Value> {
+        self.journal_after(0).await
+    }
+
+    pub async fn journal_after(&self, mut after: u64) -> Vec<Value> {
+        let mut out = Vec::new();
+        loop {
+            let (status, page) = self
+                .admin_get(&format!("/admin/journal?after={after}&limit=1000"))
+                .await;
+            assert_eq!(status, 200, "journal page after {after}: {page}");
+            let entries = page["entries"].as_array().expect("entries").clone();
+            let next = page["next_after"].as_u64().expect("next_after");
+            if entries.is_empty() {
+                assert_eq!(next, after, "an empty page keeps the cursor");
+                return out;
+            }
+            assert_eq!(
+                entries.last().and_then(|e| e["seq"].as_u64()),
+                Some(next),
+                "next_after is the last seq of the page"
+            );
+            after = next;
+            out.extend(entries);
+        }
+    }
+
+    /// `GET /admin/postings/{kind}/{id}`: the record, or None on 404.
+    pub async fn record(&self, kind: &str, id: &str) -> Option<Value> {
+        let (status, body) = self.admin_get(&format!("/admin/postings/{kind}/{id}")).await;
+        match status {
+            200 => Some(body),
+            404 => None,
+            other => panic!("record {kind}/{id}: unexpected {other} {body}"),
+        }
+    }
+}
+
+/// The journal's contract on a whole journal: seq 1..N without gaps, and per account the deltas
+/// add up to balance − opening. Returns Σ delta per account.
+pub fn assert_journal_consistent(
+    journal: &[Value],
+    opening: &BTreeMap<String, Decimal>,
+    balances: &BTreeMap<String, Decimal>,
+) -> BTreeMap<String, Decimal> {
+    let mut sums: BTreeMap<String, Decimal> = BTreeMap::new();
+    for (i, e) in journal.iter().enumerate() {
+        assert_eq!(
+            e["seq"].as_u64(),
+            Some(i as u64 + 1),
+            "journal seq gap or disorder at {e}"
+        );
+        let account = e["account_number"].as_str().expect("account_number");
+        let delta: Decimal = e["delta"].as_str().expect("delta").parse().expect("decimal");
+        *sums.entry(account.to_string()).or_default() += delta;
+    }
+    for (account, open) in opening {
+        let sum = sums.get(account).copied().unwrap_or_default();
+        assert_eq!(
+            balances[account] - open,
+            sum,
+            "{account}: balance − opening must equal the journal's deltas"
+        );
+    }
+    sums
+}
+
+/// The fixture Empayre signing key (the demo source trusts its public half).
+pub fn fixture_signer() -> biller_inbox::empayre::signature::BodySigner {
+    let pem = std::fs::read_to_string(repo_path("fixtures/keys/empayre_test_private.pem")).expect("private key");
+    biller_inbox::empayre::signature::BodySigner::from_pem(&pem).expect("signer")
+}
+
+/// A `PaymentCaptured` event for payment "1" of `invoice_id`, paying `account` (when given)
+/// `amount_minor` US cents.
+pub fn captured_event(event_id: i64, invoice_id: &str, account: Option<&str>, amount_minor: i64) -> Value {
+    let mut event = json!({
+        "eventID": event_id, "occuredAt": "2026-11-21T09:01:00.5Z", "topic": "InvoicesTopic",
+        "eventType": "PaymentCaptured",
+        "invoice": {"id": invoice_id, "shopID": "shop-1", "createdAt": "2026-11-21T09:00:00Z", "status": "paid",
+                    "dueDate": "2026-11-22T09:00:00Z", "amount": amount_minor, "currency": "USD", "product": "Bill"},
+        "payment": {"id": "1", "createdAt": "2026-11-21T09:00:30Z", "status": "captured", "amount": amount_minor,
+                    "currency": "USD", "paymentToolToken": "dG9rZW4", "paymentSession": "c2Vzc2lvbg",
+                    "payer": {"payerType": "PaymentResourcePayer", "paymentToolToken": "dG9rZW4"}, "fee": 0}
+    });
+    if let Some(a) = account {
+        event["invoice"]["metadata"] = json!({ "account_number": a });
+    }
+    event
+}
+
+/// Whether this process may mount a tmpfs in a private mount namespace (root, or CAP_SYS_ADMIN).
+/// Tests that need it fail with this message where it is missing, rather than pass unchecked.
+pub fn assert_private_mounts_work() {
+    let probe = std::process::Command::new("unshare")
+        .args(["-m", "sh", "-c", "mount -t tmpfs -o size=64k tmpfs /mnt"])
+        .output();
+    assert!(
+        probe.as_ref().is_ok_and(|o| o.status.success()),
+        "cannot mount a tmpfs in a private mount namespace (`unshare -m` as root is needed): {probe:?}"
+    );
+}

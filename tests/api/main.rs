@@ -5,8 +5,10 @@
 
 mod admin;
 mod binary;
+mod crash;
 mod empayre;
 mod helpers;
 mod orbipay_lookup;
 mod orbipay_postings;
 mod replay;
+mod store_trouble;

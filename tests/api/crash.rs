@@ -1,0 +1,348 @@
+//! Crash consistency with the real binary: SIGKILL under concurrent load of Orbipay payments and
+//! signed Empayre captures, restart on the same store, and check that a 2xx meant "recorded".
+//!
+//! Per cycle: every acknowledged write is there (re-sent → duplicate); every unacknowledged one
+//! is either wholly there (record, one journal entry, balance moved) or wholly absent; balances
+//! equal opening − Σ applied credits; the journal has seq 1..N without gaps and its deltas per
+//! account add up to balance − opening. Then the unacknowledged requests are re-sent, as the
+//! platforms would, and must apply exactly once.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+const CYCLES: usize = 4;
+const PAYMENTS_PER_CYCLE: usize = 160;
+const EVENTS_PER_CYCLE: usize = 80;
+const CLIENTS: usize = 12;
+const ACCOUNTS: [&str; 3] = ["ACC-100200", "ACC-100201", "ACC-100800"];
+const ADMIN: &str = "crash-admin-token";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Payment,
+    Event,
+}
+
+/// One write the load sends: its record key and expected effect, and its exact bytes.
+#[derive(Debug, Clone)]
+struct Op {
+    kind: Kind,
+    /// The EBPP payment id, or the Empayre record key `source:invoice:payment`.
+    key: String,
+    account: &'static str,
+    /// The credit (the balance due goes down by this much).
+    amount: Decimal,
+    body: Vec<u8>,
+    signature: Option<String>,
+}
+
+impl Op {
+    fn record_kind(&self) -> &'static str {
+        match self.kind {
+            Kind::Payment => "payment",
+            Kind::Event => "empayre-payment",
+        }
+    }
+
+    async fn send(&self, server: &Remote) -> reqwest::Result<(u16, Value)> {
+        match self.kind {
+            Kind::Payment => server.try_post_bytes("/paymentposting", self.body.clone()).await,
+            Kind::Event => server.try_webhook(self.body.clone(), self.signature.as_deref()).await,
+        }
+    }
+
+    /// Whether an answer acknowledges this write as newly applied.
+    fn is_ack(&self, status: u16, body: &Value) -> bool {
+        match self.kind {
+            Kind::Payment => status == 200 && body["posting_info"]["id"] == self.key.as_str(),
+            Kind::Event => status == 200 && *body == json!({"status": "stored"}),
+        }
+    }
+
+    /// Whether an answer says this write was recorded before.
+    fn is_duplicate(&self, status: u16, body: &Value) -> bool {
+        match self.kind {
+            Kind::Payment => status == 422 && first_error(body).0 == "error_duplicate_posting",
+            Kind::Event => status == 200 && *body == json!({"status": "duplicate"}),
+        }
+    }
+}
+
+fn ops_for_cycle(cycle: usize, signer: &biller_inbox::empayre::signature::BodySigner) -> Vec<Op> {
+    let mut ops = Vec::new();
+    for i in 0..PAYMENTS_PER_CYCLE {
+        let id = format!("{}", 7_000_000 + cycle * 10_000 + i);
+        let account = ACCOUNTS[i % ACCOUNTS.len()];
+        let cents = 100 + (i * 37) % 900;
+        let amount = Decimal::new(cents as i64, 2);
+        let body = payment(&id, account, &amount.to_string(), "processed");
+        ops.push(Op {
+            kind: Kind::Payment,
+            key: id,
+            account,
+            amount,
+            body: serde_json::to_vec(&body).expect("json"),
+            signature: None,
+        });
+    }
+    for i in 0..EVENTS_PER_CYCLE {
+        let event_id = (900_000 + cycle * 10_000 + i) as i64;
+        let invoice = format!("crash-{cycle}-{i}");
+        let account = ACCOUNTS[(i + 1) % ACCOUNTS.len()];
+        let cents = 100 + (i as i64 * 53) % 900;
+        let body = serde_json::to_vec(&captured_event(event_id, &invoice, Some(account), cents)).expect("json");
+        let signature = signer.sign_header(&body).expect("sign");
+        ops.push(Op {
+            kind: Kind::Event,
+            key: format!("demo:{invoice}:1"),
+            account,
+            amount: Decimal::new(cents, 2),
+            body,
+            signature: Some(signature),
+        });
+    }
+    // Interleave the two channels so both are in flight at the kill.
+    let (payments, events): (Vec<Op>, Vec<Op>) = ops.into_iter().partition(|o| o.kind == Kind::Payment);
+    let mut mixed = Vec::new();
+    let mut events = events.into_iter();
+    for (i, p) in payments.into_iter().enumerate() {
+        mixed.push(p);
+        if i % 2 == 1 {
+            mixed.extend(events.next());
+        }
+    }
+    mixed.extend(events);
+    mixed
+}
+
+/// What the load saw: acknowledged, sent without an acknowledgement, never sent, and answers
+/// that should never happen (a live server refusing a valid new write).
+#[derive(Default)]
+struct LoadResult {
+    acked: Vec<Op>,
+    unacked: Vec<Op>,
+    unsent: Vec<Op>,
+    unexpected: Vec<String>,
+}
+
+/// Sends `ops` from `CLIENTS` concurrent clients and SIGKILLs the server once `kill_after`
+/// writes are acknowledged, while the rest are in flight.
+async fn load_and_kill(server: &mut ServerProcess, ops: Vec<Op>, kill_after: usize) -> LoadResult {
+    let remote = Remote::new(&server.address, ADMIN);
+    let total = ops.len();
+    let queue = Arc::new(Mutex::new(ops.into_iter().collect::<std::collections::VecDeque<_>>()));
+    let result = Arc::new(Mutex::new(LoadResult::default()));
+    let acked = Arc::new(AtomicUsize::new(0));
+    let killed = Arc::new(AtomicBool::new(false));
+    let mut workers = Vec::new();
+    for _ in 0..CLIENTS {
+        let (queue, result, acked, killed, remote) = (
+            queue.clone(),
+            result.clone(),
+            acked.clone(),
+            killed.clone(),
+            remote.clone(),
+        );
+        workers.push(tokio::spawn(async move {
+            loop {
+                if killed.load(Ordering::SeqCst) {
+                    return;
+                }
+                let Some(op) = queue.lock().unwrap().pop_front() else {
+                    return;
+                };
+                let answer = op.send(&remote).await;
+                let mut r = result.lock().unwrap();
+                match answer {
+                    Ok((status, body)) if op.is_ack(status, &body) => {
+                        acked.fetch_add(1, Ordering::SeqCst);
+                        r.acked.push(op);
+                    }
+                    Ok((status, body)) => {
+                        r.unexpected
+                            .push(format!("{} {}: {status} {body}", op.record_kind(), op.key));
+                        r.unacked.push(op);
+                    }
+                    Err(_) => r.unacked.push(op),
+                }
+            }
+        }));
+    }
+    // Kill once enough writes are acknowledged (or the load ends, which the test then reports).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while acked.load(Ordering::SeqCst) < kill_after && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let in_flight = total - queue.lock().unwrap().len() - acked.load(Ordering::SeqCst);
+    server.kill().await;
+    killed.store(true, Ordering::SeqCst);
+    for w in workers {
+        w.await.expect("worker");
+    }
+    let mut result = std::mem::take(&mut *result.lock().unwrap());
+    result.unsent = queue.lock().unwrap().drain(..).collect();
+    assert!(
+        !result.unsent.is_empty(),
+        "the load ended before the kill ({in_flight} in flight): raise the op count"
+    );
+    result
+}
+
+/// Sends ops from a few concurrent clients and returns the answers in order.
+async fn send_all(server: &Remote, ops: &[Op]) -> Vec<(u16, Value)> {
+    let mut out = Vec::with_capacity(ops.len());
+    for chunk in ops.chunks(CLIENTS) {
+        let answers = futures_util::future::join_all(chunk.iter().map(|op| op.send(server))).await;
+        out.extend(answers.into_iter().map(|a| a.expect("the restarted server answers")));
+    }
+    out
+}
+
+#[tokio::test]
+async fn sigkill_under_load_loses_no_acknowledged_write_and_half_applies_nothing() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = dir.path().join("store");
+    let config = write_config(dir.path(), &store, &format!("[admin]\ntoken = \"{ADMIN}\"\n"));
+    let log = dir.path().join("server.log");
+    let signer = fixture_signer();
+    let opening = demo_opening_balances();
+
+    // Every write the store holds, by kind and key, with its account and amount.
+    let mut applied: BTreeMap<(&'static str, String), (&'static str, Decimal)> = BTreeMap::new();
+    let mut server = start_binary(&config, &log).await;
+    let mut report = Vec::new();
+    for cycle in 0..CYCLES {
+        let ops = ops_for_cycle(cycle, &signer);
+        let kill_after = 40 + cycle * 25;
+        let load = load_and_kill(&mut server, ops, kill_after).await;
+        assert!(
+            load.unexpected.is_empty(),
+            "cycle {cycle}: answers other than an acknowledgement before the kill: {:?}",
+            load.unexpected
+        );
+        assert!(
+            load.acked.len() >= kill_after,
+            "cycle {cycle}: only {} writes acknowledged before the kill",
+            load.acked.len()
+        );
+        server = start_binary(&config, &log).await;
+        let remote = Remote::new(&server.address, ADMIN);
+
+        // 1. Every acknowledged write is there: re-sent, it is a duplicate.
+        let answers = send_all(&remote, &load.acked).await;
+        for (op, (status, body)) in load.acked.iter().zip(&answers) {
+            assert!(
+                op.is_duplicate(*status, body),
+                "cycle {cycle}: acknowledged {} {} is gone after the crash: re-sent → {status} {body}",
+                op.record_kind(),
+                op.key
+            );
+            applied.insert((op.record_kind(), op.key.clone()), (op.account, op.amount));
+        }
+
+        // 2. An unacknowledged write is wholly there or wholly absent.
+        let mut landed = 0;
+        for op in &load.unacked {
+            if let Some(record) = remote.record(op.record_kind(), &op.key).await {
+                assert_eq!(record["account_number"], op.account, "{record}");
+                assert_eq!(record["amount"], op.amount.to_string(), "{record}");
+                assert_eq!(record["live"], true, "{record}");
+                applied.insert((op.record_kind(), op.key.clone()), (op.account, op.amount));
+                landed += 1;
+            }
+        }
+        for op in &load.unsent {
+            assert!(
+                remote.record(op.record_kind(), &op.key).await.is_none(),
+                "cycle {cycle}: {} {} was never sent but is stored",
+                op.record_kind(),
+                op.key
+            );
+        }
+
+        // 3. Balances and the journal agree with exactly the writes the store holds.
+        assert_store_holds_exactly(&remote, &opening, &applied, cycle).await;
+
+        // 4. The platforms retry what was not acknowledged: applied once, whatever happened.
+        let retry: Vec<Op> = load.unacked.iter().chain(&load.unsent).cloned().collect();
+        let answers = send_all(&remote, &retry).await;
+        for (op, (status, body)) in retry.iter().zip(&answers) {
+            let (kind, key) = (op.record_kind(), op.key.clone());
+            match applied.entry((kind, key)) {
+                std::collections::btree_map::Entry::Occupied(_) => assert!(
+                    op.is_duplicate(*status, body),
+                    "cycle {cycle}: retry of applied {kind} {}: {status} {body}",
+                    op.key
+                ),
+                std::collections::btree_map::Entry::Vacant(slot) => {
+                    assert!(
+                        op.is_ack(*status, body),
+                        "cycle {cycle}: retry of {kind} {}: {status} {body}",
+                        op.key
+                    );
+                    slot.insert((op.account, op.amount));
+                }
+            }
+        }
+        assert_store_holds_exactly(&remote, &opening, &applied, cycle).await;
+        report.push(format!(
+            "cycle {cycle}: {} acked, {} in flight at the kill ({landed} landed), {} unsent",
+            load.acked.len(),
+            load.unacked.len(),
+            load.unsent.len()
+        ));
+    }
+    server.kill().await;
+    println!("{}", report.join("\n"));
+}
+
+/// The store holds exactly `applied`: each record once, one journal entry per record, seq
+/// 1..N without gaps, and every demo account at opening − Σ its credits.
+async fn assert_store_holds_exactly(
+    remote: &Remote,
+    opening: &BTreeMap<String, Decimal>,
+    applied: &BTreeMap<(&'static str, String), (&'static str, Decimal)>,
+    cycle: usize,
+) {
+    let balances = remote.demo_balances().await;
+    let journal = remote.journal().await;
+    assert_journal_consistent(&journal, opening, &balances);
+    let mut expected = opening.clone();
+    for (account, amount) in applied.values() {
+        *expected.get_mut(*account).expect("demo account") -= *amount;
+    }
+    assert_eq!(
+        balances, expected,
+        "cycle {cycle}: balances = opening − Σ applied credits"
+    );
+    assert_eq!(
+        journal.len(),
+        applied.len(),
+        "cycle {cycle}: one journal entry per applied write"
+    );
+    let mut seen = HashSet::new();
+    for e in &journal {
+        let kind = match e["kind"].as_str() {
+            Some("payment") => "payment",
+            Some("empayre-payment") => "empayre-payment",
+            _ => panic!("cycle {cycle}: a journal entry of a kind the test never wrote: {e}"),
+        };
+        let key = (kind, e["record_id"].as_str().expect("record_id").to_string());
+        let Some((account, amount)) = applied.get(&key) else {
+            panic!("cycle {cycle}: journal entry for a write the store should not hold: {e}");
+        };
+        assert_eq!(e["account_number"], *account, "{e}");
+        assert_eq!(e["delta"], (-*amount).to_string(), "{e}");
+        assert!(
+            seen.insert(key),
+            "cycle {cycle}: two journal entries for one write: {e}"
+        );
+    }
+}
