@@ -10,5 +10,6 @@ mod empayre;
 mod helpers;
 mod orbipay_lookup;
 mod orbipay_postings;
+mod reliability;
 mod replay;
 mod store_trouble;
