@@ -8,6 +8,7 @@ mod binary;
 mod crash;
 mod empayre;
 mod helpers;
+mod hostile;
 mod orbipay_lookup;
 mod orbipay_postings;
 mod reliability;
