@@ -424,3 +424,33 @@ async fn a_full_store_recovers_without_a_restart() {
     resend_refused(&server, &mut writes).await;
     assert_whole(&server, &writes).await;
 }
+
+/// The journal is a change feed (`GET /admin/journal`): an entry a poller has read must never
+/// change or vanish. Today the feed serves entries as soon as they are committed to sled's
+/// memory, before the flush: when that flush fails (here, a full disk), the posting is answered
+/// 503 but its entry is already in the feed, and after the restart its seq is handed to another
+/// posting. Run it with `cargo test --test api -- --ignored the_journal_feed_only_shows`.
+#[tokio::test]
+#[ignore = "known bug: the journal feed shows entries before they are durable (src/store); see README, Reliability"]
+async fn the_journal_feed_only_shows_durable_entries() {
+    let ns = Namespace::new("4m");
+    let mut writes = Writes::default();
+    let mut server = ns.serve().await;
+    assert_serves(&server, &mut writes, 5001, 50_001).await;
+    ns.fill();
+    post_until_refused(&server, &mut writes, 6000).await;
+    let polled = server.remote.journal().await;
+    ns.free();
+    server.process.kill().await;
+    server = ns.serve().await;
+    assert_serves(&server, &mut writes, 7001, 70_001).await;
+    let now = server.remote.journal().await;
+    for (seen, current) in polled.iter().zip(&now) {
+        assert_eq!(
+            (&seen["seq"], &seen["record_id"]),
+            (&current["seq"], &current["record_id"]),
+            "an entry the feed served before the restart changed after it"
+        );
+    }
+    server.process.kill().await;
+}
