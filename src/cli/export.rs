@@ -93,7 +93,7 @@ fn write_all(store: &Store, since: Option<DateTime<Utc>>, out: &mut impl Write) 
         }
     }
     let mut records = 0usize;
-    for record in store.records_received_since(since) {
+    for record in store.records_received_since(since)? {
         write_line(out, "record", &RecordView::from(&record?))?;
         records += 1;
     }

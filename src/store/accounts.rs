@@ -35,11 +35,7 @@ impl Store {
     }
 
     pub fn has_accounts(&self) -> Result<bool, StoreError> {
-        Ok(!self.tree(TreeId::Accounts).is_empty())
-    }
-
-    pub fn account_count(&self) -> usize {
-        self.tree(TreeId::Accounts).len()
+        Ok(!self.tree(TreeId::Accounts)?.is_empty())
     }
 
     /// Upserts validated entries (the caller validated the whole file first, so a bad entry
@@ -148,7 +144,7 @@ impl Store {
             });
         };
         if let Some(r) = &criteria.customer_reference {
-            narrow(if self.tree(TreeId::Profiles).contains_key(r.as_bytes())? {
+            narrow(if self.tree(TreeId::Profiles)?.contains_key(r.as_bytes())? {
                 BTreeSet::from([r.clone()])
             } else {
                 BTreeSet::new()
@@ -201,7 +197,7 @@ impl Store {
     fn index_scan(&self, tree: TreeId, value: &str) -> Result<BTreeSet<String>, StoreError> {
         let prefix = index_key(value, "");
         let mut out = BTreeSet::new();
-        for item in self.tree(tree).scan_prefix(&prefix) {
+        for item in self.tree(tree)?.scan_prefix(&prefix) {
             let (k, _) = item?;
             let reference = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
             out.insert(reference);
@@ -209,18 +205,10 @@ impl Store {
         Ok(out)
     }
 
-    /// Every account, for export and the invariant checks of operators.
-    pub fn accounts(&self) -> impl Iterator<Item = Result<Account, StoreError>> + '_ {
-        self.tree(TreeId::Accounts).iter().map(|item| {
-            let (_, v) = item?;
-            decode(&v)
-        })
-    }
-
     /// Sums of journal deltas per account: what the ledger says each balance moved by.
     pub fn journal_sums(&self) -> Result<BTreeMap<String, rust_decimal::Decimal>, StoreError> {
         let mut sums = BTreeMap::new();
-        for item in self.tree(TreeId::Journal).iter() {
+        for item in self.tree(TreeId::Journal)?.iter() {
             let (_, v) = item?;
             let entry: crate::ledger::JournalEntry = decode(&v)?;
             *sums.entry(entry.account_number).or_default() += entry.delta;

@@ -5,14 +5,15 @@
 //! and wakes them all. Requests that arrive during a flush ride on the next one. This replaces
 //! one `flush_async` per request, which we measured stalling from 16 concurrent requests on.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Instant;
 
 use tokio::sync::oneshot;
 
-use super::StoreError;
+use super::{JournalMarks, StoreError};
 
 type Waiter = oneshot::Sender<Result<(), StoreError>>;
 
@@ -35,10 +36,9 @@ pub const LATENCY_BOUNDS_MICROS: [u64; 6] = [500, 1_000, 2_000, 5_000, 10_000, 5
 pub struct Durability {
     /// None only while dropping.
     sender: Option<mpsc::Sender<Waiter>>,
-    /// The flusher holds a `Db` handle; joining it on drop means that once a `Store` is gone,
-    /// sled's lock on the directory is released and the store can be opened again.
+    /// The flusher holds a `Db` handle; joining it on drop means that once a store instance is
+    /// gone, sled's lock on the directory is released and it can be opened again.
     flusher: Option<std::thread::JoinHandle<()>>,
-    pub stats: Arc<FlushStats>,
 }
 
 impl Drop for Durability {
@@ -51,51 +51,82 @@ impl Drop for Durability {
     }
 }
 
+/// What the flusher reports to: flush statistics, the store's failure flag, the journal marks.
+struct Flusher {
+    db: sled::Db,
+    receiver: mpsc::Receiver<Waiter>,
+    failed: Arc<AtomicBool>,
+    journal: Arc<JournalMarks>,
+    stats: Arc<FlushStats>,
+}
+
 impl Durability {
-    /// Starts the flusher thread. It ends when the last `Durability` is dropped.
-    pub fn start(db: sled::Db) -> std::io::Result<Self> {
+    /// Starts the flusher thread. It ends when the `Durability` is dropped.
+    pub(super) fn start(
+        db: sled::Db,
+        failed: Arc<AtomicBool>,
+        journal: Arc<JournalMarks>,
+        stats: Arc<FlushStats>,
+    ) -> std::io::Result<Self> {
         let (sender, receiver) = mpsc::channel::<Waiter>();
-        let stats = Arc::new(FlushStats::default());
-        let thread_stats = stats.clone();
-        let flusher = std::thread::Builder::new()
+        let flusher = Flusher {
+            db,
+            receiver,
+            failed,
+            journal,
+            stats,
+        };
+        let handle = std::thread::Builder::new()
             .name("store-flusher".into())
-            .spawn(move || flusher_loop(db, receiver, thread_stats))?;
+            .spawn(move || flusher.run())?;
         Ok(Self {
             sender: Some(sender),
-            flusher: Some(flusher),
-            stats,
+            flusher: Some(handle),
         })
     }
 
-    /// Resolves once everything written before this call is on disk.
-    pub async fn wait(&self) -> Result<(), StoreError> {
+    /// A future that resolves once everything written before this call is on disk. It holds
+    /// only the channel, not the store instance.
+    pub(super) fn waiter(&self) -> Result<impl Future<Output = Result<(), StoreError>>, StoreError> {
         let (tx, rx) = oneshot::channel();
         self.sender
             .as_ref()
             .ok_or_else(|| StoreError::Unavailable("the store is closing".into()))?
             .send(tx)
             .map_err(|_| StoreError::Unavailable("the store flusher has stopped".into()))?;
-        rx.await
-            .map_err(|_| StoreError::Unavailable("the store flusher has stopped".into()))?
+        Ok(async move {
+            rx.await
+                .map_err(|_| StoreError::Unavailable("the store flusher has stopped".into()))?
+        })
     }
 }
 
-fn flusher_loop(db: sled::Db, receiver: mpsc::Receiver<Waiter>, stats: Arc<FlushStats>) {
-    while let Ok(first) = receiver.recv() {
-        let mut batch = vec![first];
-        while let Ok(more) = receiver.try_recv() {
-            batch.push(more);
-        }
-        let started = Instant::now();
-        let result = db.flush().map(|_| ()).map_err(StoreError::from);
-        let micros = started.elapsed().as_micros() as u64;
-        record(&stats, batch.len() as u64, micros, result.is_ok());
-        if let Err(e) = &result {
-            tracing::error!(error = %e, "store flush failed");
-        }
-        for waiter in batch {
-            // A waiter whose request was dropped (client gone) no longer listens: fine.
-            let _ = waiter.send(result.clone());
+impl Flusher {
+    fn run(self) {
+        while let Ok(first) = self.receiver.recv() {
+            let mut batch = vec![first];
+            while let Ok(more) = self.receiver.try_recv() {
+                batch.push(more);
+            }
+            // Every journal entry committed before this point is covered by the flush below.
+            let committed = self.journal.committed.load(Ordering::Acquire);
+            let started = Instant::now();
+            let result = self.db.flush().map(|_| ()).map_err(StoreError::from);
+            let micros = started.elapsed().as_micros() as u64;
+            record(&self.stats, batch.len() as u64, micros, result.is_ok());
+            match &result {
+                Ok(()) => {
+                    self.journal.durable.fetch_max(committed, Ordering::AcqRel);
+                }
+                Err(e) => {
+                    self.failed.store(true, Ordering::Release);
+                    tracing::error!(error = %e, "store flush failed; the store will be reopened");
+                }
+            }
+            for waiter in batch {
+                // A waiter whose request was dropped (client gone) no longer listens: fine.
+                let _ = waiter.send(result.clone());
+            }
         }
     }
 }

@@ -66,7 +66,7 @@ impl Writer<'_> {
     pub fn event_seen(&self, source: &str, event_id: i64) -> Result<bool, StoreError> {
         Ok(self
             .store()
-            .tree(TreeId::EventIds)
+            .tree(TreeId::EventIds)?
             .contains_key(event_id_key(source, event_id))?)
     }
 
@@ -132,7 +132,7 @@ pub struct EventFilter {
 impl Store {
     /// Stored events, newest first.
     pub fn events(&self, filter: &EventFilter) -> Result<Vec<StoredEvent>, StoreError> {
-        let tree = self.tree(TreeId::Events);
+        let tree = self.tree(TreeId::Events)?;
         let iter = match filter.before {
             Some(b) => tree.range(..b.to_be_bytes()),
             None => tree.range::<&[u8], _>(..),
@@ -160,7 +160,7 @@ impl Store {
     }
 
     pub fn event(&self, source: &str, event_id: i64) -> Result<Option<StoredEvent>, StoreError> {
-        let Some(seq) = self.tree(TreeId::EventIds).get(event_id_key(source, event_id))? else {
+        let Some(seq) = self.tree(TreeId::EventIds)?.get(event_id_key(source, event_id))? else {
             return Ok(None);
         };
         self.get_json(TreeId::Events, &seq)
@@ -169,7 +169,7 @@ impl Store {
     /// Quarantined events, newest first.
     pub fn quarantined(&self, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
         let mut out = Vec::new();
-        for item in self.tree(TreeId::Quarantine).iter().rev().take(limit) {
+        for item in self.tree(TreeId::Quarantine)?.iter().rev().take(limit) {
             let (seq, _) = item?;
             if let Some(event) = self.get_json(TreeId::Events, &seq)? {
                 out.push(event);
@@ -181,7 +181,7 @@ impl Store {
     /// Unmatched Empayre payments, newest first.
     pub fn unmatched(&self) -> Result<Vec<Value>, StoreError> {
         let mut items: Vec<Value> = self
-            .tree(TreeId::Unmatched)
+            .tree(TreeId::Unmatched)?
             .iter()
             .map(|item| {
                 let (_, v) = item?;
@@ -190,9 +190,5 @@ impl Store {
             .collect::<Result<_, _>>()?;
         items.sort_by(|a, b| b["received_at"].as_str().cmp(&a["received_at"].as_str()));
         Ok(items)
-    }
-
-    pub fn unmatched_count(&self) -> usize {
-        self.tree(TreeId::Unmatched).len()
     }
 }

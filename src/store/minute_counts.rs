@@ -59,7 +59,7 @@ fn nanos_of_key(key: &[u8]) -> Result<i64, StoreError> {
 impl super::Store {
     /// How many time-index keys fall in `[from, until)`.
     pub fn count_received(&self, from: i64, until: i64) -> Result<usize, StoreError> {
-        let index = self.tree(super::TreeId::IdxReceived);
+        let index = self.tree(super::TreeId::IdxReceived)?;
         let walk = |a: i64, b: i64| -> usize {
             if a >= b {
                 return 0;
@@ -73,7 +73,7 @@ impl super::Store {
         }
         let mut total = walk(from, first_full * NANOS_PER_MINUTE) + walk(last_full * NANOS_PER_MINUTE, until);
         for item in self
-            .tree(super::TreeId::CountByMinute)
+            .tree(super::TreeId::CountByMinute)?
             .range(key(first_full)..key(last_full))
         {
             let (_, v) = item?;
@@ -120,7 +120,7 @@ mod tests {
                 .write(|w| w.apply(&change, Channel::Orbipay, base).map(|_| ()))
                 .expect("applied");
         }
-        let index = store.tree(TreeId::IdxReceived);
+        let index = store.tree(TreeId::IdxReceived).expect("tree");
         assert_eq!(index.len(), offsets_ms.len() + 1);
         let nanos = |ms: i64| {
             (base + chrono::Duration::milliseconds(ms))
@@ -188,8 +188,12 @@ mod tests {
                     .expect("applied");
             }
             // As if written by a version without counts.
-            store.tree(TreeId::CountByMinute).clear().expect("clear");
-            store.tree(TreeId::Meta).remove(super::MARKER).expect("unmark");
+            store.tree(TreeId::CountByMinute).expect("tree").clear().expect("clear");
+            store
+                .tree(TreeId::Meta)
+                .expect("tree")
+                .remove(super::MARKER)
+                .expect("unmark");
             store.flush_now().expect("flush");
         }
         let store = Store::open(&path, 8 << 20).expect("reopened");
@@ -199,6 +203,6 @@ mod tests {
             .expect("nanos");
         assert_eq!(store.count_received(from, until).expect("count"), 5);
         // 0 s, 40 s, 80 s, 120 s, 160 s fall in minutes 0, 0, 1, 2, 2.
-        assert_eq!(store.tree(TreeId::CountByMinute).len(), 3);
+        assert_eq!(store.tree(TreeId::CountByMinute).expect("tree").len(), 3);
     }
 }

@@ -29,8 +29,9 @@ pub(crate) mod minute_counts;
 mod search;
 mod writer;
 
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 
 use serde::de::DeserializeOwned;
 use sled::Transactional;
@@ -41,7 +42,7 @@ pub use search::{Condition, Direction, Filter, Operand, SearchField, SearchPage,
 pub use writer::{Applied, Writer};
 
 use crate::ledger::{JournalEntry, Record, RecordKind};
-use durability::Durability;
+use durability::{Durability, FlushStats};
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
@@ -145,129 +146,252 @@ impl WriteSet {
 
 #[derive(Clone)]
 pub struct Store {
-    inner: Arc<Inner>,
+    shared: Arc<Shared>,
 }
 
-struct Inner {
-    db: sled::Db,
-    trees: Vec<sled::Tree>,
-    durability: Durability,
+/// What outlives one sled instance: the store is reopened in place after an I/O error.
+struct Shared {
+    path: PathBuf,
+    display: String,
+    cache_capacity_bytes: u64,
+    /// None only while a failed instance is being replaced.
+    current: RwLock<Option<Arc<Inner>>>,
     /// One writer at a time: makes read-decide-commit atomic without transaction retries, keeps
     /// the journal gap-free, and makes concurrent identical postings apply exactly once.
-    writer: std::sync::Mutex<writer::WriterState>,
-    path: String,
+    writer: Mutex<writer::WriterState>,
+    /// Set when a flush or commit failed: sled 0.34 then refuses every later write (its
+    /// "global error") and its memory may hold writes that never reached the disk. The next
+    /// writer reopens the store, which goes back to exactly what is on disk.
+    failed: Arc<AtomicBool>,
+    journal: Arc<JournalMarks>,
+    stats: Arc<FlushStats>,
+}
+
+/// One open sled instance. Field order matters on drop: the flusher holds the last `Db`
+/// handle, and joining it releases sled's lock on the directory.
+struct Inner {
+    trees: Vec<sled::Tree>,
+    db: sled::Db,
+    durability: Durability,
+}
+
+/// The journal's last committed and last durable seq. The change feed shows entries up to the
+/// durable one only: an entry a poller has read must never change or vanish.
+#[derive(Debug, Default)]
+pub(crate) struct JournalMarks {
+    pub committed: AtomicU64,
+    pub durable: AtomicU64,
 }
 
 impl Store {
     pub fn open(path: &Path, cache_capacity_bytes: u64) -> Result<Self, StoreError> {
+        let failed = Arc::new(AtomicBool::new(false));
+        let journal = Arc::new(JournalMarks::default());
+        let stats = Arc::new(FlushStats::default());
         let display = path.display().to_string();
-        let db = sled::Config::new()
-            .path(path)
-            .cache_capacity(cache_capacity_bytes)
-            .mode(sled::Mode::HighThroughput)
-            .open()
-            .map_err(|e| classify_open_error(e, &display))?;
-        let trees = TREE_NAMES
-            .iter()
-            .map(|name| db.open_tree(name))
-            .collect::<Result<Vec<_>, _>>()?;
-        let durability = Durability::start(db.clone())
-            .map_err(|e| StoreError::Unavailable(format!("cannot start the flusher: {e}")))?;
-        minute_counts::ensure(
-            &trees[TreeId::IdxReceived as usize],
-            &trees[TreeId::CountByMinute as usize],
-            &trees[TreeId::Meta as usize],
+        let inner = open_instance(path, &display, cache_capacity_bytes, &failed, &journal, &stats)?;
+        let state = writer::WriterState::load(
+            &inner.trees[TreeId::Journal as usize],
+            &inner.trees[TreeId::Meta as usize],
         )?;
-        let state = writer::WriterState::load(&trees[TreeId::Journal as usize], &trees[TreeId::Meta as usize])?;
+        journal.committed.store(state.last_seq(), Ordering::Release);
+        journal.durable.store(state.last_seq(), Ordering::Release);
         Ok(Self {
-            inner: Arc::new(Inner {
-                db,
-                trees,
-                durability,
-                writer: std::sync::Mutex::new(state),
-                path: display,
+            shared: Arc::new(Shared {
+                path: path.to_path_buf(),
+                display,
+                cache_capacity_bytes,
+                current: RwLock::new(Some(Arc::new(inner))),
+                writer: Mutex::new(state),
+                failed,
+                journal,
+                stats,
             }),
         })
     }
 
     pub fn path(&self) -> &str {
-        &self.inner.path
+        &self.shared.display
     }
 
-    pub(crate) fn tree(&self, id: TreeId) -> &sled::Tree {
-        &self.inner.trees[id as usize]
+    fn instance(&self) -> Result<Arc<Inner>, StoreError> {
+        self.shared
+            .current
+            .read()
+            .map_err(|_| StoreError::Unavailable("the store lock is poisoned; restart the service".into()))?
+            .clone()
+            .ok_or_else(|| StoreError::Unavailable("the store is being reopened after an I/O error".into()))
+    }
+
+    pub(crate) fn tree(&self, id: TreeId) -> Result<sled::Tree, StoreError> {
+        Ok(self.instance()?.trees[id as usize].clone())
     }
 
     /// Waits until every write made before the call is on disk (group commit).
     pub async fn durable(&self) -> Result<(), StoreError> {
-        self.inner.durability.wait().await
+        // Take the flusher's sender and let go of the instance before waiting, so that a reopen
+        // is never held up by a request waiting for a flush.
+        let wait = self.instance()?.durability.waiter()?;
+        wait.await
     }
 
     /// Flushes and fsyncs directly, for start-up and command-line tools where there is no
     /// concurrent writer to batch with (and possibly no async runtime to wait in).
     pub fn flush_now(&self) -> Result<(), StoreError> {
-        self.inner.db.flush()?;
+        self.instance()?.db.flush().map_err(|e| self.failure(e))?;
         Ok(())
     }
 
-    pub fn flush_stats(&self) -> &durability::FlushStats {
-        &self.inner.durability.stats
+    pub fn flush_stats(&self) -> &FlushStats {
+        &self.shared.stats
+    }
+
+    pub(crate) fn journal_marks(&self) -> &JournalMarks {
+        &self.shared.journal
     }
 
     /// Runs `f` as the only writer. Reads inside see every earlier commit; `Writer::commit`
-    /// applies a write set atomically.
+    /// applies a write set atomically. After an I/O error the store is reopened first.
     pub fn write<T, E: From<StoreError>>(&self, f: impl FnOnce(&mut Writer) -> Result<T, E>) -> Result<T, E> {
         let mut state = self
-            .inner
+            .shared
             .writer
             .lock()
             .map_err(|_| StoreError::Unavailable("a writer panicked; restart the service".into()))?;
+        if self.shared.failed.load(Ordering::Acquire) {
+            self.reopen(&mut state)?;
+        }
         let mut writer = Writer::new(self, &mut state);
         f(&mut writer)
+    }
+
+    /// Replaces a failed sled instance by a fresh one on the same directory: sled recovers
+    /// what is on disk, and the writer's counters are read again from it. Called with the
+    /// writer lock held. If the disk still refuses, the store stays failed (every request is
+    /// 503) and the next writer tries again.
+    fn reopen(&self, state: &mut writer::WriterState) -> Result<(), StoreError> {
+        let shared = &self.shared;
+        let old = shared
+            .current
+            .write()
+            .map_err(|_| StoreError::Unavailable("the store lock is poisoned; restart the service".into()))?
+            .take();
+        drop(old);
+        // A request may still hold the old instance for a moment (a read in progress), and
+        // sled's directory lock is released only when the last handle goes.
+        let mut attempt = 0;
+        let inner = loop {
+            match open_instance(
+                &shared.path,
+                &shared.display,
+                shared.cache_capacity_bytes,
+                &shared.failed,
+                &shared.journal,
+                &shared.stats,
+            ) {
+                Ok(inner) => break inner,
+                Err(StoreError::Locked { .. }) if attempt < 100 => {
+                    attempt += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "the store could not be reopened; will retry on the next write");
+                    return Err(e);
+                }
+            }
+        };
+        let reloaded = writer::WriterState::load(
+            &inner.trees[TreeId::Journal as usize],
+            &inner.trees[TreeId::Meta as usize],
+        )?;
+        shared.journal.committed.store(reloaded.last_seq(), Ordering::Release);
+        shared.journal.durable.store(reloaded.last_seq(), Ordering::Release);
+        *state = reloaded;
+        *shared
+            .current
+            .write()
+            .map_err(|_| StoreError::Unavailable("the store lock is poisoned; restart the service".into()))? =
+            Some(Arc::new(inner));
+        shared.failed.store(false, Ordering::Release);
+        tracing::warn!(path = %shared.display, "the store was reopened after an I/O error");
+        Ok(())
+    }
+
+    /// Marks the store failed on an I/O error, so the next writer reopens it.
+    fn failure(&self, e: sled::Error) -> StoreError {
+        if matches!(
+            e,
+            sled::Error::Io(_) | sled::Error::ReportableBug(_) | sled::Error::Corruption { .. }
+        ) {
+            self.shared.failed.store(true, Ordering::Release);
+        }
+        StoreError::from(e)
     }
 
     pub(crate) fn commit(&self, set: WriteSet) -> Result<(), StoreError> {
         if set.is_empty() {
             return Ok(());
         }
-        let trees: &[sled::Tree] = &self.inner.trees;
-        trees.transaction(|views| {
-            for (tree, key, value) in &set.ops {
-                let view = &views[*tree as usize];
-                match value {
-                    Some(v) => {
-                        view.insert(key.as_slice(), v.as_slice())?;
-                    }
-                    None => {
-                        view.remove(key.as_slice())?;
+        // A sled transaction builds an overlay for, and commits, every tree it spans: span only
+        // the trees this write set touches (a posting touches 6–8 of the 18).
+        let mut touched: Vec<TreeId> = Vec::with_capacity(8);
+        for (tree, _, _) in &set.ops {
+            if !touched.contains(tree) {
+                touched.push(*tree);
+            }
+        }
+        let instance = self.instance()?;
+        let trees: Vec<sled::Tree> = touched.iter().map(|t| instance.trees[*t as usize].clone()).collect();
+        let slot = |tree: TreeId| touched.iter().position(|t| *t == tree).unwrap_or(0);
+        trees
+            .as_slice()
+            .transaction(|views| {
+                for (tree, key, value) in &set.ops {
+                    let view = &views[slot(*tree)];
+                    match value {
+                        Some(v) => {
+                            view.insert(key.as_slice(), v.as_slice())?;
+                        }
+                        None => {
+                            view.remove(key.as_slice())?;
+                        }
                     }
                 }
-            }
-            Ok::<(), sled::transaction::ConflictableTransactionError<StoreError>>(())
-        })?;
+                Ok::<(), sled::transaction::ConflictableTransactionError<StoreError>>(())
+            })
+            .map_err(|e| match e {
+                sled::transaction::TransactionError::Abort(inner) => inner,
+                sled::transaction::TransactionError::Storage(storage) => self.failure(storage),
+            })?;
         Ok(())
     }
 
     pub(crate) fn get_json<T: DeserializeOwned>(&self, tree: TreeId, key: &[u8]) -> Result<Option<T>, StoreError> {
-        match self.tree(tree).get(key)? {
+        match self.tree(tree)?.get(key)? {
             None => Ok(None),
             Some(bytes) => decode(&bytes).map(Some),
         }
     }
 
     pub(crate) fn next_id(&self) -> Result<u64, StoreError> {
-        Ok(self.inner.db.generate_id()?)
+        self.instance()?.db.generate_id().map_err(|e| self.failure(e))
     }
 
     pub fn record(&self, kind: RecordKind, id: &str) -> Result<Option<Record>, StoreError> {
         self.get_json(TreeId::Records, &record_key(kind, id))
     }
 
-    /// Journal entries with `seq > after`, in order, at most `limit`.
+    /// Journal entries with `seq > after`, in order, at most `limit`, and only durable ones:
+    /// an entry committed but not yet flushed could still vanish, and a poller must never see
+    /// an entry change or disappear.
     pub fn journal_after(&self, after: u64, limit: usize) -> Result<Vec<JournalEntry>, StoreError> {
+        let durable = self.shared.journal.durable.load(Ordering::Acquire);
+        if after >= durable {
+            return Ok(Vec::new());
+        }
         let start = after.saturating_add(1).to_be_bytes();
-        self.tree(TreeId::Journal)
-            .range(start..)
+        self.tree(TreeId::Journal)?
+            .range(start..=durable.to_be_bytes())
             .take(limit)
             .map(|item| {
                 let (_, v) = item?;
@@ -281,13 +405,13 @@ impl Store {
     pub fn log_rejection(&self, entry: &serde_json::Value) -> Result<(), StoreError> {
         let id = self.next_id()?;
         let bytes = serde_json::to_vec(entry).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        self.tree(TreeId::Rejections).insert(id.to_be_bytes(), bytes)?;
+        self.tree(TreeId::Rejections)?.insert(id.to_be_bytes(), bytes)?;
         Ok(())
     }
 
     /// The newest rejections first.
     pub fn recent_rejections(&self, limit: usize) -> Result<Vec<serde_json::Value>, StoreError> {
-        self.tree(TreeId::Rejections)
+        self.tree(TreeId::Rejections)?
             .iter()
             .rev()
             .take(limit)
@@ -300,13 +424,16 @@ impl Store {
 
     /// A write+flush+read round trip, for readiness checks.
     pub fn probe(&self) -> Result<(), StoreError> {
+        // Taking the writer reopens a store that failed, so readiness comes back by itself
+        // once the disk does.
+        self.write(|_| Ok::<(), StoreError>(()))?;
         let value = chrono::Utc::now()
             .timestamp_nanos_opt()
             .unwrap_or_default()
             .to_be_bytes();
-        let meta = self.tree(TreeId::Meta);
-        meta.insert(b"ready_probe", &value)?;
-        meta.flush()?;
+        let meta = self.tree(TreeId::Meta)?;
+        meta.insert(b"ready_probe", &value).map_err(|e| self.failure(e))?;
+        meta.flush().map_err(|e| self.failure(e))?;
         match meta.get(b"ready_probe")? {
             Some(v) if v.as_ref() == value => Ok(()),
             _ => Err(StoreError::Unavailable(
@@ -314,6 +441,36 @@ impl Store {
             )),
         }
     }
+}
+
+/// Opens sled on `path` with every tree, brings the minute counts up to date and starts the
+/// flusher.
+fn open_instance(
+    path: &Path,
+    display: &str,
+    cache_capacity_bytes: u64,
+    failed: &Arc<AtomicBool>,
+    journal: &Arc<JournalMarks>,
+    stats: &Arc<FlushStats>,
+) -> Result<Inner, StoreError> {
+    let db = sled::Config::new()
+        .path(path)
+        .cache_capacity(cache_capacity_bytes)
+        .mode(sled::Mode::HighThroughput)
+        .open()
+        .map_err(|e| classify_open_error(e, display))?;
+    let trees = TREE_NAMES
+        .iter()
+        .map(|name| db.open_tree(name))
+        .collect::<Result<Vec<_>, _>>()?;
+    minute_counts::ensure(
+        &trees[TreeId::IdxReceived as usize],
+        &trees[TreeId::CountByMinute as usize],
+        &trees[TreeId::Meta as usize],
+    )?;
+    let durability = Durability::start(db.clone(), failed.clone(), journal.clone(), stats.clone())
+        .map_err(|e| StoreError::Unavailable(format!("cannot start the flusher: {e}")))?;
+    Ok(Inner { trees, db, durability })
 }
 
 fn classify_open_error(e: sled::Error, path: &str) -> StoreError {

@@ -181,11 +181,11 @@ impl Store {
         let (key_filters, record_filters): (Vec<&Filter>, Vec<&Filter>) =
             q.filters.iter().partition(|f| f.field.in_key());
         let range = self
-            .tree(TreeId::IdxReceived)
+            .tree(TreeId::IdxReceived)?
             .range(order_preserving_i64(q.from_nanos)..order_preserving_i64(q.until_nanos));
         let first_direction = q.order.first().map_or(Direction::Asc, |o| o.1);
         let index_order = q.order.is_empty() || (q.order.len() == 1 && q.order[0].0 == SortField::ReceivedAt);
-        let records = self.tree(TreeId::Records);
+        let records = self.tree(TreeId::Records)?;
         let matches = |parts: &KeyParts<'_>, slim: Option<&Slim<'_>>| -> Result<bool, StoreError> {
             for f in &key_filters {
                 if !key_filter_holds(f, parts) {
@@ -264,11 +264,13 @@ impl Store {
     pub fn account_journal(&self, account_number: &str, limit: usize) -> Result<Vec<JournalEntry>, StoreError> {
         let mut prefix = account_journal_key(account_number, 0);
         prefix.truncate(account_number.len() + 1);
-        let journal = self.tree(TreeId::Journal);
+        let journal = self.tree(TreeId::Journal)?;
+        // Like the feed, only entries that are on disk.
+        let durable = self.journal_marks().durable.load(std::sync::atomic::Ordering::Acquire);
         let mut out = Vec::new();
         for item in self
-            .tree(TreeId::IdxAccountJournal)
-            .scan_prefix(&prefix)
+            .tree(TreeId::IdxAccountJournal)?
+            .range(prefix.clone()..=account_journal_key(account_number, durable))
             .rev()
             .take(limit)
         {
@@ -291,21 +293,17 @@ impl Store {
     pub fn records_received_since(
         &self,
         since: Option<DateTime<Utc>>,
-    ) -> impl Iterator<Item = Result<Record, StoreError>> + '_ {
+    ) -> Result<impl Iterator<Item = Result<Record, StoreError>> + '_, StoreError> {
         let from = since.map_or(i64::MIN, |t| t.timestamp_nanos_opt().unwrap_or(i64::MIN));
-        self.tree(TreeId::IdxReceived)
+        Ok(self
+            .tree(TreeId::IdxReceived)?
             .range(order_preserving_i64(from)..)
             .map(move |item| {
                 let (key, _) = item?;
                 let parts = split_key(&key)?;
                 self.get_json::<Record>(TreeId::Records, parts.record_key)?
                     .ok_or_else(|| missing_record(&parts))
-            })
-    }
-
-    /// How many records the time index holds.
-    pub fn record_count(&self) -> usize {
-        self.tree(TreeId::IdxReceived).len()
+            }))
     }
 }
 

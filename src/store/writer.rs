@@ -43,6 +43,13 @@ impl WriterState {
     }
 }
 
+impl WriterState {
+    /// The last journal seq written (0 for an empty journal).
+    pub(super) fn last_seq(&self) -> u64 {
+        self.next_seq - 1
+    }
+}
+
 /// What an applied change left behind.
 #[derive(Debug, Clone)]
 pub struct Applied {
@@ -188,8 +195,12 @@ impl<'a> Writer<'a> {
         }
         self.store.commit(extra)?;
         self.reference_to_persist = None;
-        if journal_seq.is_some() {
+        if let Some(seq) = journal_seq {
             self.state.next_seq += 1;
+            self.store
+                .journal_marks()
+                .committed
+                .store(seq, std::sync::atomic::Ordering::Release);
         }
         Ok(Applied {
             balance_after: account.as_ref().map(Account::current_balance),
@@ -220,7 +231,7 @@ impl<'a> Writer<'a> {
             Some(n) => n,
             None => self
                 .store
-                .tree(TreeId::CountByMinute)
+                .tree(TreeId::CountByMinute)?
                 .get(key)?
                 .map_or(0, |v| minute_counts::decode(&v)),
         };

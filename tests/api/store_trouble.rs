@@ -405,12 +405,10 @@ async fn a_read_only_store_stops_start_up_and_serves_whole_again_once_writable()
 }
 
 /// The contract (issue 7): once the disk has room again, the service recovers WITHOUT a restart.
-/// It does not today: sled 0.34.7 stores the first I/O error of its log writer as a "global
-/// error" (`Config::set_global_error`, pagecache/iobuf.rs) that every later write and flush
-/// returns, and only opening the `Db` again resets it (`PageCache::start`). Run it with
-/// `cargo test --test api -- --ignored a_full_store_recovers_without_a_restart`.
+/// sled 0.34.7 stores the first I/O error of its log writer as a "global error"
+/// (`Config::set_global_error`, pagecache/iobuf.rs) that every later write and flush returns,
+/// and only opening the `Db` again resets it (`PageCache::start`): the store reopens itself.
 #[tokio::test]
-#[ignore = "known bug: needs the store to reopen sled after an I/O error (src/store); see README, Reliability"]
 async fn a_full_store_recovers_without_a_restart() {
     let ns = Namespace::new("4m");
     let mut writes = Writes::default();
@@ -426,12 +424,10 @@ async fn a_full_store_recovers_without_a_restart() {
 }
 
 /// The journal is a change feed (`GET /admin/journal`): an entry a poller has read must never
-/// change or vanish. Today the feed serves entries as soon as they are committed to sled's
-/// memory, before the flush: when that flush fails (here, a full disk), the posting is answered
-/// 503 but its entry is already in the feed, and after the restart its seq is handed to another
-/// posting. Run it with `cargo test --test api -- --ignored the_journal_feed_only_shows`.
+/// change or vanish. An entry committed to sled's memory whose flush then fails (here, a full
+/// disk) is answered 503 and, after a reopen or restart, its seq goes to another posting: the
+/// feed must serve only entries the flusher has made durable.
 #[tokio::test]
-#[ignore = "known bug: the journal feed shows entries before they are durable (src/store); see README, Reliability"]
 async fn the_journal_feed_only_shows_durable_entries() {
     let ns = Namespace::new("4m");
     let mut writes = Writes::default();
