@@ -3,11 +3,11 @@
 //! store with `nsenter`), then filled (through `/proc/PID/root`) or remounted read-only. Needs root
 //! or CAP_SYS_ADMIN, as this machine kind and CI have; elsewhere the tests fail saying so.
 //!
-//! What holds today: while the store cannot write, postings and events get 503 and readiness
-//! fails; nothing is half-applied; once the disk is back, a restart serves again; a read-only
-//! store stops start-up. What does not hold yet: recovering WITHOUT a restart (sled 0.34.7 keeps
-//! the first I/O error of its log writer for the life of the `Db`), see
-//! `a_full_store_recovers_without_a_restart`.
+//! While the store cannot write, postings and events get 503 and readiness fails; nothing is
+//! half-applied; once the disk is back the service recovers, without a restart (the store reopens
+//! sled, which otherwise keeps the first I/O error of its log writer for the life of the `Db`)
+//! and across one; the journal feed never shows an entry that could still vanish; a read-only
+//! store stops start-up.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -361,8 +361,7 @@ async fn a_full_store_answers_503_and_serves_whole_again_once_space_returns() {
     assert_refuses_everything(&server, &mut writes, 6500, 60_001).await;
 
     ns.free();
-    // sled keeps the I/O error until the store is opened again (see the module doc), so the
-    // service comes back with a restart; then nothing is half-applied.
+    // A crash or a restart while the disk was full: nothing is half-applied after it.
     server.process.kill().await;
     server = ns.serve().await;
     assert_whole(&server, &writes).await;
