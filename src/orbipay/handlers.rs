@@ -187,7 +187,7 @@ async fn post_payment(
                 None => None,
             };
             let fresh_reference = if existing.is_none() && cmd.payment_reference.is_none() {
-                w.fresh_reference('P')
+                w.fresh_reference('P')?
             } else {
                 String::new()
             };
@@ -293,7 +293,7 @@ pub async fn refund(
                 None => Vec::new(),
             };
             let fresh_reference = if existing.is_none() && cmd.refund_reference.is_none() {
-                w.fresh_reference('R')
+                w.fresh_reference('R')?
             } else {
                 String::new()
             };

@@ -190,10 +190,7 @@ impl Store {
         let stats = Arc::new(FlushStats::default());
         let display = path.display().to_string();
         let inner = open_instance(path, &display, cache_capacity_bytes, &failed, &journal, &stats)?;
-        let state = writer::WriterState::load(
-            &inner.trees[TreeId::Journal as usize],
-            &inner.trees[TreeId::Meta as usize],
-        )?;
+        let state = writer::WriterState::load(&inner.trees[TreeId::Journal as usize])?;
         journal.committed.store(state.last_seq(), Ordering::Release);
         journal.durable.store(state.last_seq(), Ordering::Release);
         Ok(Self {
@@ -300,10 +297,7 @@ impl Store {
                 }
             }
         };
-        let reloaded = writer::WriterState::load(
-            &inner.trees[TreeId::Journal as usize],
-            &inner.trees[TreeId::Meta as usize],
-        )?;
+        let reloaded = writer::WriterState::load(&inner.trees[TreeId::Journal as usize])?;
         shared.journal.committed.store(reloaded.last_seq(), Ordering::Release);
         shared.journal.durable.store(reloaded.last_seq(), Ordering::Release);
         *state = reloaded;

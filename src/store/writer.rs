@@ -8,18 +8,14 @@ use super::{account_journal_key, minute_counts, received_key, record_key, Store,
 use crate::domain::account::{Account, Profile};
 use crate::ledger::{Change, Channel, JournalEntry, Record, RecordKind};
 
-const META_REFERENCE: &[u8] = b"reference_seq";
-
-/// Counters only the writer advances. Both are recovered from disk at start-up, and both are
-/// written in the same transaction as the records that use them, so a crash cannot leave a gap
-/// in the journal or hand out a reference twice.
+/// The journal's next seq, which only the writer advances. It is recovered from disk at start-up
+/// and written in the same transaction as the entry that uses it, so a crash cannot leave a gap.
 pub struct WriterState {
     next_seq: u64,
-    next_reference: u64,
 }
 
 impl WriterState {
-    pub(super) fn load(journal: &sled::Tree, meta: &sled::Tree) -> Result<Self, StoreError> {
+    pub(super) fn load(journal: &sled::Tree) -> Result<Self, StoreError> {
         let last_seq = match journal.last()? {
             Some((k, _)) => u64::from_be_bytes(
                 k.as_ref()
@@ -28,18 +24,7 @@ impl WriterState {
             ),
             None => 0,
         };
-        let last_ref = match meta.get(META_REFERENCE)? {
-            Some(v) => u64::from_be_bytes(
-                v.as_ref()
-                    .try_into()
-                    .map_err(|_| StoreError::Corrupt("reference counter is not 8 bytes".into()))?,
-            ),
-            None => 0,
-        };
-        Ok(Self {
-            next_seq: last_seq + 1,
-            next_reference: last_ref + 1,
-        })
+        Ok(Self { next_seq: last_seq + 1 })
     }
 }
 
@@ -61,8 +46,6 @@ pub struct Applied {
 pub struct Writer<'a> {
     store: &'a Store,
     state: &'a mut WriterState,
-    /// The last reference handed out by `fresh_reference`, persisted with the next commit.
-    reference_to_persist: Option<u64>,
     /// Writes staged by the caller (stored copies, events) that commit with the next change.
     staged: WriteSet,
 }
@@ -72,7 +55,6 @@ impl<'a> Writer<'a> {
         Self {
             store,
             state,
-            reference_to_persist: None,
             staged: WriteSet::default(),
         }
     }
@@ -114,14 +96,11 @@ impl<'a> Writer<'a> {
         Ok(out)
     }
 
-    /// A reference for a record EBPP sent none for: `prefix` + 12 digits, unique in the store.
-    /// A reference handed out to a command that is then refused is simply never used: the
-    /// sequence may have gaps, never repeats.
-    pub fn fresh_reference(&mut self, prefix: char) -> String {
-        let n = self.state.next_reference;
-        self.state.next_reference += 1;
-        self.reference_to_persist = Some(n);
-        format!("{prefix}{n:012}")
+    /// A reference for a record EBPP sent none for: `prefix` + at least 12 digits, unique in the
+    /// store. The number is sled's id generator, which stays unique across crashes (it skips
+    /// ahead on recovery), so no counter has to be written with each posting.
+    pub fn fresh_reference(&mut self, prefix: char) -> Result<String, StoreError> {
+        Ok(format!("{prefix}{:012}", self.store.next_id()?))
     }
 
     pub(super) fn staged_mut(&mut self) -> &mut WriteSet {
@@ -190,11 +169,7 @@ impl<'a> Writer<'a> {
         for record in new_payment.into_iter().chain(new_refund) {
             self.index_received(set, record)?;
         }
-        if let Some(n) = self.reference_to_persist {
-            set.put(TreeId::Meta, META_REFERENCE, n.to_be_bytes().to_vec());
-        }
         self.store.commit(extra)?;
-        self.reference_to_persist = None;
         if let Some(seq) = journal_seq {
             self.state.next_seq += 1;
             self.store

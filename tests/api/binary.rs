@@ -64,6 +64,35 @@ async fn a_killed_server_keeps_every_acknowledged_posting() {
         );
     }
     assert_eq!(balance(&client, &server.address, "ACC-100800").await, "850.00");
+
+    // References the biller assigned stay unique across the crash.
+    let mut references: Vec<String> = answers
+        .iter()
+        .map(|(_, a)| {
+            a["posting_info"]["payment_reference"]
+                .as_str()
+                .expect("reference")
+                .to_string()
+        })
+        .collect();
+    for i in 0..20 {
+        let (status, answer) = post(
+            &client,
+            &server.address,
+            "/paymentposting",
+            &payment(&format!("{}", 200 + i), "ACC-100800", "1.00", "processed"),
+        )
+        .await;
+        assert_eq!(status, 200);
+        references.push(
+            answer["posting_info"]["payment_reference"]
+                .as_str()
+                .expect("reference")
+                .to_string(),
+        );
+    }
+    let distinct: std::collections::BTreeSet<&String> = references.iter().collect();
+    assert_eq!(distinct.len(), references.len(), "{references:?}");
 }
 
 #[tokio::test]
