@@ -308,31 +308,9 @@ pub fn assign_account(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::account::AccountStatus;
 
     fn account() -> Account {
-        Account {
-            account_number: "A".into(),
-            customer_account_reference: None,
-            account_holder_name: None,
-            nickname: None,
-            status: AccountStatus::Active,
-            currency: "RUB".into(),
-            warning: None,
-            opening_balance: Decimal::new(500000, 2),
-            posted_delta: Decimal::ZERO,
-            current_statement_balance: None,
-            minimum_payment_due: None,
-            past_amount_due: None,
-            payment_due_date: None,
-            statement_date: None,
-            payoff_amount: None,
-            payoff_expiry_date: None,
-            min_payment_amount: None,
-            max_payment_amount: None,
-            address: None,
-            customer_references: vec![],
-        }
+        crate::ledger::test_support::account("RUB")
     }
 
     fn pay(event_id: i64, status: &str) -> PaymentSnapshot {

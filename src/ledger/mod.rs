@@ -117,7 +117,35 @@ impl Change {
 #[cfg(test)]
 pub(crate) mod test_support {
     use super::*;
+    use crate::domain::account::{Account, AccountStatus};
     use chrono::Utc;
+
+    /// An active account "A" in `currency` with 500 opening balance, limits 1.00–1000.00 and
+    /// one linked profile "C".
+    pub fn account(currency: &str) -> Account {
+        Account {
+            account_number: "A".into(),
+            customer_account_reference: None,
+            account_holder_name: None,
+            nickname: None,
+            status: AccountStatus::Active,
+            currency: currency.into(),
+            warning: None,
+            opening_balance: Decimal::new(50000, 2),
+            posted_delta: Decimal::ZERO,
+            current_statement_balance: None,
+            minimum_payment_due: None,
+            past_amount_due: None,
+            payment_due_date: None,
+            statement_date: None,
+            payoff_amount: None,
+            payoff_expiry_date: None,
+            min_payment_amount: Some(Decimal::new(100, 2)),
+            max_payment_amount: Some(Decimal::new(100000, 2)),
+            address: None,
+            customer_references: vec!["C".into()],
+        }
+    }
 
     pub fn payment(id: &str, amount: &str, live: bool) -> Record {
         Record {

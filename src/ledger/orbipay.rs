@@ -407,28 +407,7 @@ mod tests {
     use crate::domain::account::{AccountStatus, ProfileStatus};
 
     fn account() -> Account {
-        Account {
-            account_number: "A".into(),
-            customer_account_reference: None,
-            account_holder_name: None,
-            nickname: None,
-            status: AccountStatus::Active,
-            currency: "USD".into(),
-            warning: None,
-            opening_balance: "500.00".parse().unwrap(),
-            posted_delta: Decimal::ZERO,
-            current_statement_balance: None,
-            minimum_payment_due: None,
-            past_amount_due: None,
-            payment_due_date: None,
-            statement_date: None,
-            payoff_amount: None,
-            payoff_expiry_date: None,
-            min_payment_amount: Some("1.00".parse().unwrap()),
-            max_payment_amount: Some("1000.00".parse().unwrap()),
-            address: None,
-            customer_references: vec!["C".into()],
-        }
+        crate::ledger::test_support::account("USD")
     }
 
     fn profile() -> Profile {
