@@ -30,7 +30,7 @@ mod search;
 mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use serde::de::DeserializeOwned;
@@ -165,7 +165,12 @@ struct Shared {
     failed: Arc<AtomicBool>,
     journal: Arc<JournalMarks>,
     stats: Arc<FlushStats>,
+    /// How many entries the request log holds (counted once at open, then kept up to date).
+    rejections_logged: AtomicUsize,
 }
+
+/// How many refused requests the request log keeps (the newest).
+pub const REJECTIONS_KEPT: usize = 10_000;
 
 /// One open sled instance. Field order matters on drop: the flusher holds the last `Db`
 /// handle, and joining it releases sled's lock on the directory.
@@ -190,6 +195,7 @@ impl Store {
         let stats = Arc::new(FlushStats::default());
         let display = path.display().to_string();
         let inner = open_instance(path, &display, cache_capacity_bytes, &failed, &journal, &stats)?;
+        let rejections_logged = inner.trees[TreeId::Rejections as usize].len();
         let state = writer::WriterState::load(&inner.trees[TreeId::Journal as usize])?;
         journal.committed.store(state.last_seq(), Ordering::Release);
         journal.durable.store(state.last_seq(), Ordering::Release);
@@ -203,6 +209,7 @@ impl Store {
                 failed,
                 journal,
                 stats,
+                rejections_logged: AtomicUsize::new(rejections_logged),
             }),
         })
     }
@@ -301,6 +308,9 @@ impl Store {
         shared.journal.committed.store(reloaded.last_seq(), Ordering::Release);
         shared.journal.durable.store(reloaded.last_seq(), Ordering::Release);
         *state = reloaded;
+        shared
+            .rejections_logged
+            .store(inner.trees[TreeId::Rejections as usize].len(), Ordering::Release);
         *shared
             .current
             .write()
@@ -396,10 +406,18 @@ impl Store {
 
     /// Appends a request-log entry for a rejected request. It rides on the next flush: the
     /// answer does not wait for it, since nothing about money depends on it.
+    ///
+    /// Anyone can be refused, credentials or not, so the log is bounded: it keeps the newest
+    /// `REJECTIONS_KEPT` entries and drops the oldest, and refused requests cannot fill the disk.
     pub fn log_rejection(&self, entry: &serde_json::Value) -> Result<(), StoreError> {
         let id = self.next_id()?;
         let bytes = serde_json::to_vec(entry).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        self.tree(TreeId::Rejections)?.insert(id.to_be_bytes(), bytes)?;
+        let tree = self.tree(TreeId::Rejections)?;
+        tree.insert(id.to_be_bytes(), bytes).map_err(|e| self.failure(e))?;
+        if self.shared.rejections_logged.fetch_add(1, Ordering::AcqRel) >= REJECTIONS_KEPT {
+            tree.pop_min().map_err(|e| self.failure(e))?;
+            self.shared.rejections_logged.fetch_sub(1, Ordering::AcqRel);
+        }
         Ok(())
     }
 
@@ -518,4 +536,31 @@ pub(crate) fn index_key(value: &str, customer_reference: &str) -> Vec<u8> {
     key.push(0);
     key.extend_from_slice(customer_reference.as_bytes());
     key
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_request_log_keeps_only_the_newest_entries() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = Store::open(&dir.path().join("s"), 8 << 20).expect("store");
+        let total = REJECTIONS_KEPT + 50;
+        for i in 0..total {
+            store.log_rejection(&serde_json::json!({ "n": i })).expect("logged");
+        }
+        let kept = store.recent_rejections(usize::MAX).expect("read");
+        assert_eq!(kept.len(), REJECTIONS_KEPT);
+        assert_eq!(kept[0]["n"], total - 1, "newest first");
+        assert_eq!(kept[REJECTIONS_KEPT - 1]["n"], 50, "the 50 oldest were dropped");
+        drop(store);
+        // The count survives a reopen: the bound still holds.
+        let store = Store::open(&dir.path().join("s"), 8 << 20).expect("reopened");
+        store.log_rejection(&serde_json::json!({ "n": total })).expect("logged");
+        assert_eq!(
+            store.recent_rejections(usize::MAX).expect("read").len(),
+            REJECTIONS_KEPT
+        );
+    }
 }
