@@ -153,13 +153,14 @@ fn finish_request<B: MessageBody>(
 pub fn configure(cfg: &mut web::ServiceConfig, state: &web::Data<AppState>) {
     let base = state.settings.orbipay.base_path.clone();
     crate::admin::configure(cfg);
-    cfg.route(&format!("{base}/mpacustomers"), web::post().to(orbipay::lookup))
-        .route(&format!("{base}/paymentposting"), web::post().to(orbipay::payment))
-        .route(
-            &format!("{base}/paymentreversalposting"),
-            web::post().to(orbipay::reversal),
-        )
-        .route(&format!("{base}/paymentrefundposting"), web::post().to(orbipay::refund));
+    // Each EBPP route answers any other method in the EBPP error envelope (spec §2), not with
+    // actix's empty 404.
+    let ebpp =
+        |path: &str| web::resource(format!("{base}{path}")).default_service(web::to(orbipay::method_not_allowed));
+    cfg.service(ebpp("/mpacustomers").route(web::post().to(orbipay::lookup)))
+        .service(ebpp("/paymentposting").route(web::post().to(orbipay::payment)))
+        .service(ebpp("/paymentreversalposting").route(web::post().to(orbipay::reversal)))
+        .service(ebpp("/paymentrefundposting").route(web::post().to(orbipay::refund)));
     let hook = state.settings.empayre.path.clone();
     cfg.route(&hook, web::post().to(empayre::webhook_any))
         .route(&format!("{hook}/{{source}}"), web::post().to(empayre::webhook_source));

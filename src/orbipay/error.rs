@@ -16,6 +16,8 @@ pub enum OrbipayError {
     Unauthorized,
     Forbidden,
     PayloadTooLarge,
+    /// Any method but POST.
+    MethodNotAllowed,
     /// The body is not what the endpoint takes at all (content type, JSON, form).
     Malformed(Vec<FieldError>),
     /// Field rules broken.
@@ -48,7 +50,7 @@ impl OrbipayError {
         Some(match self {
             Self::Unauthorized | Self::Forbidden => "unauthorized",
             Self::PayloadTooLarge => "payload_too_large",
-            Self::Malformed(_) => "malformed",
+            Self::Malformed(_) | Self::MethodNotAllowed => "malformed",
             Self::Fields(_) | Self::CustomerMissing => "validation",
             Self::Business(_) => "business_rule",
             Self::NotConfigured | Self::Unavailable(_) | Self::Internal(_) => return None,
@@ -60,7 +62,7 @@ impl OrbipayError {
             Self::Unauthorized => "error_unauthorized",
             Self::Forbidden => "error_forbidden",
             Self::PayloadTooLarge => "error_payload_too_large",
-            Self::Malformed(_) | Self::Fields(_) => "error_field",
+            Self::Malformed(_) | Self::Fields(_) | Self::MethodNotAllowed => "error_field",
             Self::CustomerMissing => "error_customer_missing",
             Self::Business(r) => r.code.as_str(),
             Self::NotConfigured | Self::Unavailable(_) | Self::Internal(_) => "error_processing",
@@ -87,6 +89,7 @@ impl ResponseError for OrbipayError {
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Malformed(_) | Self::Fields(_) => StatusCode::BAD_REQUEST,
             Self::CustomerMissing => StatusCode::NOT_FOUND,
             Self::Business(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -123,6 +126,7 @@ impl OrbipayError {
             Self::Unauthorized => "authentication failed",
             Self::Forbidden => "the client is disabled",
             Self::PayloadTooLarge => "request body is too large",
+            Self::MethodNotAllowed => "this endpoint takes POST only",
             Self::CustomerMissing => "no customer matches the criteria",
             Self::Unavailable(_) => "the store is unavailable, retry later",
             Self::Internal(_) => "internal error",

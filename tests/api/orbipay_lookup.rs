@@ -265,3 +265,28 @@ async fn no_configured_client_closes_the_channel() {
         .await;
     assert_eq!(status, 503);
 }
+
+#[tokio::test]
+async fn other_methods_on_ebpp_routes_get_the_error_envelope() {
+    let app = spawn_app().await;
+    for path in [
+        "/mpacustomers",
+        "/paymentposting",
+        "/paymentreversalposting",
+        "/paymentrefundposting",
+    ] {
+        for method in [reqwest::Method::GET, reqwest::Method::PUT, reqwest::Method::DELETE] {
+            let r = app
+                .client
+                .request(method.clone(), format!("{}{path}", app.address))
+                .header("client-key", CLIENT_KEY)
+                .header("api-key", API_KEY)
+                .send()
+                .await
+                .expect("sent");
+            assert_eq!(r.status(), 405, "{method} {path}");
+            let body: Value = r.json().await.expect("json envelope");
+            assert_eq!(first_error(&body).0, "error_field", "{method} {path}");
+        }
+    }
+}
