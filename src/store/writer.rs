@@ -48,6 +48,9 @@ pub struct Writer<'a> {
     state: &'a mut WriterState,
     /// Writes staged by the caller (stored copies, events) that commit with the next change.
     staged: WriteSet,
+    /// The account last read in this writer section. Nothing else can write while the writer
+    /// lock is held, so `apply` uses it instead of reading the same account again.
+    last_account: std::cell::RefCell<Option<Account>>,
 }
 
 impl<'a> Writer<'a> {
@@ -56,6 +59,7 @@ impl<'a> Writer<'a> {
             store,
             state,
             staged: WriteSet::default(),
+            last_account: std::cell::RefCell::new(None),
         }
     }
 
@@ -64,7 +68,9 @@ impl<'a> Writer<'a> {
     }
 
     pub fn account(&self, number: &str) -> Result<Option<Account>, StoreError> {
-        self.store.account(number)
+        let account = self.store.account(number)?;
+        self.last_account.replace(account.clone());
+        Ok(account)
     }
 
     pub fn profile(&self, customer_reference: &str) -> Result<Option<Profile>, StoreError> {
@@ -124,8 +130,12 @@ impl<'a> Writer<'a> {
     pub fn apply(&mut self, change: &Change, channel: Channel, at: DateTime<Utc>) -> Result<Applied, StoreError> {
         let mut extra = std::mem::take(&mut self.staged);
         let subject = change.subject();
+        let cached = self.last_account.take();
         let mut account = match &change.payment.account_number {
-            Some(n) => self.account(n)?,
+            Some(n) => match cached.filter(|a| &a.account_number == n) {
+                Some(a) => Some(a),
+                None => self.store.account(n)?,
+            },
             None => None,
         };
         let mut journal_seq = None;
