@@ -111,6 +111,11 @@ pub struct Account {
     pub address: Option<Address>,
     /// Profiles linked to this account (multi-profile model), by customer_reference.
     pub customer_references: Vec<String>,
+    /// The commit log entry of this account's newest journal entry: the head of the chain the
+    /// account view walks (each entry links to the one before). Kept by the store only; not
+    /// part of the accounts file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_journal_commit: Option<u64>,
 }
 
 impl Account {
@@ -304,6 +309,7 @@ pub fn parse_entry(value: &Value) -> Result<AccountEntry, FieldProblem> {
         max_payment_amount: f.opt_signed_amount("max_payment_amount", exponent)?,
         address: f.opt_object("address")?,
         customer_references: refs,
+        last_journal_commit: None,
     };
     if let (Some(min), Some(max)) = (account.min_payment_amount, account.max_payment_amount) {
         if min > max {

@@ -144,6 +144,7 @@ pub(crate) mod test_support {
             max_payment_amount: Some(Decimal::new(100000, 2)),
             address: None,
             customer_references: vec!["C".into()],
+            last_journal_commit: None,
         }
     }
 

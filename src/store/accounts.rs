@@ -47,7 +47,7 @@ impl Store {
             let mut summary = ImportSummary::default();
             for chunk in entries.chunks(IMPORT_CHUNK) {
                 let set = self.import_chunk(chunk, &mut summary)?;
-                w.commit(set)?;
+                w.commit_bulk(set)?;
             }
             Ok::<_, StoreError>(summary)
         })
@@ -65,6 +65,7 @@ impl Store {
                 Some(old) => {
                     summary.accounts_updated += 1;
                     account.posted_delta = old.posted_delta;
+                    account.last_journal_commit = old.last_journal_commit;
                     account.opening_balance = if entry.reset_balance {
                         new.opening_balance - old.posted_delta
                     } else {
@@ -208,10 +209,12 @@ impl Store {
     /// Sums of journal deltas per account: what the ledger says each balance moved by.
     pub fn journal_sums(&self) -> Result<BTreeMap<String, rust_decimal::Decimal>, StoreError> {
         let mut sums = BTreeMap::new();
-        for item in self.tree(TreeId::Journal)?.iter() {
+        for item in self.tree(TreeId::Log)?.iter() {
             let (_, v) = item?;
-            let entry: crate::ledger::JournalEntry = decode(&v)?;
-            *sums.entry(entry.account_number).or_default() += entry.delta;
+            if let Some(bytes) = super::log::value_in(&v, TreeId::Journal)? {
+                let entry: crate::ledger::JournalEntry = decode(bytes)?;
+                *sums.entry(entry.account_number).or_default() += entry.delta;
+            }
         }
         Ok(sums)
     }

@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use tokio::sync::oneshot;
 
-use super::{JournalMarks, StoreError};
+use super::{JournalMarks, LogMarks, StoreError, LOG_APPLIED};
 
 type Waiter = oneshot::Sender<Result<(), StoreError>>;
 
@@ -54,9 +54,11 @@ impl Drop for Durability {
 /// What the flusher reports to: flush statistics, the store's failure flag, the journal marks.
 struct Flusher {
     db: sled::Db,
+    meta: sled::Tree,
     receiver: mpsc::Receiver<Waiter>,
     failed: Arc<AtomicBool>,
     journal: Arc<JournalMarks>,
+    log: Arc<LogMarks>,
     stats: Arc<FlushStats>,
 }
 
@@ -64,16 +66,20 @@ impl Durability {
     /// Starts the flusher thread. It ends when the `Durability` is dropped.
     pub(super) fn start(
         db: sled::Db,
+        meta: sled::Tree,
         failed: Arc<AtomicBool>,
         journal: Arc<JournalMarks>,
+        log: Arc<LogMarks>,
         stats: Arc<FlushStats>,
     ) -> std::io::Result<Self> {
         let (sender, receiver) = mpsc::channel::<Waiter>();
         let flusher = Flusher {
             db,
+            meta,
             receiver,
             failed,
             journal,
+            log,
             stats,
         };
         let handle = std::thread::Builder::new()
@@ -108,10 +114,16 @@ impl Flusher {
             while let Ok(more) = self.receiver.try_recv() {
                 batch.push(more);
             }
-            // Every journal entry committed before this point is covered by the flush below.
+            // Every journal entry committed, and every commit applied, before this point is
+            // covered by the flush below.
             let committed = self.journal.committed.load(Ordering::Acquire);
+            let applied = self.log.applied.load(Ordering::Acquire);
             let started = Instant::now();
-            let result = self.db.flush().map(|_| ()).map_err(StoreError::from);
+            let result = self
+                .db
+                .flush()
+                .map_err(StoreError::from)
+                .and_then(|_| self.advance_log_applied(applied));
             let micros = started.elapsed().as_micros() as u64;
             record(&self.stats, batch.len() as u64, micros, result.is_ok());
             match &result {
@@ -128,6 +140,24 @@ impl Flusher {
                 let _ = waiter.send(result.clone());
             }
         }
+    }
+}
+
+impl Flusher {
+    /// Notes that commits up to `applied` are wholly on disk, so a restart need not apply them
+    /// again. The note itself rides on the next flush; until then a restart applies a few
+    /// commits twice, which is harmless.
+    fn advance_log_applied(&self, applied: u64) -> Result<(), StoreError> {
+        let mut watermark = self
+            .log
+            .watermark
+            .lock()
+            .map_err(|_| StoreError::Unavailable("the store lock is poisoned; restart the service".into()))?;
+        if applied > *watermark {
+            self.meta.insert(LOG_APPLIED, &applied.to_be_bytes())?;
+            *watermark = applied;
+        }
+        Ok(())
     }
 }
 

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{decode, order_preserving_i64, Store, StoreError, TreeId, Writer};
+use super::{decode, log, order_preserving_i64, Store, StoreError, TreeId, Writer};
 
 /// A verified webhook body as stored, with what it changed. The body is kept byte for byte
 /// (as text: a verified body is UTF-8 JSON; base64 if it ever is not).
@@ -71,8 +71,10 @@ impl Writer<'_> {
     }
 
     /// A fresh arrival number for an event about to be staged.
+    /// The seq the event gets: the seq of the commit that will store it, since stored events
+    /// live in the commit log.
     pub fn next_event_seq(&self) -> Result<u64, StoreError> {
-        self.store().next_id()
+        Ok(self.next_commit_seq())
     }
 
     /// Stages a verified body; it commits with the next `apply` or `commit_staged`.
@@ -120,6 +122,14 @@ impl Writer<'_> {
 }
 
 /// Filters of `GET /admin/empayre/events`.
+/// The stored event a commit log entry holds, if any.
+fn event_in(entry: &[u8]) -> Result<Option<StoredEvent>, StoreError> {
+    if log::header(entry)?.flags & log::HAS_EVENT == 0 {
+        return Ok(None);
+    }
+    log::value_in(entry, TreeId::Events)?.map(decode).transpose()
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct EventFilter {
     pub invoice_id: Option<String>,
@@ -131,16 +141,20 @@ pub struct EventFilter {
 
 impl Store {
     /// Stored events, newest first.
+    /// Stored events, newest first: a walk back through the commit log over the entries that
+    /// hold an event (the header says so without decoding the rest).
     pub fn events(&self, filter: &EventFilter) -> Result<Vec<StoredEvent>, StoreError> {
-        let tree = self.tree(TreeId::Events)?;
+        let tree = self.tree(TreeId::Log)?;
         let iter = match filter.before {
-            Some(b) => tree.range(..b.to_be_bytes()),
+            Some(b) => tree.range(..log::key(b)),
             None => tree.range::<&[u8], _>(..),
         };
         let mut out = Vec::new();
         for item in iter.rev() {
-            let (_, v) = item?;
-            let event: StoredEvent = decode(&v)?;
+            let (_, entry) = item?;
+            let Some(event) = event_in(&entry)? else {
+                continue;
+            };
             if filter
                 .invoice_id
                 .as_ref()
@@ -163,22 +177,28 @@ impl Store {
         let Some(seq) = self.tree(TreeId::EventIds)?.get(event_id_key(source, event_id))? else {
             return Ok(None);
         };
-        self.get_json(TreeId::Events, &seq)
+        self.event_at(&seq)
     }
 
-    /// Quarantined events, newest first.
+    /// The event stored by the commit with this seq (its key bytes).
+    fn event_at(&self, seq: &[u8]) -> Result<Option<StoredEvent>, StoreError> {
+        match self.tree(TreeId::Log)?.get(seq)? {
+            Some(entry) => event_in(&entry),
+            None => Ok(None),
+        }
+    }
+
     pub fn quarantined(&self, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
         let mut out = Vec::new();
         for item in self.tree(TreeId::Quarantine)?.iter().rev().take(limit) {
             let (seq, _) = item?;
-            if let Some(event) = self.get_json(TreeId::Events, &seq)? {
+            if let Some(event) = self.event_at(&seq)? {
                 out.push(event);
             }
         }
         Ok(out)
     }
 
-    /// Unmatched Empayre payments, newest first.
     pub fn unmatched(&self) -> Result<Vec<Value>, StoreError> {
         let mut items: Vec<Value> = self
             .tree(TreeId::Unmatched)?

@@ -9,22 +9,29 @@
 //! - `idx_lookup_ref`  lookup_reference 0x00 customer_reference → ()
 //! - `records`         kind tag, id → Record
 //! - `idx_received`    received_at (i64 nanos, order-preserving) kind tag, id → () — time index
-//! - `journal`         seq (u64 BE) → JournalEntry
-//! - `idx_account_journal` account_number 0x00 seq (u64 BE) → () — an account's entries in order
-//! - `accepted`        id (u64 BE) → the stored copy of an accepted posting
+//! - `journal`         seq (u64 BE) → JournalEntry                      (in the commit log only)
+//! - `journal_chain`   account_number → commit seq of the account's journal entry before this
+//!   one, empty for its first (in the commit log only; `Account::last_journal_commit` is the
+//!   head of the chain)
+//! - `accepted`        id (u64 BE) → the stored copy of an accepted posting (in the commit log only)
 //! - `rejections`      id (u64 BE) → request-log entry of a rejected request
-//! - `events`          arrival id (u64 BE) → a verified Empayre body with what it changed
-//! - `event_ids`       source 0x00 eventID (order-preserving i64) → arrival id — dedup index
-//! - `quarantine`      arrival id (u64 BE) → () — the events that were quarantined
+//! - `events`          commit seq (u64 BE) → a verified Empayre body with what it changed
+//!   (in the commit log only: an event's seq is the seq of its commit)
+//! - `event_ids`       source 0x00 eventID (order-preserving i64) → event seq — dedup index
+//! - `quarantine`      event seq (u64 BE) → () — the events that were quarantined
 //! - `entities`        "invoice" 0x00 source 0x00 invoice id → invoice snapshot
 //! - `unmatched`       Empayre payment record id → unmatched payment
 //! - `count_by_minute` minute (order-preserving i64) → u64 BE: how many `idx_received` keys
 //!   fall in that minute, so an unfiltered window is counted without walking it
-//! - `meta`            counters
+//! - `meta`            counters, and `log_applied`: the commit log is applied through here
+//! - `log`             commit seq (u64 BE) → every write of one commit (see `log`)
+//!
+//! The trees marked "in the commit log only" exist as names but stay empty.
 
 mod accounts;
 pub mod durability;
 mod empayre;
+mod log;
 pub(crate) mod minute_counts;
 mod search;
 mod writer;
@@ -80,7 +87,7 @@ pub(crate) enum TreeId {
     Records,
     IdxReceived,
     Journal,
-    IdxAccountJournal,
+    JournalChain,
     Accepted,
     Rejections,
     Events,
@@ -90,9 +97,46 @@ pub(crate) enum TreeId {
     Unmatched,
     CountByMinute,
     Meta,
+    Log,
 }
 
-const TREE_NAMES: [&str; 18] = [
+impl TreeId {
+    const ALL: [TreeId; 19] = [
+        TreeId::Accounts,
+        TreeId::Profiles,
+        TreeId::IdxEmail,
+        TreeId::IdxSsn,
+        TreeId::IdxLookupRef,
+        TreeId::Records,
+        TreeId::IdxReceived,
+        TreeId::Journal,
+        TreeId::JournalChain,
+        TreeId::Accepted,
+        TreeId::Rejections,
+        TreeId::Events,
+        TreeId::EventIds,
+        TreeId::Quarantine,
+        TreeId::Entities,
+        TreeId::Unmatched,
+        TreeId::CountByMinute,
+        TreeId::Meta,
+        TreeId::Log,
+    ];
+
+    pub(crate) fn from_tag(tag: u8) -> Option<TreeId> {
+        Self::ALL.get(usize::from(tag)).copied()
+    }
+
+    /// Trees whose values live only in the commit log entry that wrote them (see `log`).
+    pub(crate) fn is_log_resident(self) -> bool {
+        matches!(
+            self,
+            TreeId::Journal | TreeId::JournalChain | TreeId::Events | TreeId::Accepted
+        )
+    }
+}
+
+const TREE_NAMES: [&str; 19] = [
     "accounts",
     "profiles",
     "idx_email",
@@ -101,7 +145,7 @@ const TREE_NAMES: [&str; 18] = [
     "records",
     "idx_received",
     "journal",
-    "idx_account_journal",
+    "journal_chain",
     "accepted",
     "rejections",
     "events",
@@ -111,6 +155,7 @@ const TREE_NAMES: [&str; 18] = [
     "unmatched",
     "count_by_minute",
     "meta",
+    "log",
 ];
 
 /// Writes to apply in one atomic sled transaction across trees.
@@ -164,6 +209,7 @@ struct Shared {
     /// writer reopens the store, which goes back to exactly what is on disk.
     failed: Arc<AtomicBool>,
     journal: Arc<JournalMarks>,
+    log: Arc<LogMarks>,
     stats: Arc<FlushStats>,
     /// How many entries the request log holds (counted once at open, then kept up to date).
     rejections_logged: AtomicUsize,
@@ -188,15 +234,25 @@ pub(crate) struct JournalMarks {
     pub durable: AtomicU64,
 }
 
+/// How far the commit log is applied: `applied` is the last commit whose derived writes are
+/// made (in memory), `watermark` the last value written to `meta.log_applied`, which only
+/// grows. The flusher moves it after each fsync; a bulk transaction moves it too.
+#[derive(Debug, Default)]
+pub(crate) struct LogMarks {
+    pub applied: AtomicU64,
+    pub watermark: Mutex<u64>,
+}
+
 impl Store {
     pub fn open(path: &Path, cache_capacity_bytes: u64) -> Result<Self, StoreError> {
         let failed = Arc::new(AtomicBool::new(false));
         let journal = Arc::new(JournalMarks::default());
+        let log = Arc::new(LogMarks::default());
         let stats = Arc::new(FlushStats::default());
         let display = path.display().to_string();
-        let inner = open_instance(path, &display, cache_capacity_bytes, &failed, &journal, &stats)?;
+        let inner = open_instance(path, &display, cache_capacity_bytes, &failed, &journal, &log, &stats)?;
         let rejections_logged = inner.trees[TreeId::Rejections as usize].len();
-        let state = writer::WriterState::load(&inner.trees[TreeId::Journal as usize])?;
+        let state = writer::WriterState::load(&inner.trees[TreeId::Log as usize])?;
         journal.committed.store(state.last_seq(), Ordering::Release);
         journal.durable.store(state.last_seq(), Ordering::Release);
         Ok(Self {
@@ -208,6 +264,7 @@ impl Store {
                 writer: Mutex::new(state),
                 failed,
                 journal,
+                log,
                 stats,
                 rejections_logged: AtomicUsize::new(rejections_logged),
             }),
@@ -291,6 +348,7 @@ impl Store {
                 shared.cache_capacity_bytes,
                 &shared.failed,
                 &shared.journal,
+                &shared.log,
                 &shared.stats,
             ) {
                 Ok(inner) => break inner,
@@ -304,7 +362,7 @@ impl Store {
                 }
             }
         };
-        let reloaded = writer::WriterState::load(&inner.trees[TreeId::Journal as usize])?;
+        let reloaded = writer::WriterState::load(&inner.trees[TreeId::Log as usize])?;
         shared.journal.committed.store(reloaded.last_seq(), Ordering::Release);
         shared.journal.durable.store(reloaded.last_seq(), Ordering::Release);
         *state = reloaded;
@@ -332,12 +390,73 @@ impl Store {
         StoreError::from(e)
     }
 
-    pub(crate) fn commit(&self, set: WriteSet) -> Result<(), StoreError> {
+    /// Commits a write set through the commit log, without a sled transaction (see `log`):
+    /// the log entry first, then every derived op as a plain insert. Returns the commit seq.
+    /// Called with the writer lock held (`state` is the writer's).
+    pub(crate) fn commit_logged(&self, state: &mut writer::WriterState, set: WriteSet) -> Result<u64, StoreError> {
+        let commit = state.next_commit();
+        let mut header = log::Header {
+            flags: 0,
+            jseq: 0,
+            jseq_through: state.last_seq(),
+        };
+        for (tree, key, _) in &set.ops {
+            match tree {
+                TreeId::Journal => {
+                    let jseq = log::commit_of_key(key)?;
+                    header.flags |= log::HAS_JOURNAL;
+                    header.jseq = jseq;
+                    header.jseq_through = jseq;
+                }
+                // An event's seq is its commit's seq, which is how readers find it.
+                TreeId::Events if log::commit_of_key(key)? != commit => {
+                    return Err(StoreError::Corrupt(format!(
+                        "an event staged as seq {} was committed as {commit}",
+                        log::commit_of_key(key)?
+                    )));
+                }
+                TreeId::Events => header.flags |= log::HAS_EVENT,
+                _ => {}
+            }
+        }
+        let instance = self.instance()?;
+        let entry = log::encode(header, &set.ops);
+        instance.trees[TreeId::Log as usize]
+            .insert(log::key(commit), entry)
+            .map_err(|e| self.failure(e))?;
+        state.committed(commit);
+        // From here the commit has happened; if a derived write fails, the store is reopened,
+        // which applies the entry again from the log.
+        let applied = set
+            .ops
+            .iter()
+            .try_for_each(|(tree, key, value)| apply_op(&instance.trees, *tree, key, value.as_deref()).map(|_| ()));
+        if let Err(e) = applied {
+            self.shared.failed.store(true, Ordering::Release);
+            return Err(StoreError::from(e));
+        }
+        self.shared.log.applied.store(commit, Ordering::Release);
+        Ok(commit)
+    }
+
+    /// Commits a write set in one sled transaction: for bulk writes (imports), which would make
+    /// huge log entries and are rare enough for a transaction's cost. The transaction also
+    /// moves `log_applied` up to the last logged commit, whose derived writes are all made by
+    /// now: replaying an older commit after this one must never undo what this one wrote.
+    pub(crate) fn commit_transaction(&self, mut set: WriteSet) -> Result<(), StoreError> {
         if set.is_empty() {
             return Ok(());
         }
+        let mut watermark = self
+            .shared
+            .log
+            .watermark
+            .lock()
+            .map_err(|_| StoreError::Unavailable("the store lock is poisoned; restart the service".into()))?;
+        let applied = self.shared.log.applied.load(Ordering::Acquire).max(*watermark);
+        set.put(TreeId::Meta, LOG_APPLIED.to_vec(), applied.to_be_bytes().to_vec());
         // A sled transaction builds an overlay for, and commits, every tree it spans: span only
-        // the trees this write set touches (a posting touches 6–8 of the 18).
+        // the trees this write set touches.
         let mut touched: Vec<TreeId> = Vec::with_capacity(8);
         for (tree, _, _) in &set.ops {
             if !touched.contains(tree) {
@@ -367,6 +486,7 @@ impl Store {
                 sled::transaction::TransactionError::Abort(inner) => inner,
                 sled::transaction::TransactionError::Storage(storage) => self.failure(storage),
             })?;
+        *watermark = applied;
         Ok(())
     }
 
@@ -387,21 +507,27 @@ impl Store {
 
     /// Journal entries with `seq > after`, in order, at most `limit`, and only durable ones:
     /// an entry committed but not yet flushed could still vanish, and a poller must never see
-    /// an entry change or disappear.
+    /// an entry change or disappear. Journal entries live in the commit log.
     pub fn journal_after(&self, after: u64, limit: usize) -> Result<Vec<JournalEntry>, StoreError> {
         let durable = self.shared.journal.durable.load(Ordering::Acquire);
-        if after >= durable {
+        if after >= durable || limit == 0 {
             return Ok(Vec::new());
         }
-        let start = after.saturating_add(1).to_be_bytes();
-        self.tree(TreeId::Journal)?
-            .range(start..=durable.to_be_bytes())
-            .take(limit)
-            .map(|item| {
-                let (_, v) = item?;
-                decode(&v)
-            })
-            .collect()
+        let log_tree = self.tree(TreeId::Log)?;
+        let start = commit_of_journal_seq(&log_tree, after + 1)?;
+        let mut out = Vec::new();
+        for item in log_tree.range(log::key(start)..) {
+            let (_, entry) = item?;
+            let header = log::header(&entry)?;
+            if header.flags & log::HAS_JOURNAL == 0 {
+                continue;
+            }
+            if header.jseq > durable || out.len() >= limit {
+                break;
+            }
+            out.push(journal_entry_in(&entry)?);
+        }
+        Ok(out)
     }
 
     /// Appends a request-log entry for a rejected request. It rides on the next flush: the
@@ -463,6 +589,7 @@ fn open_instance(
     cache_capacity_bytes: u64,
     failed: &Arc<AtomicBool>,
     journal: &Arc<JournalMarks>,
+    log: &Arc<LogMarks>,
     stats: &Arc<FlushStats>,
 ) -> Result<Inner, StoreError> {
     let db = sled::Config::new()
@@ -475,14 +602,109 @@ fn open_instance(
         .iter()
         .map(|name| db.open_tree(name))
         .collect::<Result<Vec<_>, _>>()?;
+    let applied = replay_log(&trees, &db)?;
+    log.applied.store(applied, Ordering::Release);
+    *log.watermark
+        .lock()
+        .map_err(|_| StoreError::Unavailable("the store lock is poisoned; restart the service".into()))? = applied;
     minute_counts::ensure(
         &trees[TreeId::IdxReceived as usize],
         &trees[TreeId::CountByMinute as usize],
         &trees[TreeId::Meta as usize],
     )?;
-    let durability = Durability::start(db.clone(), failed.clone(), journal.clone(), stats.clone())
-        .map_err(|e| StoreError::Unavailable(format!("cannot start the flusher: {e}")))?;
+    let durability = Durability::start(
+        db.clone(),
+        trees[TreeId::Meta as usize].clone(),
+        failed.clone(),
+        journal.clone(),
+        log.clone(),
+        stats.clone(),
+    )
+    .map_err(|e| StoreError::Unavailable(format!("cannot start the flusher: {e}")))?;
     Ok(Inner { trees, db, durability })
+}
+
+/// The commit that holds journal entry `jseq` (which must exist). Commit seqs are dense from 1
+/// and each entry's header carries the last journal seq at that commit, so a binary search over
+/// the log finds it in about 20 reads for a million commits.
+fn commit_of_journal_seq(log_tree: &sled::Tree, jseq: u64) -> Result<u64, StoreError> {
+    let header_of = |commit: u64| -> Result<log::Header, StoreError> {
+        match log_tree.get(log::key(commit))? {
+            Some(entry) => log::header(&entry),
+            None => Err(StoreError::Corrupt(format!("commit log entry {commit} is missing"))),
+        }
+    };
+    let last = match log_tree.last()? {
+        Some((k, _)) => log::commit_of_key(&k)?,
+        None => 0,
+    };
+    let (mut lo, mut hi) = (1u64, last + 1);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if header_of(mid)?.jseq_through >= jseq {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    if lo > last || header_of(lo)?.jseq != jseq {
+        return Err(StoreError::Corrupt(format!(
+            "journal entry {jseq} is not in the commit log"
+        )));
+    }
+    Ok(lo)
+}
+
+/// The journal entry a commit log entry holds.
+fn journal_entry_in(entry: &[u8]) -> Result<JournalEntry, StoreError> {
+    match log::value_in(entry, TreeId::Journal)? {
+        Some(bytes) => decode(bytes),
+        None => Err(StoreError::Corrupt("a commit log entry lost its journal entry".into())),
+    }
+}
+
+/// The `meta` key holding the last commit whose derived writes are known to be on disk.
+const LOG_APPLIED: &[u8] = b"log_applied";
+
+/// Applies one op of a commit to its tree; ops of log-resident trees stay in the log.
+fn apply_op(trees: &[sled::Tree], tree: TreeId, key: &[u8], value: Option<&[u8]>) -> sled::Result<()> {
+    if tree.is_log_resident() {
+        return Ok(());
+    }
+    let target = &trees[tree as usize];
+    match value {
+        Some(v) => target.insert(key, v).map(|_| ()),
+        None => target.remove(key).map(|_| ()),
+    }
+}
+
+/// Applies again every commit after `log_applied`: a crash may have cut one between its log
+/// entry and its derived writes. Ops are absolute puts and removes in commit order, so
+/// applying a commit twice is harmless. Returns the last commit applied.
+fn replay_log(trees: &[sled::Tree], db: &sled::Db) -> Result<u64, StoreError> {
+    let meta = &trees[TreeId::Meta as usize];
+    let applied = match meta.get(LOG_APPLIED)? {
+        Some(v) => log::commit_of_key(&v)?,
+        None => 0,
+    };
+    let mut last = applied;
+    for item in trees[TreeId::Log as usize].range(log::key(applied.saturating_add(1))..) {
+        let (key, entry) = item?;
+        for (tree, k, v) in log::ops(&entry)? {
+            apply_op(trees, tree, k, v)?;
+        }
+        last = log::commit_of_key(&key)?;
+    }
+    if last > applied {
+        meta.insert(LOG_APPLIED, &last.to_be_bytes())?;
+        db.flush()?;
+        tracing::info!(
+            from = applied + 1,
+            through = last,
+            "applied the commit log's tail again after a restart"
+        );
+    }
+    Ok(last)
 }
 
 fn classify_open_error(e: sled::Error, path: &str) -> StoreError {
@@ -520,15 +742,6 @@ pub(crate) fn order_preserving_i64(v: i64) -> [u8; 8] {
     ((v as u64) ^ (1 << 63)).to_be_bytes()
 }
 
-/// Per-account journal index key: `account_number 0x00 seq`.
-pub(crate) fn account_journal_key(account_number: &str, seq: u64) -> Vec<u8> {
-    let mut key = Vec::with_capacity(account_number.len() + 9);
-    key.extend_from_slice(account_number.as_bytes());
-    key.push(0);
-    key.extend_from_slice(&seq.to_be_bytes());
-    key
-}
-
 /// Index key `value 0x00 customer_reference`.
 pub(crate) fn index_key(value: &str, customer_reference: &str) -> Vec<u8> {
     let mut key = Vec::with_capacity(value.len() + 1 + customer_reference.len());
@@ -541,6 +754,131 @@ pub(crate) fn index_key(value: &str, customer_reference: &str) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::account::AccountEntry;
+    use crate::ledger::test_support::{account, payment};
+    use crate::ledger::{Change, Channel};
+
+    fn import(store: &Store, account: crate::domain::account::Account) {
+        store
+            .import_accounts(&[AccountEntry {
+                account,
+                profiles: vec![],
+                reset_balance: false,
+            }])
+            .expect("imported");
+    }
+
+    fn post(store: &Store, id: &str, amount: &str) {
+        let change = Change {
+            created: true,
+            payment_created: true,
+            payment: payment(id, amount, true),
+            refund: None,
+            delta: -amount.parse::<rust_decimal::Decimal>().expect("amount"),
+        };
+        store
+            .write(|w| w.apply(&change, Channel::Orbipay, chrono::Utc::now()).map(|_| ()))
+            .expect("applied");
+    }
+
+    /// A crash between a commit's log entry and its derived writes: on open the log entry is
+    /// applied again, so the record, the balance and the journal index are all there.
+    #[test]
+    fn a_commit_cut_after_its_log_entry_is_completed_on_open() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("s");
+        let store = Store::open(&path, 8 << 20).expect("store");
+        import(&store, account("USD"));
+        post(&store, "p1", "10.00");
+        post(&store, "p2", "2.50");
+        // Undo what the derived writes of both commits did, as if they never reached the disk
+        // (the import's own state stays), and say nothing was applied.
+        let records = store.tree(TreeId::Records).expect("tree");
+        records.clear().expect("cleared");
+        store
+            .tree(TreeId::JournalChain)
+            .expect("tree")
+            .clear()
+            .expect("cleared");
+        let mut acc = store.account("A").expect("read").expect("account");
+        acc.posted_delta = rust_decimal::Decimal::ZERO;
+        store
+            .tree(TreeId::Accounts)
+            .expect("tree")
+            .insert("A", serde_json::to_vec(&acc).expect("json"))
+            .expect("reset");
+        let meta = store.tree(TreeId::Meta).expect("tree");
+        meta.insert(LOG_APPLIED, &0u64.to_be_bytes()).expect("watermark");
+        store.flush_now().expect("flushed");
+        // Every handle on the instance must go before sled can be opened again.
+        drop((records, meta, store));
+
+        let store = Store::open(&path, 8 << 20).expect("reopened");
+        assert!(store.record(RecordKind::Payment, "p1").expect("read").is_some());
+        assert!(store.record(RecordKind::Payment, "p2").expect("read").is_some());
+        let balance = store.account("A").expect("read").expect("account").current_balance();
+        assert_eq!(balance.to_string(), "487.50");
+        assert_eq!(store.account_journal("A", 10).expect("journal").len(), 2);
+        let sums = store.journal_sums().expect("sums");
+        assert_eq!(sums["A"].to_string(), "-12.50");
+    }
+
+    /// An import after a posting moves the replay point past the posting: applying the
+    /// posting's commit again on open would otherwise put back the account as it was before
+    /// the import (here: its old name).
+    #[test]
+    fn an_import_is_never_undone_by_replaying_an_older_commit() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("s");
+        let store = Store::open(&path, 8 << 20).expect("store");
+        import(&store, account("USD"));
+        post(&store, "p1", "10.00");
+        let mut renamed = account("USD");
+        renamed.account_holder_name = Some("New Name".into());
+        import(&store, renamed);
+        store.flush_now().expect("flushed");
+        drop(store);
+
+        let store = Store::open(&path, 8 << 20).expect("reopened");
+        let acc = store.account("A").expect("read").expect("account");
+        assert_eq!(acc.account_holder_name.as_deref(), Some("New Name"));
+        assert_eq!(acc.current_balance().to_string(), "490.00", "the posting kept");
+    }
+
+    /// Journal entries live in the commit log; the feed finds an entry among commits that
+    /// hold none (stored events, unmatched payments) by binary search.
+    #[test]
+    fn the_feed_finds_every_entry_between_commits_without_one() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = Store::open(&dir.path().join("s"), 8 << 20).expect("store");
+        import(&store, account("USD"));
+        for i in 0..40 {
+            post(&store, &format!("p{i}"), "1.00");
+            if i % 3 == 0 {
+                // A commit that moves no money.
+                let mut p = payment(&format!("n{i}"), "1.00", true);
+                p.account_number = None;
+                let change = Change {
+                    created: true,
+                    payment_created: true,
+                    payment: p,
+                    refund: None,
+                    delta: Default::default(),
+                };
+                store
+                    .write(|w| w.apply(&change, Channel::Orbipay, chrono::Utc::now()).map(|_| ()))
+                    .expect("applied");
+            }
+        }
+        store.journal_marks().durable.store(40, Ordering::Release);
+        for after in 0..40u64 {
+            let page = store.journal_after(after, 7).expect("page");
+            let seqs: Vec<u64> = page.iter().map(|e| e.seq).collect();
+            let want: Vec<u64> = (after + 1..=(after + 7).min(40)).collect();
+            assert_eq!(seqs, want, "after {after}");
+        }
+        assert!(store.journal_after(40, 7).expect("page").is_empty());
+    }
 
     #[test]
     fn the_request_log_keeps_only_the_newest_entries() {

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
-use super::{account_journal_key, decode, order_preserving_i64, Store, StoreError, TreeId};
+use super::{log, order_preserving_i64, Store, StoreError, TreeId};
 use crate::ledger::{JournalEntry, Record, RecordKind};
 
 /// A field a search may filter on (besides `received_at`, which is the window).
@@ -260,29 +260,32 @@ impl Store {
         Ok(SearchPage { total, records: page })
     }
 
-    /// An account's journal entries, newest first, at most `limit` (the per-account index).
+    /// An account's journal entries, newest first, at most `limit`: a walk down the chain
+    /// that starts at the account and links each entry to the account's one before.
     pub fn account_journal(&self, account_number: &str, limit: usize) -> Result<Vec<JournalEntry>, StoreError> {
-        let mut prefix = account_journal_key(account_number, 0);
-        prefix.truncate(account_number.len() + 1);
-        let journal = self.tree(TreeId::Journal)?;
+        let Some(account) = self.account(account_number)? else {
+            return Ok(Vec::new());
+        };
+        let log_tree = self.tree(TreeId::Log)?;
         // Like the feed, only entries that are on disk.
         let durable = self.journal_marks().durable.load(std::sync::atomic::Ordering::Acquire);
+        let mut next = account.last_journal_commit;
         let mut out = Vec::new();
-        for item in self
-            .tree(TreeId::IdxAccountJournal)?
-            .range(prefix.clone()..=account_journal_key(account_number, durable))
-            .rev()
-            .take(limit)
-        {
-            let (key, _) = item?;
-            let seq = &key[prefix.len()..];
-            match journal.get(seq)? {
-                Some(bytes) => out.push(decode(&bytes)?),
-                None => {
-                    return Err(StoreError::Corrupt(format!(
-                        "journal entry of account {account_number} is missing"
-                    )))
-                }
+        while let Some(commit) = next.filter(|_| out.len() < limit) {
+            let Some(entry) = log_tree.get(log::key(commit))? else {
+                return Err(StoreError::Corrupt(format!(
+                    "journal entry of account {account_number} is missing"
+                )));
+            };
+            let link = log::value_in(&entry, TreeId::JournalChain)?
+                .ok_or_else(|| StoreError::Corrupt(format!("journal entry of account {account_number} has no link")))?;
+            next = match link.len() {
+                0 => None,
+                _ => Some(log::commit_of_key(link)?),
+            };
+            let journal = super::journal_entry_in(&entry)?;
+            if journal.seq <= durable {
+                out.push(journal);
             }
         }
         Ok(out)

@@ -1,37 +1,48 @@
 //! The single writer: reads what a decision needs, then commits the decision's records, the
-//! account balance and the journal entry in one transaction.
+//! account balance and the journal entry as one commit (one commit log entry, see `log`).
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
-use super::{account_journal_key, minute_counts, received_key, record_key, Store, StoreError, TreeId, WriteSet};
+use super::{log, minute_counts, received_key, record_key, Store, StoreError, TreeId, WriteSet};
 use crate::domain::account::{Account, Profile};
 use crate::ledger::{Change, Channel, JournalEntry, Record, RecordKind};
 
-/// The journal's next seq, which only the writer advances. It is recovered from disk at start-up
-/// and written in the same transaction as the entry that uses it, so a crash cannot leave a gap.
+/// The journal's and the commit log's next seqs, which only the writer advances. Both are
+/// recovered from the last commit log entry at start-up, and a seq is used only by the entry
+/// that holds it, so a crash cannot leave a gap.
 pub struct WriterState {
     next_seq: u64,
+    next_commit: u64,
 }
 
 impl WriterState {
-    pub(super) fn load(journal: &sled::Tree) -> Result<Self, StoreError> {
-        let last_seq = match journal.last()? {
-            Some((k, _)) => u64::from_be_bytes(
-                k.as_ref()
-                    .try_into()
-                    .map_err(|_| StoreError::Corrupt("journal key is not 8 bytes".into()))?,
-            ),
-            None => 0,
-        };
-        Ok(Self { next_seq: last_seq + 1 })
+    pub(super) fn load(log_tree: &sled::Tree) -> Result<Self, StoreError> {
+        match log_tree.last()? {
+            Some((k, v)) => Ok(Self {
+                next_seq: log::header(&v)?.jseq_through + 1,
+                next_commit: log::commit_of_key(&k)? + 1,
+            }),
+            None => Ok(Self {
+                next_seq: 1,
+                next_commit: 1,
+            }),
+        }
     }
-}
 
-impl WriterState {
     /// The last journal seq written (0 for an empty journal).
     pub(super) fn last_seq(&self) -> u64 {
         self.next_seq - 1
+    }
+
+    /// The seq the next commit log entry gets.
+    pub(super) fn next_commit(&self) -> u64 {
+        self.next_commit
+    }
+
+    /// Called once the log entry `commit` is written.
+    pub(super) fn committed(&mut self, commit: u64) {
+        self.next_commit = commit + 1;
     }
 }
 
@@ -158,10 +169,12 @@ impl<'a> Writer<'a> {
                 balance_after: acc.current_balance(),
             };
             set.put_json(TreeId::Journal, seq.to_be_bytes(), &entry)?;
+            // Link this entry to the account's previous one; the account points at this one.
+            let previous = acc.last_journal_commit.replace(self.state.next_commit());
             set.put(
-                TreeId::IdxAccountJournal,
-                account_journal_key(&acc.account_number, seq),
-                Vec::new(),
+                TreeId::JournalChain,
+                acc.account_number.as_bytes(),
+                previous.map(|c| c.to_be_bytes().to_vec()).unwrap_or_default(),
             );
             set.put_json(TreeId::Accounts, acc.account_number.as_bytes(), acc)?;
             journal_seq = Some(seq);
@@ -179,7 +192,7 @@ impl<'a> Writer<'a> {
         for record in new_payment.into_iter().chain(new_refund) {
             self.index_received(set, record)?;
         }
-        self.store.commit(extra)?;
+        self.store.commit_logged(self.state, extra)?;
         if let Some(seq) = journal_seq {
             self.state.next_seq += 1;
             self.store
@@ -228,9 +241,25 @@ impl<'a> Writer<'a> {
         Ok(())
     }
 
-    /// Commits writes that move no money (imports, stored events, quarantine, snapshots).
+    /// Commits writes that move no money (stored events, quarantine, snapshots), with
+    /// everything staged, as one commit.
     pub(crate) fn commit(&mut self, mut set: WriteSet) -> Result<(), StoreError> {
         set.ops.append(&mut std::mem::take(&mut self.staged).ops);
-        self.store.commit(set)
+        if set.is_empty() {
+            return Ok(());
+        }
+        self.store.commit_logged(self.state, set).map(|_| ())
+    }
+
+    /// Commits a bulk write (an accounts import chunk) in one transaction; see
+    /// `Store::commit_transaction`.
+    pub(crate) fn commit_bulk(&mut self, mut set: WriteSet) -> Result<(), StoreError> {
+        set.ops.append(&mut std::mem::take(&mut self.staged).ops);
+        self.store.commit_transaction(set)
+    }
+
+    /// The seq the next commit gets: a stored event's seq (see `log`).
+    pub(crate) fn next_commit_seq(&self) -> u64 {
+        self.state.next_commit()
     }
 }
