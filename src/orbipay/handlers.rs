@@ -15,7 +15,7 @@ use crate::ledger::orbipay::{
 };
 use crate::ledger::{Channel, RecordKind};
 use crate::startup::AppState;
-use crate::store::LookupCriteria;
+use crate::store::{LookupCriteria, WarmKey};
 
 #[derive(Debug, Clone, Copy)]
 pub enum Endpoint {
@@ -175,6 +175,12 @@ async fn post_payment(
             request_id: rid.0.clone(),
             now,
         };
+        let mut warm = vec![
+            WarmKey::Record(RecordKind::Payment, &cmd.id),
+            WarmKey::Account(&cmd.account_number),
+        ];
+        warm.extend(cmd.customer_reference.as_deref().map(WarmKey::Profile));
+        state.store.warm(&warm);
         let written = state.store.write(|w| {
             let existing = w.record(RecordKind::Payment, &cmd.id)?;
             let refunds = match &existing {
@@ -285,6 +291,10 @@ pub async fn refund(
             request_id: rid.0.clone(),
             now,
         };
+        state.store.warm(&[
+            WarmKey::Record(RecordKind::Refund, &cmd.id),
+            WarmKey::Record(RecordKind::Payment, &cmd.source_payment_id),
+        ]);
         let written = state.store.write(|w| {
             let existing = w.record(RecordKind::Refund, &cmd.id)?;
             let payment = w.record(RecordKind::Payment, &cmd.source_payment_id)?;

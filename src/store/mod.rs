@@ -189,6 +189,14 @@ impl WriteSet {
     }
 }
 
+/// A key `Store::warm` reads ahead of a writer section.
+#[derive(Debug, Clone, Copy)]
+pub enum WarmKey<'a> {
+    Record(RecordKind, &'a str),
+    Account(&'a str),
+    Profile(&'a str),
+}
+
 #[derive(Clone)]
 pub struct Store {
     shared: Arc<Shared>,
@@ -499,6 +507,24 @@ impl Store {
 
     pub(crate) fn next_id(&self) -> Result<u64, StoreError> {
         self.instance()?.db.generate_id().map_err(|e| self.failure(e))
+    }
+
+    /// Reads, without decoding, the keys a writer section is about to read, before it takes
+    /// the writer lock: a page sled has to fetch from disk then delays this request only, not
+    /// every writer queued behind it (the profile showed disk reads inside the writer section).
+    /// Errors are left to the writer section, which reads the same keys again.
+    pub fn warm(&self, keys: &[WarmKey<'_>]) {
+        let Ok(instance) = self.instance() else {
+            return;
+        };
+        for key in keys {
+            let (tree, bytes) = match key {
+                WarmKey::Record(kind, id) => (TreeId::Records, record_key(*kind, id)),
+                WarmKey::Account(number) => (TreeId::Accounts, number.as_bytes().to_vec()),
+                WarmKey::Profile(reference) => (TreeId::Profiles, reference.as_bytes().to_vec()),
+            };
+            let _ = instance.trees[tree as usize].get(bytes);
+        }
     }
 
     pub fn record(&self, kind: RecordKind, id: &str) -> Result<Option<Record>, StoreError> {
