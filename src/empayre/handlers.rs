@@ -9,7 +9,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::signature::SignatureError;
-use super::sink::{accept, Delivery, Outcome};
+use super::sink::{accept, Delivery, Outcome, Parsed};
 use crate::http::{read_body, BodyError, RequestId};
 use crate::ledger::RecordKind;
 use crate::startup::AppState;
@@ -117,7 +117,9 @@ async fn receive(
         request_id: rid.as_str(),
         now: Utc::now(),
     };
-    let accepted = state.store.write(|w| accept(w, &delivery))?;
+    let parsed = Parsed::new(&body);
+    parsed.warm(&state.store, source);
+    let accepted = state.store.write(|w| accept(w, &delivery, parsed))?;
     state.store.durable().await?;
     tracing::info!(
         source = %source.name,

@@ -12,7 +12,7 @@ use crate::domain::account::Account;
 use crate::domain::money::{currency_exponent, format_amount, minor_to_decimal};
 use crate::ledger::empayre::{project, PaymentSnapshot, ProjectionContext, RefundSnapshot, UnmatchedReason};
 use crate::ledger::{Channel, RecordKind};
-use crate::store::{StoreError, StoredEvent, Writer};
+use crate::store::{StoreError, StoredEvent, WarmKey, Writer};
 
 /// The answer to a verified request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,14 +50,75 @@ pub struct Delivery<'a> {
     pub now: DateTime<Utc>,
 }
 
-pub fn accept(w: &mut Writer, d: &Delivery) -> Result<Accepted, StoreError> {
-    let value: Option<Value> = serde_json::from_slice(d.body).ok();
-    let event_id = value.as_ref().and_then(|v| v.get("eventID")).and_then(Value::as_i64);
-    let event_type = value
-        .as_ref()
-        .and_then(|v| v.get("eventType"))
-        .and_then(Value::as_str)
-        .map(str::to_string);
+/// What a verified body says, read without the store. It is parsed before the writer lock is
+/// taken, so the single writer section does no JSON parsing.
+pub struct Parsed {
+    value: Option<Value>,
+    event_id: Option<i64>,
+    event_type: Option<String>,
+    invoice_id: Option<String>,
+    event: Result<Event, String>,
+    body_sha256: String,
+}
+
+impl Parsed {
+    pub fn new(body: &[u8]) -> Self {
+        let value: Option<Value> = serde_json::from_slice(body).ok();
+        let event_id = value.as_ref().and_then(|v| v.get("eventID")).and_then(Value::as_i64);
+        let event_type = value
+            .as_ref()
+            .and_then(|v| v.get("eventType"))
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        // Read from the raw JSON so that even a quarantined body can be found by its invoice.
+        let invoice_id = value
+            .as_ref()
+            .and_then(|v| v.pointer("/invoice/id").or_else(|| v.get("invoiceId")))
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        Self {
+            event: parse_event(body).map_err(|e| e.to_string()),
+            value,
+            event_id,
+            event_type,
+            invoice_id,
+            body_sha256: hex::encode(Sha256::digest(body)),
+        }
+    }
+
+    /// Reads ahead, outside the writer lock, what `accept` will read (see `Store::warm`).
+    pub fn warm(&self, store: &crate::store::Store, source: &Source) {
+        let record_id = self.event.as_ref().ok().and_then(|e| {
+            let (invoice, payment) = (e.invoice.as_ref()?, e.payment.as_ref()?);
+            Some(crate::ledger::empayre::payment_record_id(
+                &source.name,
+                &invoice.id,
+                &payment.id,
+            ))
+        });
+        let account = self.value.as_ref().and_then(|v| named_account(source, v));
+        let mut keys = Vec::with_capacity(4);
+        keys.extend(self.event_id.map(|id| WarmKey::EventId(&source.name, id)));
+        keys.extend(self.invoice_id.as_deref().map(|i| WarmKey::Invoice(&source.name, i)));
+        keys.extend(
+            record_id
+                .as_deref()
+                .map(|r| WarmKey::Record(RecordKind::EmpayrePayment, r)),
+        );
+        keys.extend(account.as_deref().map(WarmKey::Account));
+        store.warm(&keys);
+    }
+}
+
+pub fn accept(w: &mut Writer, d: &Delivery, parsed: Parsed) -> Result<Accepted, StoreError> {
+    let Parsed {
+        value,
+        event_id,
+        event_type,
+        invoice_id,
+        event,
+        body_sha256,
+    } = parsed;
     if let Some(id) = event_id {
         if w.event_seen(&d.source.name, id)? {
             return Ok(Accepted {
@@ -70,12 +131,6 @@ pub fn accept(w: &mut Writer, d: &Delivery) -> Result<Accepted, StoreError> {
         }
     }
     let (body, body_encoding) = StoredEvent::body_from(d.body);
-    // Read from the raw JSON so that even a quarantined body can be found by its invoice.
-    let invoice_id = value
-        .as_ref()
-        .and_then(|v| v.pointer("/invoice/id").or_else(|| v.get("invoiceId")))
-        .and_then(Value::as_str)
-        .map(str::to_string);
     let mut stored = StoredEvent {
         seq: w.next_event_seq()?,
         source: d.source.name.clone(),
@@ -87,13 +142,13 @@ pub fn accept(w: &mut Writer, d: &Delivery) -> Result<Accepted, StoreError> {
         key_id: d.key_id.to_string(),
         received_at: d.now,
         request_id: d.request_id.to_string(),
-        body_sha256: hex::encode(Sha256::digest(d.body)),
+        body_sha256,
         body,
         body_encoding,
         changes: Vec::new(),
         stale: Vec::new(),
     };
-    let event = match parse_event(d.body) {
+    let event = match event {
         Ok(event) if event.is_known() => event,
         Ok(_) => {
             return quarantine(
@@ -275,19 +330,21 @@ fn find_account(
     value: Option<&Value>,
     currency: &str,
 ) -> Result<Result<Account, UnmatchedReason>, StoreError> {
-    let named = value
-        .and_then(|v| v.pointer(&source.account_pointer))
-        .and_then(|v| match v {
-            Value::String(s) if !s.is_empty() => Some(s.clone()),
-            Value::Number(n) => Some(n.to_string()),
-            _ => None,
-        });
-    let Some(number) = named else {
+    let Some(number) = value.and_then(|v| named_account(source, v)) else {
         return Ok(Err(UnmatchedReason::NoAccount));
     };
     Ok(match w.account(&number)? {
         None => Err(UnmatchedReason::UnknownAccount),
         Some(a) if a.currency != currency => Err(UnmatchedReason::CurrencyMismatch),
         Some(a) => Ok(a),
+    })
+}
+
+/// The account number at the source's `account_pointer`, if the body names one.
+fn named_account(source: &Source, value: &Value) -> Option<String> {
+    value.pointer(&source.account_pointer).and_then(|v| match v {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
     })
 }

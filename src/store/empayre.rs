@@ -45,7 +45,7 @@ impl StoredEvent {
     }
 }
 
-fn event_id_key(source: &str, event_id: i64) -> Vec<u8> {
+pub(super) fn event_id_key(source: &str, event_id: i64) -> Vec<u8> {
     let mut key = Vec::with_capacity(source.len() + 9);
     key.extend_from_slice(source.as_bytes());
     key.push(0);
@@ -53,7 +53,7 @@ fn event_id_key(source: &str, event_id: i64) -> Vec<u8> {
     key
 }
 
-fn invoice_key(source: &str, invoice_id: &str) -> Vec<u8> {
+pub(super) fn invoice_key(source: &str, invoice_id: &str) -> Vec<u8> {
     let mut key = b"invoice\0".to_vec();
     key.extend_from_slice(source.as_bytes());
     key.push(0);

@@ -195,6 +195,10 @@ pub enum WarmKey<'a> {
     Record(RecordKind, &'a str),
     Account(&'a str),
     Profile(&'a str),
+    /// An Empayre (source, eventID): the duplicate check.
+    EventId(&'a str, i64),
+    /// An Empayre (source, invoice id): the invoice snapshot.
+    Invoice(&'a str, &'a str),
 }
 
 #[derive(Clone)]
@@ -522,6 +526,8 @@ impl Store {
                 WarmKey::Record(kind, id) => (TreeId::Records, record_key(*kind, id)),
                 WarmKey::Account(number) => (TreeId::Accounts, number.as_bytes().to_vec()),
                 WarmKey::Profile(reference) => (TreeId::Profiles, reference.as_bytes().to_vec()),
+                WarmKey::EventId(source, id) => (TreeId::EventIds, empayre::event_id_key(source, *id)),
+                WarmKey::Invoice(source, id) => (TreeId::Entities, empayre::invoice_key(source, id)),
             };
             let _ = instance.trees[tree as usize].get(bytes);
         }
