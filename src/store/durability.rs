@@ -167,11 +167,7 @@ impl Flusher {
     /// again. The note itself rides on the next flush; until then a restart applies a few
     /// commits twice, which is harmless.
     fn advance_log_applied(&self, applied: u64) -> Result<(), StoreError> {
-        let mut watermark = self
-            .log
-            .watermark
-            .lock()
-            .map_err(|_| StoreError::Unavailable("the store lock is poisoned; restart the service".into()))?;
+        let mut watermark = self.log.lock_watermark()?;
         if applied > *watermark {
             self.meta.insert(LOG_APPLIED, &applied.to_be_bytes())?;
             *watermark = applied;

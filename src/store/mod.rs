@@ -255,6 +255,14 @@ pub(crate) struct LogMarks {
     pub watermark: Mutex<u64>,
 }
 
+impl LogMarks {
+    pub(crate) fn lock_watermark(&self) -> Result<std::sync::MutexGuard<'_, u64>, StoreError> {
+        self.watermark
+            .lock()
+            .map_err(|_| StoreError::Unavailable("the store lock is poisoned; restart the service".into()))
+    }
+}
+
 impl Store {
     pub fn open(path: &Path, cache_capacity_bytes: u64) -> Result<Self, StoreError> {
         let failed = Arc::new(AtomicBool::new(false));
@@ -420,14 +428,16 @@ impl Store {
                     header.jseq = jseq;
                     header.jseq_through = jseq;
                 }
-                // An event's seq is its commit's seq, which is how readers find it.
-                TreeId::Events if log::commit_of_key(key)? != commit => {
-                    return Err(StoreError::Corrupt(format!(
-                        "an event staged as seq {} was committed as {commit}",
-                        log::commit_of_key(key)?
-                    )));
+                TreeId::Events => {
+                    // An event's seq is its commit's seq, which is how readers find it.
+                    let staged_as = log::commit_of_key(key)?;
+                    if staged_as != commit {
+                        return Err(StoreError::Corrupt(format!(
+                            "an event staged as seq {staged_as} was committed as {commit}"
+                        )));
+                    }
+                    header.flags |= log::HAS_EVENT;
                 }
-                TreeId::Events => header.flags |= log::HAS_EVENT,
                 _ => {}
             }
         }
@@ -459,12 +469,7 @@ impl Store {
         if set.is_empty() {
             return Ok(());
         }
-        let mut watermark = self
-            .shared
-            .log
-            .watermark
-            .lock()
-            .map_err(|_| StoreError::Unavailable("the store lock is poisoned; restart the service".into()))?;
+        let mut watermark = self.shared.log.lock_watermark()?;
         let applied = self.shared.log.applied.load(Ordering::Acquire).max(*watermark);
         set.put(TreeId::Meta, LOG_APPLIED.to_vec(), applied.to_be_bytes().to_vec());
         // A sled transaction builds an overlay for, and commits, every tree it spans: span only
@@ -636,9 +641,7 @@ fn open_instance(
         .collect::<Result<Vec<_>, _>>()?;
     let applied = replay_log(&trees, &db)?;
     log.applied.store(applied, Ordering::Release);
-    *log.watermark
-        .lock()
-        .map_err(|_| StoreError::Unavailable("the store lock is poisoned; restart the service".into()))? = applied;
+    *log.lock_watermark()? = applied;
     minute_counts::ensure(
         &trees[TreeId::IdxReceived as usize],
         &trees[TreeId::CountByMinute as usize],
