@@ -13,6 +13,7 @@ use std::time::Instant;
 
 use tokio::sync::oneshot;
 
+use super::minute_counts::Tally;
 use super::{JournalMarks, LogMarks, StoreError, LOG_APPLIED};
 
 type Waiter = oneshot::Sender<Result<(), StoreError>>;
@@ -60,6 +61,8 @@ impl Drop for Durability {
 struct Flusher {
     db: sled::Db,
     meta: sled::Tree,
+    /// The minute tally and the tree it is moved into.
+    minute_counts: (Arc<Tally>, sled::Tree),
     receiver: mpsc::Receiver<Waiter>,
     failed: Arc<AtomicBool>,
     journal: Arc<JournalMarks>,
@@ -72,6 +75,7 @@ impl Durability {
     pub(super) fn start(
         db: sled::Db,
         meta: sled::Tree,
+        minute_counts: (Arc<Tally>, sled::Tree),
         failed: Arc<AtomicBool>,
         journal: Arc<JournalMarks>,
         log: Arc<LogMarks>,
@@ -81,6 +85,7 @@ impl Durability {
         let flusher = Flusher {
             db,
             meta,
+            minute_counts,
             receiver,
             failed,
             journal,
@@ -157,6 +162,14 @@ impl Flusher {
             for waiter in batch {
                 // A waiter whose request was dropped (client gone) no longer listens: fine.
                 let _ = waiter.send(result.clone());
+            }
+            // After the answers, so it adds nothing to their latency.
+            if result.is_ok() {
+                let (tally, counts) = &self.minute_counts;
+                if let Err(e) = tally.persist_if_due(counts, &self.meta) {
+                    self.failed.store(true, Ordering::Release);
+                    tracing::error!(error = %e, "storing the minute counts failed; the store will be reopened");
+                }
             }
         }
     }

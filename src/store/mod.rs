@@ -22,7 +22,8 @@
 //! - `entities`        "invoice" 0x00 source 0x00 invoice id → invoice snapshot
 //! - `unmatched`       Empayre payment record id → unmatched payment
 //! - `count_by_minute` minute (order-preserving i64) → u64 BE: how many `idx_received` keys
-//!   fall in that minute, so an unfiltered window is counted without walking it
+//!   fall in that minute, so an unfiltered window is counted without walking it (written by
+//!   the flusher, through `meta.minute_counts_through`; see `minute_counts`)
 //! - `meta`            counters, and `log_applied`: the commit log is applied through here
 //! - `log`             commit seq (u64 BE) → every write of one commit (see `log`)
 //!
@@ -235,6 +236,8 @@ pub const REJECTIONS_KEPT: usize = 10_000;
 struct Inner {
     trees: Vec<sled::Tree>,
     db: sled::Db,
+    /// The minute counts not yet in `count_by_minute` (shared with the flusher, which moves them).
+    tally: Arc<minute_counts::Tally>,
     durability: Durability,
 }
 
@@ -507,6 +510,15 @@ impl Store {
         Ok(())
     }
 
+    /// Runs `f` with the minute tally and the `count_by_minute` tree of the current instance.
+    pub(crate) fn minute_tally<T>(
+        &self,
+        f: impl FnOnce(&minute_counts::Tally, &sled::Tree) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let instance = self.instance()?;
+        f(&instance.tally, &instance.trees[TreeId::CountByMinute as usize])
+    }
+
     pub(crate) fn get_json<T: DeserializeOwned>(&self, tree: TreeId, key: &[u8]) -> Result<Option<T>, StoreError> {
         match self.tree(tree)?.get(key)? {
             None => Ok(None),
@@ -642,21 +654,24 @@ fn open_instance(
     let applied = replay_log(&trees, &db)?;
     log.applied.store(applied, Ordering::Release);
     *log.lock_watermark()? = applied;
-    minute_counts::ensure(
-        &trees[TreeId::IdxReceived as usize],
-        &trees[TreeId::CountByMinute as usize],
-        &trees[TreeId::Meta as usize],
-    )?;
+    minute_counts::ensure(&trees)?;
+    let tally = Arc::new(minute_counts::Tally::load(&trees)?);
     let durability = Durability::start(
         db.clone(),
         trees[TreeId::Meta as usize].clone(),
+        (tally.clone(), trees[TreeId::CountByMinute as usize].clone()),
         failed.clone(),
         journal.clone(),
         log.clone(),
         stats.clone(),
     )
     .map_err(|e| StoreError::Unavailable(format!("cannot start the flusher: {e}")))?;
-    Ok(Inner { trees, db, durability })
+    Ok(Inner {
+        trees,
+        db,
+        tally,
+        durability,
+    })
 }
 
 /// The commit that holds journal entry `jseq` (which must exist). Commit seqs are dense from 1

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
-use super::{log, minute_counts, received_key, record_key, Store, StoreError, TreeId, WriteSet};
+use super::{log, received_key, record_key, Store, StoreError, TreeId, WriteSet};
 use crate::domain::account::{Account, Profile};
 use crate::ledger::{Change, Channel, JournalEntry, Record, RecordKind};
 
@@ -189,10 +189,15 @@ impl<'a> Writer<'a> {
         }
         let new_payment = change.payment_created.then_some(&change.payment);
         let new_refund = change.refund.as_ref().filter(|_| change.created);
-        for record in new_payment.into_iter().chain(new_refund) {
-            self.index_received(set, record)?;
+        let received: Vec<i64> = new_payment
+            .into_iter()
+            .chain(new_refund)
+            .map(|record| self.index_received(set, record))
+            .collect();
+        let commit = self.store.commit_logged(self.state, extra)?;
+        if !received.is_empty() {
+            self.store.minute_tally(|tally, _| tally.add(commit, &received))?;
         }
-        self.store.commit_logged(self.state, extra)?;
         if let Some(seq) = journal_seq {
             self.state.next_seq += 1;
             self.store
@@ -207,38 +212,15 @@ impl<'a> Writer<'a> {
         })
     }
 
-    /// Adds a new record to the time index and to its minute's count (read here, under the
-    /// writer lock, and written in the same transaction).
-    fn index_received(&self, set: &mut WriteSet, record: &Record) -> Result<(), StoreError> {
+    /// Adds a new record to the time index; returns its time for the minute counts, which are
+    /// counted once the commit is made (see `minute_counts`).
+    fn index_received(&self, set: &mut WriteSet, record: &Record) -> i64 {
         set.put(
             TreeId::IdxReceived,
             received_key(record.received_at, record.kind, &record.id),
             Vec::new(),
         );
-        let nanos = record.received_at.timestamp_nanos_opt().unwrap_or(i64::MAX);
-        let key = minute_counts::key(minute_counts::minute_of(nanos));
-        // A payment and its refund created together in one minute: count what this set
-        // already adds for that minute too.
-        let staged = set
-            .ops
-            .iter()
-            .rev()
-            .find(|(t, k, _)| *t == TreeId::CountByMinute && k.as_slice() == key)
-            .and_then(|(_, _, v)| v.as_deref().map(minute_counts::decode));
-        let current = match staged {
-            Some(n) => n,
-            None => self
-                .store
-                .tree(TreeId::CountByMinute)?
-                .get(key)?
-                .map_or(0, |v| minute_counts::decode(&v)),
-        };
-        set.put(
-            TreeId::CountByMinute,
-            key.to_vec(),
-            (current + 1).to_be_bytes().to_vec(),
-        );
-        Ok(())
+        record.received_at.timestamp_nanos_opt().unwrap_or(i64::MAX)
     }
 
     /// Commits writes that move no money (stored events, quarantine, snapshots), with
