@@ -24,7 +24,8 @@
 //! - `count_by_minute` minute (order-preserving i64) → u64 BE: how many `idx_received` keys
 //!   fall in that minute, so an unfiltered window is counted without walking it (written by
 //!   the flusher, through `meta.minute_counts_through`; see `minute_counts`)
-//! - `meta`            counters, and `log_applied`: the commit log is applied through here
+//! - `meta`            counters; `log_applied`: the commit log is applied through here;
+//!   `minute_counts_through`: the last commit `count_by_minute` counts
 //! - `log`             commit seq (u64 BE) → every write of one commit (see `log`)
 //!
 //! The trees marked "in the commit log only" exist as names but stay empty.
