@@ -564,3 +564,42 @@ async fn concurrent_distinct_postings_all_apply() {
     model.credit("ACC-100800", "50.00");
     model.assert_holds(&app).await;
 }
+
+/// Rule 5 follows the accounts file: a member warning an import adds refuses the next posting
+/// from that member, and one it lifts allows it again.
+#[tokio::test]
+async fn a_member_warning_set_or_lifted_by_an_import_applies_to_the_next_posting() {
+    let app = spawn_app().await;
+    let entry = |warning: Value| {
+        json!([{"account_number": "ACC-900001", "status": "active", "currency": "USD", "current_balance": "50.00",
+                "customers": [{"customer_reference": "C-9001", "first_name": "Eve", "status": "active", "warning": warning}]}])
+        .to_string()
+    };
+    let from_member = |id: &str| {
+        let mut body = payment(id, "ACC-900001", "1.00", "processed");
+        body["posting_info"]["customer"]["customer_reference"] = json!("C-9001");
+        body
+    };
+    let steps: [(Value, &str, Result<(), &str>); 3] = [
+        (Value::Null, "7001", Ok(())),
+        (json!("fraud review"), "7002", Err("error_member_warning")),
+        (Value::Null, "7003", Ok(())),
+    ];
+    for (warning, id, expected) in steps {
+        let (status, answer) = app.admin_put("/admin/accounts", &entry(warning.clone())).await;
+        assert_eq!(status, 200, "{answer}");
+        let (status, body) = app.post_json(PAY, &from_member(id)).await;
+        match expected {
+            Ok(()) => assert_eq!(status, 200, "warning {warning}: {body}"),
+            Err(code) => {
+                assert_eq!(status, 422, "warning {warning}: {body}");
+                assert_eq!(body["errors"][0]["code"], code, "{body}");
+            }
+        }
+    }
+    let (_, view) = app.admin_get("/admin/accounts/ACC-900001").await;
+    assert_eq!(
+        view["account"]["current_balance"], "48.00",
+        "two payments of 1.00 went through"
+    );
+}
