@@ -492,6 +492,28 @@ impl Remote {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
+    /// `totalCount` of an unfiltered postings search over the last day up to an hour ahead: a
+    /// window of whole minutes, so it is counted from the per-minute counts (with the two
+    /// partial minutes at its edges walked).
+    pub async fn search_total_last_day(&self) -> u64 {
+        let now = chrono::Utc::now();
+        let window = json!({"name": "received_at", "method": "between", "searchParameter": [
+            (now - chrono::Duration::days(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            (now + chrono::Duration::hours(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        ]});
+        let r = self
+            .client
+            .post(format!("{}/admin/postings/search", self.address))
+            .bearer_auth(&self.admin_token)
+            .json(&json!({"paging": {"page": 1, "size": 1}, "searchParameters": [window]}))
+            .send()
+            .await
+            .expect("search sent");
+        assert_eq!(r.status().as_u16(), 200, "search");
+        let body: Value = r.json().await.expect("search answer");
+        body["totalCount"].as_u64().expect("totalCount")
+    }
+
     /// An account's live balance from `GET /admin/accounts/{n}`.
     pub async fn admin_balance(&self, account: &str) -> Decimal {
         let (status, body) = self.admin_get(&format!("/admin/accounts/{account}")).await;
