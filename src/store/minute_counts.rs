@@ -305,21 +305,7 @@ mod tests {
         let base = Utc.with_ymd_and_hms(2026, 11, 21, 10, 0, 0).single().expect("time");
         {
             let store = Store::open(&path, 8 << 20).expect("store");
-            for i in 0..5 {
-                let mut p = payment(&format!("p{i}"), "1.00", false);
-                p.account_number = None;
-                p.received_at = base + chrono::Duration::seconds(40 * i);
-                let change = Change {
-                    created: false,
-                    payment_created: true,
-                    payment: p,
-                    refund: None,
-                    delta: Default::default(),
-                };
-                store
-                    .write(|w| w.apply(&change, Channel::Orbipay, base).map(|_| ()))
-                    .expect("applied");
-            }
+            post_at(&store, base, 0..5);
             // As if written by a version without counts.
             store.tree(TreeId::CountByMinute).expect("tree").clear().expect("clear");
             store
