@@ -14,7 +14,8 @@ use std::path::Path;
 use biller_inbox::domain::account::parse_accounts_file;
 use biller_inbox::empayre::keys::parse_public_key;
 use biller_inbox::empayre::signature::{parse_content_signature, verify};
-use biller_inbox::ledger::orbipay::{decide_payment, PaymentCommand, PaymentContext};
+use biller_inbox::ledger::orbipay::{decide_payment, PaymentContext};
+use biller_inbox::orbipay::handlers::payment_command;
 use biller_inbox::orbipay::wire::parse_payment;
 use chrono::Utc;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -97,22 +98,7 @@ fn ledger(c: &mut Criterion) {
     let profile = entry.profiles.first().expect("one profile");
     let body = payment_body();
     let (posting, _) = parse_payment(&body).unwrap_or_else(|e| panic!("benchmark body: {e:?}"));
-    let cmd = PaymentCommand {
-        details: serde_json::Map::new(),
-        id: posting.id,
-        amount: posting.amount,
-        currency: posting.currency,
-        account_number: posting.account_number,
-        confirmation_number: posting.confirmation_number,
-        customer_reference: posting.customer_reference,
-        status: posting.status.as_str().to_string(),
-        live: posting.status.is_live(),
-        payment_reference: posting.payment_reference,
-        payment_method: posting.payment_method,
-        client_key: "demo-client".into(),
-        request_id: "bench-request".into(),
-        now: Utc::now(),
-    };
+    let cmd = payment_command(posting, "demo-client".into(), "bench-request".into(), Utc::now());
     let ctx = PaymentContext {
         existing: None,
         refunds: &[],

@@ -159,22 +159,7 @@ async fn post_payment(
         })?;
         posted_id = Some(posting.id.clone());
         let now = Utc::now();
-        let cmd = PaymentCommand {
-            details: payment_details(&posting),
-            id: posting.id,
-            amount: posting.amount,
-            currency: posting.currency,
-            account_number: posting.account_number,
-            confirmation_number: posting.confirmation_number,
-            customer_reference: posting.customer_reference,
-            status: posting.status.as_str().to_string(),
-            live: posting.status.is_live(),
-            payment_reference: posting.payment_reference,
-            payment_method: posting.payment_method,
-            client_key,
-            request_id: rid.0.clone(),
-            now,
-        };
+        let cmd = payment_command(posting, client_key, rid.0.clone(), now);
         let mut warm = vec![
             WarmKey::Record(RecordKind::Payment, &cmd.id),
             WarmKey::Account(&cmd.account_number),
@@ -348,6 +333,32 @@ async fn read_json_body(
         return Err(OrbipayError::malformed("content type must be application/json"));
     }
     Ok(read_body(req, payload, state.settings.server.max_body_bytes).await?)
+}
+
+/// The ledger's view of a parsed payment or reversal posting (also what the benchmark of the
+/// ledger decision feeds it, so the two cannot drift apart).
+pub fn payment_command(
+    posting: wire::PaymentPosting,
+    client_key: String,
+    request_id: String,
+    now: chrono::DateTime<Utc>,
+) -> PaymentCommand {
+    PaymentCommand {
+        details: payment_details(&posting),
+        id: posting.id,
+        amount: posting.amount,
+        currency: posting.currency,
+        account_number: posting.account_number,
+        confirmation_number: posting.confirmation_number,
+        customer_reference: posting.customer_reference,
+        status: posting.status.as_str().to_string(),
+        live: posting.status.is_live(),
+        payment_reference: posting.payment_reference,
+        payment_method: posting.payment_method,
+        client_key,
+        request_id,
+        now,
+    }
 }
 
 fn payment_details(p: &wire::PaymentPosting) -> Map<String, Value> {

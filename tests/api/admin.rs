@@ -922,19 +922,12 @@ async fn ready_fails_below_min_free_disk() {
 
 /// The store on a 4 MiB tmpfs of its own, mounted in a private mount namespace that only the
 /// server process sees (`unshare -m`), then filled up through `/proc/PID/root`: the readiness
-/// probe's write+flush must fail. Needs root (or CAP_SYS_ADMIN); elsewhere it says so and
-/// passes without checking.
+/// probe's write+flush must fail. Needs root (or CAP_SYS_ADMIN); elsewhere it fails saying so,
+/// rather than passing without checking.
 #[tokio::test]
 async fn ready_fails_when_the_store_cannot_write() {
-    let probe = std::process::Command::new("unshare")
-        .args(["-m", "sh", "-c", "mount -t tmpfs -o size=64k tmpfs /mnt"])
-        .output();
     // This machine kind (and CI, which runs on it as root) can mount in a private namespace.
-    // Where it cannot, the test fails rather than passing without checking anything.
-    assert!(
-        probe.as_ref().is_ok_and(|o| o.status.success()),
-        "cannot mount a tmpfs in a private mount namespace (`unshare -m` as root is needed): {probe:?}"
-    );
+    assert_private_mounts_work();
     let dir = tempfile::tempdir().expect("dir");
     let mount = dir.path().join("fs");
     std::fs::create_dir(&mount).expect("mount point");
