@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use super::{decode, index_key, Store, StoreError, TreeId, WriteSet};
+use super::{codec, decode, index_key, Store, StoreError, TreeId, WriteSet};
 use crate::domain::account::{Account, AccountEntry, Profile};
 
 /// What an import did.
@@ -27,11 +27,17 @@ const IMPORT_CHUNK: usize = 2_000;
 
 impl Store {
     pub fn account(&self, number: &str) -> Result<Option<Account>, StoreError> {
-        self.get_json(TreeId::Accounts, number.as_bytes())
+        match self.tree(TreeId::Accounts)?.get(number.as_bytes())? {
+            None => Ok(None),
+            Some(bytes) => codec::decode_account(&bytes).map(Some),
+        }
     }
 
     pub fn profile(&self, customer_reference: &str) -> Result<Option<Profile>, StoreError> {
-        self.get_json(TreeId::Profiles, customer_reference.as_bytes())
+        match self.tree(TreeId::Profiles)?.get(customer_reference.as_bytes())? {
+            None => Ok(None),
+            Some(bytes) => codec::decode_profile(&bytes).map(Some),
+        }
     }
 
     pub fn has_accounts(&self) -> Result<bool, StoreError> {
@@ -85,7 +91,7 @@ impl Store {
                 }
                 None => summary.accounts_created += 1,
             }
-            set.put_json(TreeId::Accounts, account.account_number.as_bytes(), &account)?;
+            set.put_account(&account);
             for profile in &entry.profiles {
                 match self.profile_slot(&mut profiles, &profile.customer_reference)? {
                     Some((_, merged)) => {
@@ -102,7 +108,7 @@ impl Store {
                 }
             }
         }
-        for (reference, (old, new)) in profiles {
+        for (old, new) in profiles.into_values() {
             match &old {
                 Some(old) => {
                     summary.profiles_updated += 1;
@@ -111,7 +117,7 @@ impl Store {
                 None => summary.profiles_created += 1,
             }
             add_indexes(&mut set, &new);
-            set.put_json(TreeId::Profiles, reference.as_bytes(), &new)?;
+            set.put_profile(&new);
         }
         Ok(set)
     }

@@ -2,8 +2,8 @@
 //! Nothing outside this module touches sled types.
 //!
 //! Trees (values are JSON unless said otherwise):
-//! - `accounts`        account_number → Account
-//! - `profiles`        customer_reference → Profile
+//! - `accounts`        account_number → Account (compact binary, see `codec`)
+//! - `profiles`        customer_reference → Profile (compact binary, see `codec`)
 //! - `idx_email`       lower(email) 0x00 customer_reference → ()
 //! - `idx_ssn`         sha256(ssn) hex 0x00 customer_reference → ()
 //! - `idx_lookup_ref`  lookup_reference 0x00 customer_reference → ()
@@ -31,6 +31,7 @@
 //! The trees marked "in the commit log only" exist as names but stay empty.
 
 mod accounts;
+mod codec;
 pub mod durability;
 mod empayre;
 mod log;
@@ -180,6 +181,22 @@ impl WriteSet {
         let bytes = serde_json::to_vec(value).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         self.put(tree, key, bytes);
         Ok(())
+    }
+
+    pub fn put_account(&mut self, account: &crate::domain::account::Account) {
+        self.put(
+            TreeId::Accounts,
+            account.account_number.as_bytes(),
+            codec::encode_account(account),
+        );
+    }
+
+    pub fn put_profile(&mut self, profile: &crate::domain::account::Profile) {
+        self.put(
+            TreeId::Profiles,
+            profile.customer_reference.as_bytes(),
+            codec::encode_profile(profile),
+        );
     }
 
     pub fn remove(&mut self, tree: TreeId, key: impl Into<Vec<u8>>) {

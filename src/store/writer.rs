@@ -176,7 +176,7 @@ impl<'a> Writer<'a> {
                 acc.account_number.as_bytes(),
                 previous.map(|c| c.to_be_bytes().to_vec()).unwrap_or_default(),
             );
-            set.put_json(TreeId::Accounts, acc.account_number.as_bytes(), acc)?;
+            set.put_account(acc);
             journal_seq = Some(seq);
         }
         set.put_json(
