@@ -336,7 +336,7 @@ pub async fn assign(
                 account_number: Some(account.account_number.clone()),
                 ..refund.clone()
             };
-            w.stage_record(refund.kind, &refund.id, &moved)?;
+            w.stage_record(&moved);
         }
         w.stage_matched(&key);
         let applied = w.apply(&change, Channel::Admin, now)?;

@@ -76,6 +76,15 @@ impl Channel {
             Self::Admin => "admin",
         }
     }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "orbipay" => Self::Orbipay,
+            "empayre" => Self::Empayre,
+            "admin" => Self::Admin,
+            _ => return None,
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

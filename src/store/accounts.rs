@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use super::{codec, decode, index_key, Store, StoreError, TreeId, WriteSet};
+use super::{codec, index_key, Store, StoreError, TreeId, WriteSet};
 use crate::domain::account::{Account, AccountEntry, Profile};
 
 /// What an import did.
@@ -218,7 +218,7 @@ impl Store {
         for item in self.tree(TreeId::Log)?.iter() {
             let (_, v) = item?;
             if let Some(bytes) = super::log::value_in(&v, TreeId::Journal)? {
-                let entry: crate::ledger::JournalEntry = decode(bytes)?;
+                let entry = codec::decode_journal(bytes)?;
                 *sums.entry(entry.account_number).or_default() += entry.delta;
             }
         }

@@ -1,10 +1,12 @@
-//! The stored form of accounts and profiles: a compact binary layout instead of JSON.
+//! The stored form of accounts, profiles and records: a compact binary layout instead of JSON.
 //!
 //! Why: at 1,000,000 accounts the accounts and profiles trees are most of what a lookup or a
 //! posting reads, and sled caches, reads and rewrites them a whole leaf (up to 16 entries) at
 //! a time. As JSON an account was about 520 bytes, mostly field names and `null`s; here it is
 //! about 80. Smaller leaves mean more of them fit in `cache_capacity_bytes`, and fewer bytes
-//! copied each time a posting rewrites an account's leaf.
+//! copied each time a posting rewrites an account's leaf. A record (~650 bytes as JSON, ~200
+//! here) is written twice by every posting, in its commit-log entry and in `records`; its
+//! journal entry (~280 bytes as JSON, ~70 here) goes into the same commit-log entry.
 //!
 //! Layout: a version byte, then the fields in declaration order. Strings and lists carry a
 //! LEB128 length; an `Option` is a presence byte (0 absent, 1 present) before the value; a
@@ -17,13 +19,20 @@
 
 use rust_decimal::Decimal;
 
+use chrono::{DateTime, Utc};
+
 use super::StoreError;
 use crate::domain::account::{Account, AccountStatus, Address, Profile, ProfileStatus};
+use crate::ledger::{Channel, JournalEntry, Record, RecordKind, StatusChange};
 
 /// Version byte of the first compact account layout.
 const ACCOUNT_V1: u8 = 0xA1;
 /// Version byte of the first compact profile layout.
 const PROFILE_V1: u8 = 0xB1;
+/// Version byte of the first compact record layout.
+const RECORD_V1: u8 = 0xC1;
+/// Version byte of the first compact journal entry layout.
+const JOURNAL_V1: u8 = 0xD1;
 /// The first byte of every legacy (JSON) value.
 const JSON_OBJECT: u8 = b'{';
 
@@ -93,7 +102,7 @@ pub(crate) fn decode_account(bytes: &[u8]) -> Result<Account, StoreError> {
                 max_payment_amount: r.opt_decimal()?,
                 address: r.address()?,
                 customer_references: r.strings()?,
-                last_journal_commit: if r.present()? {
+                last_journal_commit: if r.flag()? {
                     Some(u64::try_from(r.uint()?).map_err(|_| corrupt("journal commit out of range"))?)
                 } else {
                     None
@@ -146,6 +155,134 @@ pub(crate) fn decode_profile(bytes: &[u8]) -> Result<Profile, StoreError> {
             r.finish(profile)
         }
         _ => Err(corrupt("unknown profile encoding")),
+    }
+}
+
+pub(crate) fn encode_record(r: &Record) -> Vec<u8> {
+    let mut w = Writer(Vec::with_capacity(256));
+    w.0.push(RECORD_V1);
+    w.str(r.kind.as_str());
+    w.str(&r.id);
+    w.str(&r.status);
+    w.0.push(u8::from(r.live));
+    w.decimal(r.amount);
+    w.str(&r.currency);
+    w.opt_str(r.account_number.as_deref());
+    w.opt_str(r.confirmation_number.as_deref());
+    w.opt_str(r.reference.as_deref());
+    w.opt_str(r.parent_id.as_deref());
+    w.strs(&r.refund_ids);
+    w.0.push(u8::from(r.counts_against_payment));
+    w.opt_decimal(r.posted_amount);
+    w.opt_str(r.payment_method.as_deref());
+    w.opt_str(r.client_key.as_deref());
+    w.time(r.received_at);
+    w.time(r.updated_at);
+    w.uint(r.history.len() as u128);
+    for change in &r.history {
+        w.str(&change.status);
+        w.time(change.at);
+        w.str(&change.request_id);
+    }
+    if r.details.is_empty() {
+        w.0.push(0);
+    } else {
+        w.address(Some(&r.details));
+    }
+    w.0
+}
+
+/// Whether a stored record is a legacy JSON value (read by serde) or the compact layout.
+pub(crate) fn is_json(bytes: &[u8]) -> bool {
+    bytes.first() == Some(&JSON_OBJECT)
+}
+
+pub(crate) fn decode_record(bytes: &[u8]) -> Result<Record, StoreError> {
+    match bytes.first() {
+        Some(&JSON_OBJECT) => super::decode(bytes),
+        Some(&RECORD_V1) => {
+            let mut r = Reader { bytes, at: 1 };
+            let record = Record {
+                kind: {
+                    let name = r.str()?;
+                    RecordKind::parse(name).ok_or_else(|| corrupt("unknown record kind"))?
+                },
+                id: r.string()?,
+                status: r.string()?,
+                live: r.flag()?,
+                amount: r.decimal()?,
+                currency: r.string()?,
+                account_number: r.opt_string()?,
+                confirmation_number: r.opt_string()?,
+                reference: r.opt_string()?,
+                parent_id: r.opt_string()?,
+                refund_ids: r.strings()?,
+                counts_against_payment: r.flag()?,
+                posted_amount: r.opt_decimal()?,
+                payment_method: r.opt_string()?,
+                client_key: r.opt_string()?,
+                received_at: r.time()?,
+                updated_at: r.time()?,
+                history: {
+                    let count = r.len()?;
+                    let mut out = Vec::with_capacity(count);
+                    for _ in 0..count {
+                        out.push(StatusChange {
+                            status: r.string()?,
+                            at: r.time()?,
+                            request_id: r.string()?,
+                        });
+                    }
+                    out
+                },
+                details: r.address()?.unwrap_or_default(),
+            };
+            r.finish(record)
+        }
+        _ => Err(corrupt("unknown record encoding")),
+    }
+}
+
+pub(crate) fn encode_journal(e: &JournalEntry) -> Vec<u8> {
+    let mut w = Writer(Vec::with_capacity(96));
+    w.0.push(JOURNAL_V1);
+    w.uint(u128::from(e.seq));
+    w.time(e.at);
+    w.str(e.channel.as_str());
+    w.str(e.kind.as_str());
+    w.str(&e.record_id);
+    w.str(&e.account_number);
+    w.str(&e.status);
+    w.decimal(e.delta);
+    w.decimal(e.balance_after);
+    w.0
+}
+
+pub(crate) fn decode_journal(bytes: &[u8]) -> Result<JournalEntry, StoreError> {
+    match bytes.first() {
+        Some(&JSON_OBJECT) => super::decode(bytes),
+        Some(&JOURNAL_V1) => {
+            let mut r = Reader { bytes, at: 1 };
+            let entry = JournalEntry {
+                seq: u64::try_from(r.uint()?).map_err(|_| corrupt("journal seq out of range"))?,
+                at: r.time()?,
+                channel: {
+                    let name = r.str()?;
+                    Channel::parse(name).ok_or_else(|| corrupt("unknown journal channel"))?
+                },
+                kind: {
+                    let name = r.str()?;
+                    RecordKind::parse(name).ok_or_else(|| corrupt("unknown record kind"))?
+                },
+                record_id: r.string()?,
+                account_number: r.string()?,
+                status: r.string()?,
+                delta: r.decimal()?,
+                balance_after: r.decimal()?,
+            };
+            r.finish(entry)
+        }
+        _ => Err(corrupt("unknown journal entry encoding")),
     }
 }
 
@@ -207,7 +344,16 @@ impl Writer {
         }
     }
 
-    /// The address is free-form JSON as EBPP sent it; it stays JSON inside the value.
+    /// Seconds (zigzag, so times before 1970 stay short) and nanoseconds: exact to the
+    /// nanosecond, which the time index and the answers' timestamps carry.
+    fn time(&mut self, at: DateTime<Utc>) {
+        let secs = at.timestamp();
+        self.uint(u128::from(((secs << 1) ^ (secs >> 63)) as u64));
+        self.uint(u128::from(at.timestamp_subsec_nanos()));
+    }
+
+    /// Free-form JSON (an address as EBPP sent it, a record's channel details) stays JSON
+    /// inside the value.
     fn address(&mut self, address: Option<&Address>) {
         match address {
             None => self.0.push(0),
@@ -273,16 +419,23 @@ impl<'a> Reader<'a> {
         self.str().map(str::to_owned)
     }
 
-    fn present(&mut self) -> Result<bool, StoreError> {
+    fn flag(&mut self) -> Result<bool, StoreError> {
         match self.byte()? {
             0 => Ok(false),
             1 => Ok(true),
-            _ => Err(corrupt("bad presence byte in stored value")),
+            _ => Err(corrupt("bad presence or flag byte in stored value")),
         }
     }
 
+    fn time(&mut self) -> Result<DateTime<Utc>, StoreError> {
+        let zigzag = u64::try_from(self.uint()?).map_err(|_| corrupt("time out of range"))?;
+        let secs = ((zigzag >> 1) as i64) ^ -((zigzag & 1) as i64);
+        let nanos = u32::try_from(self.uint()?).map_err(|_| corrupt("time out of range"))?;
+        DateTime::from_timestamp(secs, nanos).ok_or_else(|| corrupt("time out of range"))
+    }
+
     fn opt_string(&mut self) -> Result<Option<String>, StoreError> {
-        if self.present()? {
+        if self.flag()? {
             self.string().map(Some)
         } else {
             Ok(None)
@@ -318,7 +471,7 @@ impl<'a> Reader<'a> {
     }
 
     fn opt_decimal(&mut self) -> Result<Option<Decimal>, StoreError> {
-        if self.present()? {
+        if self.flag()? {
             self.decimal().map(Some)
         } else {
             Ok(None)
@@ -326,7 +479,7 @@ impl<'a> Reader<'a> {
     }
 
     fn address(&mut self) -> Result<Option<Address>, StoreError> {
-        if !self.present()? {
+        if !self.flag()? {
             return Ok(None);
         }
         let text = self.str()?;
@@ -488,6 +641,115 @@ mod tests {
         }
     }
 
+    fn bare_record() -> Record {
+        crate::ledger::test_support::payment("p1", "25.50", true)
+    }
+
+    fn full_record() -> Record {
+        let mut r = crate::ledger::test_support::refund("r-ü-1", "-0.000001", false, false);
+        r.kind = RecordKind::EmpayreRefund;
+        r.account_number = None;
+        r.reference = Some(String::new());
+        r.parent_id = Some("pay-1".into());
+        r.refund_ids = vec!["x".into(), "y".into()];
+        r.posted_amount = Some(dec("10.10"));
+        r.payment_method = Some("ach".into());
+        r.client_key = Some("demo-client".into());
+        // Before 1970 (a negative second count) and the last nanosecond of a second.
+        r.received_at = DateTime::from_timestamp(-86_401, 999_999_999).expect("time");
+        r.updated_at = DateTime::from_timestamp(4_102_444_800, 1).expect("time");
+        r.history = vec![
+            StatusChange {
+                status: "pending".into(),
+                at: DateTime::from_timestamp(1_700_000_000, 123).expect("time"),
+                request_id: "rid-1".into(),
+            },
+            StatusChange {
+                status: "succeeded".into(),
+                at: DateTime::from_timestamp(1_700_000_001, 0).expect("time"),
+                request_id: String::new(),
+            },
+        ];
+        r.details = serde_json::json!({"return_code": "R01", "fee": "1.50", "ids": [1, 2]})
+            .as_object()
+            .cloned()
+            .expect("object");
+        r
+    }
+
+    #[test]
+    fn records_read_back_as_written() {
+        for record in [bare_record(), full_record()] {
+            let back = decode_record(&encode_record(&record)).expect("decodes");
+            assert_eq!(back, record);
+            assert_eq!(back.amount.serialize(), record.amount.serialize());
+            let json = serde_json::to_vec(&record).expect("json");
+            assert!(is_json(&json) && !is_json(&encode_record(&record)));
+            assert_eq!(decode_record(&json).expect("legacy JSON decodes"), record);
+        }
+    }
+
+    #[test]
+    fn damaged_records_are_corrupt_never_a_panic() {
+        let record = encode_record(&full_record());
+        for cut in 0..record.len() {
+            assert!(decode_record(&record[..cut]).is_err(), "record cut at {cut}");
+        }
+        let mut bad_kind = record.clone();
+        bad_kind[2] = b'X';
+        let mut bad_live = encode_record(&bare_record());
+        // version, "payment", "p1", "processed", then the live flag.
+        let live_at = 1 + (1 + 7) + (1 + 2) + (1 + 9);
+        assert_eq!(bad_live[live_at], 1, "layout of the bare record");
+        bad_live[live_at] = 2;
+        let cases: Vec<(&str, Vec<u8>)> = vec![
+            ("unknown kind", bad_kind),
+            ("live flag 2", bad_live),
+            ("trailing byte", [&record[..], &[0][..]].concat()),
+            ("an account read as a record", encode_account(&full_account())),
+        ];
+        for (what, bytes) in cases {
+            assert!(decode_record(&bytes).is_err(), "{what}");
+        }
+    }
+
+    #[test]
+    fn journal_entries_read_back_as_written() {
+        let entries = [
+            JournalEntry {
+                seq: 1,
+                at: DateTime::from_timestamp(1_700_000_000, 5).expect("time"),
+                channel: Channel::Orbipay,
+                kind: RecordKind::Payment,
+                record_id: "p1".into(),
+                account_number: "A".into(),
+                status: "processed".into(),
+                delta: dec("25.50"),
+                balance_after: dec("1025.50"),
+            },
+            JournalEntry {
+                seq: u64::MAX,
+                at: DateTime::from_timestamp(-1, 999_999_999).expect("time"),
+                channel: Channel::Admin,
+                kind: RecordKind::EmpayreRefund,
+                record_id: String::new(),
+                account_number: "ACC-ß".into(),
+                status: "succeeded".into(),
+                delta: dec("-0.001"),
+                balance_after: dec("-79228162514264337593543950335"),
+            },
+        ];
+        for entry in entries {
+            let compact = encode_journal(&entry);
+            assert_eq!(decode_journal(&compact).expect("decodes"), entry);
+            let json = serde_json::to_vec(&entry).expect("json");
+            assert_eq!(decode_journal(&json).expect("legacy JSON decodes"), entry);
+            for cut in 0..compact.len() {
+                assert!(decode_journal(&compact[..cut]).is_err(), "journal entry cut at {cut}");
+            }
+        }
+    }
+
     #[test]
     fn the_compact_form_is_a_fraction_of_the_json() {
         let mut account = bare_account();
@@ -500,7 +762,13 @@ mod tests {
         account.last_journal_commit = Some(1_234_567);
         let compact = encode_account(&account).len();
         let json = serde_json::to_vec(&account).expect("json").len();
-        assert!(compact * 5 < json, "compact {compact} bytes, JSON {json} bytes");
+        assert!(
+            compact * 5 < json,
+            "account: compact {compact} bytes, JSON {json} bytes"
+        );
+        let compact = encode_record(&bare_record()).len();
+        let json = serde_json::to_vec(&bare_record()).expect("json").len();
+        assert!(compact * 3 < json, "record: compact {compact} bytes, JSON {json} bytes");
     }
 
     #[test]

@@ -7,9 +7,9 @@
 //! - `idx_email`       lower(email) 0x00 customer_reference → ()
 //! - `idx_ssn`         sha256(ssn) hex 0x00 customer_reference → ()
 //! - `idx_lookup_ref`  lookup_reference 0x00 customer_reference → ()
-//! - `records`         kind tag, id → Record
+//! - `records`         kind tag, id → Record (compact binary, see `codec`)
 //! - `idx_received`    received_at (i64 nanos, order-preserving) kind tag, id → () — time index
-//! - `journal`         seq (u64 BE) → JournalEntry                      (in the commit log only)
+//! - `journal`         seq (u64 BE) → JournalEntry (compact binary)     (in the commit log only)
 //! - `journal_chain`   account_number → commit seq of the account's journal entry before this
 //!   one, empty for its first (in the commit log only; `Account::last_journal_commit` is the
 //!   head of the chain)
@@ -196,6 +196,14 @@ impl WriteSet {
             TreeId::Profiles,
             profile.customer_reference.as_bytes(),
             codec::encode_profile(profile),
+        );
+    }
+
+    pub fn put_record(&mut self, record: &Record) {
+        self.put(
+            TreeId::Records,
+            record_key(record.kind, &record.id),
+            codec::encode_record(record),
         );
     }
 
@@ -569,7 +577,15 @@ impl Store {
     }
 
     pub fn record(&self, kind: RecordKind, id: &str) -> Result<Option<Record>, StoreError> {
-        self.get_json(TreeId::Records, &record_key(kind, id))
+        self.record_at(&record_key(kind, id))
+    }
+
+    /// The record stored under a `records` key.
+    pub(crate) fn record_at(&self, key: &[u8]) -> Result<Option<Record>, StoreError> {
+        match self.tree(TreeId::Records)?.get(key)? {
+            None => Ok(None),
+            Some(bytes) => codec::decode_record(&bytes).map(Some),
+        }
     }
 
     /// Journal entries with `seq > after`, in order, at most `limit`, and only durable ones:
@@ -726,7 +742,7 @@ fn commit_of_journal_seq(log_tree: &sled::Tree, jseq: u64) -> Result<u64, StoreE
 /// The journal entry a commit log entry holds.
 fn journal_entry_in(entry: &[u8]) -> Result<JournalEntry, StoreError> {
     match log::value_in(entry, TreeId::Journal)? {
-        Some(bytes) => decode(bytes),
+        Some(bytes) => codec::decode_journal(bytes),
         None => Err(StoreError::Corrupt("a commit log entry lost its journal entry".into())),
     }
 }

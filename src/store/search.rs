@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
-use super::{log, order_preserving_i64, Store, StoreError, TreeId};
+use super::{codec, log, order_preserving_i64, Store, StoreError, TreeId};
 use crate::ledger::{JournalEntry, Record, RecordKind};
 
 /// A field a search may filter on (besides `received_at`, which is the window).
@@ -102,7 +102,8 @@ pub struct SearchPage {
     pub records: Vec<Record>,
 }
 
-/// The fields of a stored record a filter or an order may need, borrowed from the stored bytes.
+/// The fields of a stored record a filter or an order may need: borrowed from the stored bytes
+/// of a legacy JSON record, or from the decoded record.
 #[derive(Deserialize)]
 struct Slim<'a> {
     #[serde(borrow)]
@@ -121,7 +122,20 @@ struct Slim<'a> {
     client_key: Option<Cow<'a, str>>,
 }
 
-impl Slim<'_> {
+impl<'a> Slim<'a> {
+    /// The view of a record stored in the compact layout, decoded whole first.
+    fn of(record: &'a Record) -> Slim<'a> {
+        Slim {
+            status: Cow::Borrowed(&record.status),
+            amount: Cow::Owned(record.amount.to_string()),
+            currency: Cow::Borrowed(&record.currency),
+            account_number: record.account_number.as_deref().map(Cow::Borrowed),
+            confirmation_number: record.confirmation_number.as_deref().map(Cow::Borrowed),
+            payment_method: record.payment_method.as_deref().map(Cow::Borrowed),
+            client_key: record.client_key.as_deref().map(Cow::Borrowed),
+        }
+    }
+
     fn amount(&self) -> Result<Decimal, StoreError> {
         self.amount
             .parse()
@@ -223,7 +237,13 @@ impl Store {
                 let Some(bytes) = records.get(parts.record_key)? else {
                     return Err(missing_record(&parts));
                 };
-                let slim: Slim<'_> = serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let decoded;
+                let slim = if codec::is_json(&bytes) {
+                    serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt(e.to_string()))?
+                } else {
+                    decoded = codec::decode_record(&bytes)?;
+                    Slim::of(&decoded)
+                };
                 if !matches(&parts, Some(&slim))? {
                     continue;
                 }
@@ -252,7 +272,7 @@ impl Store {
         let mut page = Vec::with_capacity(page_keys.len());
         for key in &page_keys {
             let parts = split_key(key)?;
-            match self.get_json::<Record>(TreeId::Records, parts.record_key)? {
+            match self.record_at(parts.record_key)? {
                 Some(record) => page.push(record),
                 None => return Err(missing_record(&parts)),
             }
@@ -304,8 +324,7 @@ impl Store {
             .map(move |item| {
                 let (key, _) = item?;
                 let parts = split_key(&key)?;
-                self.get_json::<Record>(TreeId::Records, parts.record_key)?
-                    .ok_or_else(|| missing_record(&parts))
+                self.record_at(parts.record_key)?.ok_or_else(|| missing_record(&parts))
             }))
     }
 }
@@ -468,6 +487,55 @@ mod tests {
         assert_eq!(slim.amount().expect("amount"), record.amount);
         assert_eq!(slim.status, "processed");
         assert_eq!(slim.account_number.as_deref(), Some("A"));
+    }
+
+    /// A store written before the compact record layout holds JSON records; a search with a
+    /// record filter (the slim view) and the page it returns read both kinds alike.
+    #[test]
+    fn searches_read_legacy_json_and_compact_records_alike() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = Store::open(&dir.path().join("s"), 8 << 20).expect("store");
+        let at = chrono::DateTime::from_timestamp(1_700_000_000, 0).expect("time");
+        let mut legacy = crate::ledger::test_support::payment("legacy", "25.50", true);
+        legacy.received_at = at;
+        let mut compact = crate::ledger::test_support::payment("compact", "30.00", true);
+        compact.received_at = at + chrono::Duration::seconds(1);
+        let mut other = crate::ledger::test_support::payment("other", "7.00", true);
+        other.received_at = at + chrono::Duration::seconds(2);
+        let records = store.tree(TreeId::Records).expect("tree");
+        let index = store.tree(TreeId::IdxReceived).expect("tree");
+        records
+            .insert(
+                super::super::record_key(legacy.kind, &legacy.id),
+                serde_json::to_vec(&legacy).expect("json"),
+            )
+            .expect("insert");
+        for r in [&compact, &other] {
+            records
+                .insert(super::super::record_key(r.kind, &r.id), codec::encode_record(r))
+                .expect("insert");
+        }
+        for r in [&legacy, &compact, &other] {
+            index
+                .insert(super::super::received_key(r.received_at, r.kind, &r.id), Vec::new())
+                .expect("index");
+        }
+        let nanos = at.timestamp_nanos_opt().expect("nanos");
+        let page = store
+            .search(&SearchQuery {
+                from_nanos: nanos,
+                until_nanos: nanos + 10_000_000_000,
+                filters: vec![Filter {
+                    field: SearchField::Amount,
+                    condition: Condition::Ge(Operand::Amount("25".parse().expect("amount"))),
+                }],
+                order: vec![(SortField::Amount, Direction::Desc)],
+                offset: 0,
+                limit: 10,
+            })
+            .expect("search");
+        assert_eq!(page.total, 2);
+        assert_eq!(page.records, vec![compact, legacy]);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
-use super::{log, received_key, record_key, Store, StoreError, TreeId, WriteSet};
+use super::{log, received_key, Store, StoreError, TreeId, WriteSet};
 use crate::domain::account::{Account, Profile};
 use crate::ledger::{Change, Channel, JournalEntry, Record, RecordKind};
 
@@ -125,8 +125,8 @@ impl<'a> Writer<'a> {
     }
 
     /// Stages a record update that moves no money by itself (it commits with the next change).
-    pub fn stage_record(&mut self, kind: RecordKind, id: &str, record: &Record) -> Result<(), StoreError> {
-        self.staged.put_json(TreeId::Records, record_key(kind, id), record)
+    pub fn stage_record(&mut self, record: &Record) {
+        self.staged.put_record(record);
     }
 
     /// Stages the stored copy of an accepted posting (`orbipay-mpa.md` §6); it commits with the
@@ -168,7 +168,7 @@ impl<'a> Writer<'a> {
                 delta: change.delta,
                 balance_after: acc.current_balance(),
             };
-            set.put_json(TreeId::Journal, seq.to_be_bytes(), &entry)?;
+            set.put(TreeId::Journal, seq.to_be_bytes(), super::codec::encode_journal(&entry));
             // Link this entry to the account's previous one; the account points at this one.
             let previous = acc.last_journal_commit.replace(self.state.next_commit());
             set.put(
@@ -179,13 +179,9 @@ impl<'a> Writer<'a> {
             set.put_account(acc);
             journal_seq = Some(seq);
         }
-        set.put_json(
-            TreeId::Records,
-            record_key(change.payment.kind, &change.payment.id),
-            &change.payment,
-        )?;
+        set.put_record(&change.payment);
         if let Some(refund) = &change.refund {
-            set.put_json(TreeId::Records, record_key(refund.kind, &refund.id), refund)?;
+            set.put_record(refund);
         }
         let new_payment = change.payment_created.then_some(&change.payment);
         let new_refund = change.refund.as_ref().filter(|_| change.created);
