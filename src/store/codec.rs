@@ -6,7 +6,9 @@
 //! about 80. Smaller leaves mean more of them fit in `cache_capacity_bytes`, and fewer bytes
 //! copied each time a posting rewrites an account's leaf. A record (~650 bytes as JSON, ~200
 //! here) is written twice by every posting, in its commit-log entry and in `records`; its
-//! journal entry (~280 bytes as JSON, ~70 here) goes into the same commit-log entry.
+//! journal entry (~280 bytes as JSON, ~70 here) goes into the same commit-log entry. A stored
+//! Empayre event keeps its verified body as raw bytes here, where JSON had to escape every
+//! quote of it inside a string.
 //!
 //! Layout: a version byte, then the fields in declaration order. Strings and lists carry a
 //! LEB128 length; an `Option` is a presence byte (0 absent, 1 present) before the value; a
@@ -21,6 +23,7 @@ use rust_decimal::Decimal;
 
 use chrono::{DateTime, Utc};
 
+use super::empayre::StoredEvent;
 use super::StoreError;
 use crate::domain::account::{Account, AccountStatus, Address, Profile, ProfileStatus};
 use crate::ledger::{Channel, JournalEntry, Record, RecordKind, StatusChange};
@@ -33,6 +36,8 @@ const PROFILE_V1: u8 = 0xB1;
 const RECORD_V1: u8 = 0xC1;
 /// Version byte of the first compact journal entry layout.
 const JOURNAL_V1: u8 = 0xD1;
+/// Version byte of the first compact stored-event layout.
+const EVENT_V1: u8 = 0xE1;
 /// The first byte of every legacy (JSON) value.
 const JSON_OBJECT: u8 = b'{';
 
@@ -286,6 +291,63 @@ pub(crate) fn decode_journal(bytes: &[u8]) -> Result<JournalEntry, StoreError> {
     }
 }
 
+pub(crate) fn encode_event(e: &StoredEvent) -> Vec<u8> {
+    let mut w = Writer(Vec::with_capacity(256 + e.body.len()));
+    w.0.push(EVENT_V1);
+    w.uint(u128::from(e.seq));
+    w.str(&e.source);
+    match e.event_id {
+        None => w.0.push(0),
+        Some(id) => {
+            w.0.push(1);
+            w.int(id);
+        }
+    }
+    w.opt_str(e.event_type.as_deref());
+    w.opt_str(e.invoice_id.as_deref());
+    w.str(&e.status);
+    w.opt_str(e.reason.as_deref());
+    w.str(&e.key_id);
+    w.time(e.received_at);
+    w.str(&e.request_id);
+    w.str(&e.body_sha256);
+    w.str(&e.body);
+    w.str(&e.body_encoding);
+    // Each change is a small JSON object; a JSON array of them always serializes.
+    w.str(&serde_json::Value::Array(e.changes.clone()).to_string());
+    w.strs(&e.stale);
+    w.0
+}
+
+pub(crate) fn decode_event(bytes: &[u8]) -> Result<StoredEvent, StoreError> {
+    match bytes.first() {
+        Some(&JSON_OBJECT) => super::decode(bytes),
+        Some(&EVENT_V1) => {
+            let mut r = Reader { bytes, at: 1 };
+            let event = StoredEvent {
+                seq: u64::try_from(r.uint()?).map_err(|_| corrupt("event seq out of range"))?,
+                source: r.string()?,
+                event_id: if r.flag()? { Some(r.int()?) } else { None },
+                event_type: r.opt_string()?,
+                invoice_id: r.opt_string()?,
+                status: r.string()?,
+                reason: r.opt_string()?,
+                key_id: r.string()?,
+                received_at: r.time()?,
+                request_id: r.string()?,
+                body_sha256: r.string()?,
+                body: r.string()?,
+                body_encoding: r.string()?,
+                changes: serde_json::from_str(r.str()?)
+                    .map_err(|e| StoreError::Corrupt(format!("stored event changes: {e}")))?,
+                stale: r.strings()?,
+            };
+            r.finish(event)
+        }
+        _ => Err(corrupt("unknown stored event encoding")),
+    }
+}
+
 fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(what.into())
 }
@@ -347,9 +409,13 @@ impl Writer {
     /// Seconds (zigzag, so times before 1970 stay short) and nanoseconds: exact to the
     /// nanosecond, which the time index and the answers' timestamps carry.
     fn time(&mut self, at: DateTime<Utc>) {
-        let secs = at.timestamp();
-        self.uint(u128::from(((secs << 1) ^ (secs >> 63)) as u64));
+        self.int(at.timestamp());
         self.uint(u128::from(at.timestamp_subsec_nanos()));
+    }
+
+    /// A signed integer, zigzag-encoded so small negative numbers stay short.
+    fn int(&mut self, n: i64) {
+        self.uint(u128::from(((n << 1) ^ (n >> 63)) as u64));
     }
 
     /// Free-form JSON (an address as EBPP sent it, a record's channel details) stays JSON
@@ -427,9 +493,13 @@ impl<'a> Reader<'a> {
         }
     }
 
+    fn int(&mut self) -> Result<i64, StoreError> {
+        let zigzag = u64::try_from(self.uint()?).map_err(|_| corrupt("integer out of range"))?;
+        Ok(((zigzag >> 1) as i64) ^ -((zigzag & 1) as i64))
+    }
+
     fn time(&mut self) -> Result<DateTime<Utc>, StoreError> {
-        let zigzag = u64::try_from(self.uint()?).map_err(|_| corrupt("time out of range"))?;
-        let secs = ((zigzag >> 1) as i64) ^ -((zigzag & 1) as i64);
+        let secs = self.int()?;
         let nanos = u32::try_from(self.uint()?).map_err(|_| corrupt("time out of range"))?;
         DateTime::from_timestamp(secs, nanos).ok_or_else(|| corrupt("time out of range"))
     }
@@ -746,6 +816,58 @@ mod tests {
             assert_eq!(decode_journal(&json).expect("legacy JSON decodes"), entry);
             for cut in 0..compact.len() {
                 assert!(decode_journal(&compact[..cut]).is_err(), "journal entry cut at {cut}");
+            }
+        }
+    }
+
+    #[test]
+    fn stored_events_read_back_as_written() {
+        // Quotes and escapes, which JSON had to escape again inside a string.
+        let body = r#"{"eventID": 7, "invoice": {"id": "inv-\"1\"", "metadata": {"n": "ü\n"}}}"#.as_bytes();
+        let (text, encoding) = StoredEvent::body_from(body);
+        let (binary, binary_encoding) = StoredEvent::body_from(&[0xff, 0x00, b'{']);
+        let stored = StoredEvent {
+            seq: 42,
+            source: "demo".into(),
+            event_id: Some(-5),
+            event_type: Some("PaymentCaptured".into()),
+            invoice_id: Some("inv-1".into()),
+            status: "stored".into(),
+            reason: None,
+            key_id: "k1".into(),
+            received_at: DateTime::from_timestamp(1_700_000_000, 999).expect("time"),
+            request_id: "rid".into(),
+            body_sha256: "ab".repeat(32),
+            body: text,
+            body_encoding: encoding,
+            changes: vec![serde_json::json!({"kind": "empayre-payment", "id": "inv-1.1", "delta": "10.00"})],
+            stale: vec!["invoice inv-1".into()],
+        };
+        let quarantined = StoredEvent {
+            event_id: None,
+            event_type: None,
+            invoice_id: None,
+            status: "quarantined".into(),
+            reason: Some("not JSON".into()),
+            body: binary,
+            body_encoding: binary_encoding,
+            changes: Vec::new(),
+            stale: Vec::new(),
+            ..stored.clone()
+        };
+        for event in [stored, quarantined] {
+            let compact = encode_event(&event);
+            assert_eq!(decode_event(&compact).expect("decodes"), event);
+            let json = serde_json::to_vec(&event).expect("json");
+            assert_eq!(decode_event(&json).expect("legacy JSON decodes"), event);
+            assert!(
+                compact.len() < json.len(),
+                "compact {} bytes, JSON {}",
+                compact.len(),
+                json.len()
+            );
+            for cut in 0..compact.len() {
+                assert!(decode_event(&compact[..cut]).is_err(), "event cut at {cut}");
             }
         }
     }

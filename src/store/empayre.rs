@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{decode, log, order_preserving_i64, Store, StoreError, TreeId, Writer};
+use super::{codec, decode, log, order_preserving_i64, Store, StoreError, TreeId, Writer};
 
 /// A verified webhook body as stored, with what it changed. The body is kept byte for byte
 /// (as text: a verified body is UTF-8 JSON; base64 if it ever is not).
@@ -80,7 +80,7 @@ impl Writer<'_> {
     /// Stages a verified body; it commits with the next `apply` or `commit_staged`.
     pub fn stage_event(&mut self, event: &StoredEvent) -> Result<(), StoreError> {
         let seq = event.seq.to_be_bytes();
-        self.staged_mut().put_json(TreeId::Events, seq, event)?;
+        self.staged_mut().put(TreeId::Events, seq, codec::encode_event(event));
         if let Some(id) = event.event_id {
             self.staged_mut()
                 .put(TreeId::EventIds, event_id_key(&event.source, id), seq.to_vec());
@@ -121,15 +121,17 @@ impl Writer<'_> {
     }
 }
 
-/// Filters of `GET /admin/empayre/events`.
 /// The stored event a commit log entry holds, if any.
 fn event_in(entry: &[u8]) -> Result<Option<StoredEvent>, StoreError> {
     if log::header(entry)?.flags & log::HAS_EVENT == 0 {
         return Ok(None);
     }
-    log::value_in(entry, TreeId::Events)?.map(decode).transpose()
+    log::value_in(entry, TreeId::Events)?
+        .map(codec::decode_event)
+        .transpose()
 }
 
+/// Filters of `GET /admin/empayre/events`.
 #[derive(Debug, Clone, Default)]
 pub struct EventFilter {
     pub invoice_id: Option<String>,
@@ -140,7 +142,6 @@ pub struct EventFilter {
 }
 
 impl Store {
-    /// Stored events, newest first.
     /// Stored events, newest first: a walk back through the commit log over the entries that
     /// hold an event (the header says so without decoding the rest).
     pub fn events(&self, filter: &EventFilter) -> Result<Vec<StoredEvent>, StoreError> {
