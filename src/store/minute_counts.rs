@@ -186,23 +186,57 @@ impl Tally {
 }
 
 impl super::Store {
-    /// How many time-index keys fall in `[from, until)`.
+    /// How many time-index keys fall in `[from, until)`: whole minutes from the counts, and
+    /// each partial minute at an edge by walking the index (see `count_in_minute`).
     pub fn count_received(&self, from: i64, until: i64) -> Result<usize, StoreError> {
-        let index = self.tree(TreeId::IdxReceived)?;
-        let walk = |a: i64, b: i64| -> usize {
-            if a >= b {
-                return 0;
-            }
-            index.range(order_preserving_i64(a)..order_preserving_i64(b)).count()
-        };
+        if from >= until {
+            return Ok(0);
+        }
         let first_full = minute_of(from) + i64::from(from.rem_euclid(NANOS_PER_MINUTE) != 0);
         let last_full = minute_of(until);
-        if first_full >= last_full {
-            return Ok(walk(from, until));
+        if first_full > last_full {
+            // The window lies inside one minute.
+            return self.count_in_minute(from, until);
         }
-        let edges = walk(from, first_full * NANOS_PER_MINUTE) + walk(last_full * NANOS_PER_MINUTE, until);
+        let leading = self.count_in_minute(from, first_full * NANOS_PER_MINUTE)?;
+        let trailing = self.count_in_minute(last_full * NANOS_PER_MINUTE, until)?;
         let whole = self.minute_tally(|tally, counts| tally.sum(counts, first_full, last_full))?;
-        Ok(edges + whole)
+        Ok(leading + whole + trailing)
+    }
+
+    /// How many time-index keys fall in `[a, b)`, which lies inside one minute: either by
+    /// walking it, or as the minute's count less the keys in the rest of the minute, whichever
+    /// walk ends first (the two advance in step). A window that ends now ends inside the
+    /// current minute, which can hold most of a minute of postings (~700k at full speed):
+    /// walking them took the one-day search from 25 ms to 130 ms, while the rest of that
+    /// minute, after now, is empty.
+    fn count_in_minute(&self, a: i64, b: i64) -> Result<usize, StoreError> {
+        if a >= b {
+            return Ok(0);
+        }
+        let index = self.tree(TreeId::IdxReceived)?;
+        let range = |x: i64, y: i64| index.range(order_preserving_i64(x)..order_preserving_i64(y.max(x)));
+        let minute = minute_of(a);
+        let (start, end) = (minute * NANOS_PER_MINUTE, (minute + 1) * NANOS_PER_MINUTE);
+        let mut inside = range(a, b);
+        let mut outside = range(start, a).chain(range(b, end));
+        let mut walked = 0usize;
+        loop {
+            match inside.next() {
+                None => return Ok(walked),
+                Some(item) => item.map(|_| ())?,
+            }
+            match outside.next() {
+                None => break,
+                Some(item) => item.map(|_| ())?,
+            }
+            walked += 1;
+        }
+        // The rest of the minute ended first: it holds `walked` keys.
+        let in_minute = self.minute_tally(|tally, counts| tally.sum(counts, minute, minute + 1))?;
+        // A posting committed between the two reads can make the difference briefly negative;
+        // the count is a moment's view either way.
+        Ok(in_minute.saturating_sub(walked))
     }
 }
 
@@ -275,6 +309,8 @@ mod tests {
             -1,
             0,
             1,
+            5_000,
+            45_000,
             59_999,
             60_000,
             60_001,
