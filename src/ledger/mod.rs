@@ -117,7 +117,7 @@ impl Change {
 #[cfg(test)]
 pub(crate) mod test_support {
     use super::*;
-    use crate::domain::account::{Account, AccountStatus};
+    use crate::domain::account::{Account, AccountStatus, Profile, ProfileStatus};
     use chrono::Utc;
 
     /// An active account "A" in `currency` with 500 opening balance, limits 1.00–1000.00 and
@@ -145,6 +145,23 @@ pub(crate) mod test_support {
             address: None,
             customer_references: vec!["C".into()],
             last_journal_commit: None,
+        }
+    }
+
+    /// An active profile "C" with no warning, linked to account "A".
+    pub fn profile() -> Profile {
+        Profile {
+            customer_reference: "C".into(),
+            lookup_reference: None,
+            first_name: None,
+            last_name: None,
+            email: None,
+            ssn_sha256: None,
+            home_phone: None,
+            status: ProfileStatus::Active,
+            warning: None,
+            address: None,
+            account_numbers: vec!["A".into()],
         }
     }
 

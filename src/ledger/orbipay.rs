@@ -411,19 +411,7 @@ mod tests {
     }
 
     fn profile() -> Profile {
-        Profile {
-            customer_reference: "C".into(),
-            lookup_reference: None,
-            first_name: None,
-            last_name: None,
-            email: None,
-            ssn_sha256: None,
-            home_phone: None,
-            status: ProfileStatus::Active,
-            warning: None,
-            address: None,
-            account_numbers: vec!["A".into()],
-        }
+        crate::ledger::test_support::profile()
     }
 
     fn cmd(status: &str, amount: &str) -> PaymentCommand {

@@ -578,29 +578,15 @@ mod tests {
         Decimal::from_str(s).expect("decimal")
     }
 
+    /// Every optional field absent, every number zero, no linked profile.
     fn bare_account() -> Account {
         Account {
             account_number: "A-1".into(),
-            customer_account_reference: None,
-            account_holder_name: None,
-            nickname: None,
-            status: AccountStatus::Active,
-            currency: "USD".into(),
-            warning: None,
             opening_balance: Decimal::ZERO,
-            posted_delta: Decimal::ZERO,
-            current_statement_balance: None,
-            minimum_payment_due: None,
-            past_amount_due: None,
-            payment_due_date: None,
-            statement_date: None,
-            payoff_amount: None,
-            payoff_expiry_date: None,
             min_payment_amount: None,
             max_payment_amount: None,
-            address: None,
             customer_references: Vec::new(),
-            last_journal_commit: None,
+            ..crate::ledger::test_support::account("USD")
         }
     }
 
@@ -635,16 +621,8 @@ mod tests {
     fn bare_profile() -> Profile {
         Profile {
             customer_reference: "C-1".into(),
-            lookup_reference: None,
-            first_name: None,
-            last_name: None,
-            email: None,
-            ssn_sha256: None,
-            home_phone: None,
-            status: ProfileStatus::Active,
-            warning: None,
-            address: None,
             account_numbers: Vec::new(),
+            ..crate::ledger::test_support::profile()
         }
     }
 
