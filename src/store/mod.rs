@@ -15,8 +15,8 @@
 //!   head of the chain)
 //! - `accepted`        id (u64 BE) → the stored copy of an accepted posting (in the commit log only)
 //! - `rejections`      id (u64 BE) → request-log entry of a rejected request
-//! - `events`          commit seq (u64 BE) → a verified Empayre body with what it changed
-//!   (in the commit log only: an event's seq is the seq of its commit)
+//! - `events`          commit seq (u64 BE) → a verified Empayre body with what it changed, compact
+//!   binary (in the commit log only: an event's seq is the seq of its commit)
 //! - `event_ids`       source 0x00 eventID (order-preserving i64) → event seq — dedup index
 //! - `quarantine`      event seq (u64 BE) → () — the events that were quarantined
 //! - `entities`        "invoice" 0x00 source 0x00 invoice id → invoice snapshot
