@@ -1,4 +1,5 @@
-//! The stored form of accounts, profiles and records: a compact binary layout instead of JSON.
+//! The stored form of accounts, profiles, records, journal entries and Empayre events: a compact
+//! binary layout instead of JSON.
 //!
 //! Why: at 1,000,000 accounts the accounts and profiles trees are most of what a lookup or a
 //! posting reads, and sled caches, reads and rewrites them a whole leaf (up to 16 entries) at
@@ -19,9 +20,8 @@
 //! Stores written before this layout hold JSON values. JSON always begins with `{`, which no
 //! version byte uses, so both are read; every write uses the compact layout.
 
-use rust_decimal::Decimal;
-
 use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
 
 use super::empayre::StoredEvent;
 use super::StoreError;
@@ -66,7 +66,7 @@ pub(crate) fn encode_account(a: &Account) -> Vec<u8> {
     w.opt_str(a.payoff_expiry_date.as_deref());
     w.opt_decimal(a.min_payment_amount);
     w.opt_decimal(a.max_payment_amount);
-    w.address(a.address.as_ref());
+    w.json_map(a.address.as_ref());
     w.strs(&a.customer_references);
     match a.last_journal_commit {
         None => w.0.push(0),
@@ -105,7 +105,7 @@ pub(crate) fn decode_account(bytes: &[u8]) -> Result<Account, StoreError> {
                 payoff_expiry_date: r.opt_string()?,
                 min_payment_amount: r.opt_decimal()?,
                 max_payment_amount: r.opt_decimal()?,
-                address: r.address()?,
+                address: r.json_map()?,
                 customer_references: r.strings()?,
                 last_journal_commit: if r.flag()? {
                     Some(u64::try_from(r.uint()?).map_err(|_| corrupt("journal commit out of range"))?)
@@ -131,7 +131,7 @@ pub(crate) fn encode_profile(p: &Profile) -> Vec<u8> {
     w.opt_str(p.home_phone.as_deref());
     w.str(p.status.as_str());
     w.opt_str(p.warning.as_deref());
-    w.address(p.address.as_ref());
+    w.json_map(p.address.as_ref());
     w.strs(&p.account_numbers);
     w.0
 }
@@ -154,7 +154,7 @@ pub(crate) fn decode_profile(bytes: &[u8]) -> Result<Profile, StoreError> {
                     ProfileStatus::parse(name).ok_or_else(|| corrupt("unknown profile status"))?
                 },
                 warning: r.opt_string()?,
-                address: r.address()?,
+                address: r.json_map()?,
                 account_numbers: r.strings()?,
             };
             r.finish(profile)
@@ -192,7 +192,7 @@ pub(crate) fn encode_record(r: &Record) -> Vec<u8> {
     if r.details.is_empty() {
         w.0.push(0);
     } else {
-        w.address(Some(&r.details));
+        w.json_map(Some(&r.details));
     }
     w.0
 }
@@ -240,7 +240,7 @@ pub(crate) fn decode_record(bytes: &[u8]) -> Result<Record, StoreError> {
                     }
                     out
                 },
-                details: r.address()?.unwrap_or_default(),
+                details: r.json_map()?.unwrap_or_default(),
             };
             r.finish(record)
         }
@@ -313,8 +313,8 @@ pub(crate) fn encode_event(e: &StoredEvent) -> Vec<u8> {
     w.str(&e.body_sha256);
     w.str(&e.body);
     w.str(&e.body_encoding);
-    // Each change is a small JSON object; a JSON array of them always serializes.
-    w.str(&serde_json::Value::Array(e.changes.clone()).to_string());
+    // Serializing JSON values cannot fail: their map keys are strings.
+    w.str(&serde_json::to_string(&e.changes).unwrap_or_else(|_| String::from("[]")));
     w.strs(&e.stale);
     w.0
 }
@@ -420,13 +420,13 @@ impl Writer {
 
     /// Free-form JSON (an address as EBPP sent it, a record's channel details) stays JSON
     /// inside the value.
-    fn address(&mut self, address: Option<&Address>) {
-        match address {
+    fn json_map(&mut self, map: Option<&Address>) {
+        match map {
             None => self.0.push(0),
             Some(map) => {
                 self.0.push(1);
-                // A map of JSON values always serializes.
-                let text = serde_json::Value::Object(map.clone()).to_string();
+                // Serializing a map of JSON values cannot fail: its keys are strings.
+                let text = serde_json::to_string(map).unwrap_or_else(|_| String::from("{}"));
                 self.str(&text);
             }
         }
@@ -548,14 +548,14 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn address(&mut self) -> Result<Option<Address>, StoreError> {
+    fn json_map(&mut self) -> Result<Option<Address>, StoreError> {
         if !self.flag()? {
             return Ok(None);
         }
         let text = self.str()?;
         serde_json::from_str(text)
             .map(Some)
-            .map_err(|e| StoreError::Corrupt(format!("stored address: {e}")))
+            .map_err(|e| StoreError::Corrupt(format!("stored JSON map: {e}")))
     }
 
     /// Trailing bytes mean the value is not what this layout wrote.
