@@ -197,6 +197,52 @@ pub(crate) fn encode_record(r: &Record) -> Vec<u8> {
     w.0
 }
 
+/// The fields of a stored record a search filters and orders on, borrowed from its compact
+/// bytes: a search may walk every record of its window, and needs no more than these.
+#[derive(Debug, PartialEq)]
+pub(crate) struct RecordFields<'a> {
+    pub status: &'a str,
+    pub amount: Decimal,
+    pub currency: &'a str,
+    pub account_number: Option<&'a str>,
+    pub confirmation_number: Option<&'a str>,
+    pub payment_method: Option<&'a str>,
+    pub client_key: Option<&'a str>,
+}
+
+/// Reads `RecordFields` from a compact record, skipping what lies between them and stopping
+/// after the last (the order is `encode_record`'s).
+pub(crate) fn record_fields(bytes: &[u8]) -> Result<RecordFields<'_>, StoreError> {
+    if bytes.first() != Some(&RECORD_V1) {
+        return Err(corrupt("unknown record encoding"));
+    }
+    let mut r = Reader { bytes, at: 1 };
+    r.str()?; // kind
+    r.str()?; // id
+    let status = r.str()?;
+    r.flag()?; // live
+    let amount = r.decimal()?;
+    let currency = r.str()?;
+    let account_number = r.opt_str()?;
+    let confirmation_number = r.opt_str()?;
+    r.opt_str()?; // reference
+    r.opt_str()?; // parent_id
+    for _ in 0..r.len()? {
+        r.str()?; // refund_ids
+    }
+    r.flag()?; // counts_against_payment
+    r.opt_decimal()?; // posted_amount
+    Ok(RecordFields {
+        status,
+        amount,
+        currency,
+        account_number,
+        confirmation_number,
+        payment_method: r.opt_str()?,
+        client_key: r.opt_str()?,
+    })
+}
+
 /// Whether a stored record is a legacy JSON value (read by serde) or the compact layout.
 pub(crate) fn is_json(bytes: &[u8]) -> bool {
     bytes.first() == Some(&JSON_OBJECT)
@@ -504,12 +550,16 @@ impl<'a> Reader<'a> {
         DateTime::from_timestamp(secs, nanos).ok_or_else(|| corrupt("time out of range"))
     }
 
-    fn opt_string(&mut self) -> Result<Option<String>, StoreError> {
+    fn opt_str(&mut self) -> Result<Option<&'a str>, StoreError> {
         if self.flag()? {
-            self.string().map(Some)
+            self.str().map(Some)
         } else {
             Ok(None)
         }
+    }
+
+    fn opt_string(&mut self) -> Result<Option<String>, StoreError> {
+        Ok(self.opt_str()?.map(str::to_owned))
     }
 
     fn strings(&mut self) -> Result<Vec<String>, StoreError> {
@@ -735,6 +785,40 @@ mod tests {
             assert!(is_json(&json) && !is_json(&encode_record(&record)));
             assert_eq!(decode_record(&json).expect("legacy JSON decodes"), record);
         }
+    }
+
+    #[test]
+    fn a_search_reads_the_same_fields_as_the_whole_decode() {
+        for record in [bare_record(), full_record()] {
+            let bytes = encode_record(&record);
+            let fields = record_fields(&bytes).expect("fields");
+            let want = RecordFields {
+                status: &record.status,
+                amount: record.amount,
+                currency: &record.currency,
+                account_number: record.account_number.as_deref(),
+                confirmation_number: record.confirmation_number.as_deref(),
+                payment_method: record.payment_method.as_deref(),
+                client_key: record.client_key.as_deref(),
+            };
+            assert_eq!(fields, want);
+        }
+        let json = serde_json::to_vec(&bare_record()).expect("json");
+        assert!(record_fields(&json).is_err(), "JSON is read by serde, not here");
+        // It stops after client_key: a record cut before that fails, one cut later reads the
+        // same fields as the whole record.
+        let full = full_record();
+        let compact = encode_record(&full);
+        let whole = record_fields(&compact).expect("fields");
+        let mut failed = 0;
+        for cut in 0..compact.len() {
+            match record_fields(&compact[..cut]) {
+                Ok(fields) => assert_eq!(fields, whole, "record cut at {cut}"),
+                Err(_) => failed += 1,
+            }
+        }
+        assert!(failed > compact.len() / 3, "only {failed} cuts failed");
+        assert!(record_fields(&compact[..failed - 1]).is_err() && record_fields(&compact[..failed]).is_ok());
     }
 
     #[test]

@@ -102,8 +102,8 @@ pub struct SearchPage {
     pub records: Vec<Record>,
 }
 
-/// The fields of a stored record a filter or an order may need: borrowed from the stored bytes
-/// of a legacy JSON record, or from the decoded record.
+/// The fields of a stored record a filter or an order may need, borrowed from the stored bytes
+/// (of a legacy JSON record by serde, of a compact one by `codec::record_fields`).
 #[derive(Deserialize)]
 struct Slim<'a> {
     #[serde(borrow)]
@@ -120,23 +120,31 @@ struct Slim<'a> {
     payment_method: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     client_key: Option<Cow<'a, str>>,
+    /// The amount of a compact record, which is a decimal already (`amount` is then empty).
+    #[serde(skip)]
+    decoded_amount: Option<Decimal>,
 }
 
-impl<'a> Slim<'a> {
-    /// The view of a record stored in the compact layout, decoded whole first.
-    fn of(record: &'a Record) -> Slim<'a> {
+impl<'a> From<codec::RecordFields<'a>> for Slim<'a> {
+    fn from(f: codec::RecordFields<'a>) -> Self {
         Slim {
-            status: Cow::Borrowed(&record.status),
-            amount: Cow::Owned(record.amount.to_string()),
-            currency: Cow::Borrowed(&record.currency),
-            account_number: record.account_number.as_deref().map(Cow::Borrowed),
-            confirmation_number: record.confirmation_number.as_deref().map(Cow::Borrowed),
-            payment_method: record.payment_method.as_deref().map(Cow::Borrowed),
-            client_key: record.client_key.as_deref().map(Cow::Borrowed),
+            status: Cow::Borrowed(f.status),
+            amount: Cow::Borrowed(""),
+            currency: Cow::Borrowed(f.currency),
+            account_number: f.account_number.map(Cow::Borrowed),
+            confirmation_number: f.confirmation_number.map(Cow::Borrowed),
+            payment_method: f.payment_method.map(Cow::Borrowed),
+            client_key: f.client_key.map(Cow::Borrowed),
+            decoded_amount: Some(f.amount),
         }
     }
+}
 
+impl Slim<'_> {
     fn amount(&self) -> Result<Decimal, StoreError> {
+        if let Some(amount) = self.decoded_amount {
+            return Ok(amount);
+        }
         self.amount
             .parse()
             .map_err(|_| StoreError::Corrupt(format!("stored amount {:?} is not a decimal", self.amount)))
@@ -237,12 +245,10 @@ impl Store {
                 let Some(bytes) = records.get(parts.record_key)? else {
                     return Err(missing_record(&parts));
                 };
-                let decoded;
                 let slim = if codec::is_json(&bytes) {
                     serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt(e.to_string()))?
                 } else {
-                    decoded = codec::decode_record(&bytes)?;
-                    Slim::of(&decoded)
+                    Slim::from(codec::record_fields(&bytes)?)
                 };
                 if !matches(&parts, Some(&slim))? {
                     continue;
