@@ -1,6 +1,7 @@
 //! Per-minute counts of the time index (`idx_received`), so a search without filters counts a
-//! window by summing whole minutes and walking only the two partial minutes at its edges,
-//! instead of walking every key (about 0.4 µs each: 0.4 s for a million).
+//! window by summing whole minutes and counting only the two partial minutes at its edges (from
+//! whichever side of each is shorter, see `count_in_minute`), instead of walking every key
+//! (about 0.4 µs each: 0.4 s for a million).
 //!
 //! The counts are not written with each posting: one read and one insert per posting under the
 //! writer lock cost about a tenth of the posting throughput. The writer adds to a `Tally` in
