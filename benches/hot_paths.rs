@@ -1,7 +1,7 @@
 //! Criterion micro-benchmarks of the pure functions on every request's hot path (issue 6):
 //!
 //! - `orbipay/parse_payment`: posting parse + validation + scrub of a realistic body;
-//! - `empayre/signature_parse_verify`: `Content-Signature` parse and RS256 verify of the shared
+//! - `empayre/signature_parse_verify`: `Content-Signature` parse and RS256 verify of the signature
 //!   vector (2048-bit key), and the two halves separately;
 //! - `ledger/decide_payment`: the decision for a new payment on an active account.
 //!
@@ -22,10 +22,11 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use rust_decimal::Decimal;
 use serde_json::json;
 
-const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/vectors/empayre");
+/// The signature vector (see `fixtures/vectors/empayre/README.md`).
+const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/vectors/empayre");
 
 fn read(path: &str) -> Vec<u8> {
-    std::fs::read(Path::new(path)).unwrap_or_else(|e| panic!("cannot read {path}: {e}"))
+    std::fs::read(Path::new(path)).unwrap_or_else(|e| panic!("bench input file {path} cannot be read: {e}"))
 }
 
 /// The body of `tests/api/helpers.rs::payment()`, as EBPP sends it.
@@ -68,7 +69,7 @@ fn empayre(c: &mut Criterion) {
     let keys = vec![parse_public_key(&pem).unwrap_or_else(|e| panic!("vector key: {e}"))];
     let signature = parse_content_signature(&header).unwrap_or_else(|e| panic!("vector header: {e}"));
     if let Err(e) = verify(&keys, &body, &signature) {
-        panic!("the shared vector does not verify: {e}");
+        panic!("the signature vector does not verify: {e}");
     }
     let mut g = c.benchmark_group("empayre");
     g.throughput(Throughput::Elements(1));

@@ -13,3 +13,5 @@ pub mod settings;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+#[cfg(test)]
+mod test_data;

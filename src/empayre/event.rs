@@ -677,10 +677,10 @@ impl fmt::Debug for ClientInfo {
 mod tests {
     use super::*;
 
-    const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/vectors/empayre/examples");
+    use crate::test_data;
 
     fn example(name: &str) -> Vec<u8> {
-        std::fs::read(format!("{EXAMPLES}/{name}")).unwrap()
+        test_data::empayre_vector(&format!("examples/{name}"))
     }
 
     fn parse_example(name: &str) -> Event {
@@ -696,8 +696,9 @@ mod tests {
 
     #[test]
     fn every_example_parses_and_is_known() {
-        let mut names: Vec<String> = std::fs::read_dir(EXAMPLES)
-            .unwrap()
+        let folder = test_data::path(&format!("{}/examples", test_data::EMPAYRE_VECTORS));
+        let mut names: Vec<String> = std::fs::read_dir(&folder)
+            .unwrap_or_else(|e| panic!("test data folder {} cannot be read: {e}", folder.display()))
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .filter(|n| n.ends_with(".json"))
             .collect();
@@ -709,7 +710,7 @@ mod tests {
             assert!(event.event_id > 0, "{name}");
         }
         // The signed test vector is an example too.
-        let tv = parse_event(&std::fs::read(format!("{EXAMPLES}/../tv_body.json")).unwrap()).unwrap();
+        let tv = parse_event(&test_data::empayre_vector("tv_body.json")).unwrap();
         assert!(tv.is_known());
         assert_eq!(tv.invoice.unwrap().product.as_deref(), Some("Заказ A-100542"));
     }

@@ -267,12 +267,11 @@ mod tests {
     use rsa::pkcs8::LineEnding;
     use rsa::RsaPrivateKey;
 
-    const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/vectors/empayre");
     /// SHA-256 of the vector key's SPKI DER (`openssl pkey -pubin -outform DER | sha256sum`).
     const TV_ID: &str = "77713dda13cd3311";
 
     fn vector(name: &str) -> String {
-        std::fs::read_to_string(format!("{VECTORS}/{name}")).unwrap()
+        crate::test_data::empayre_vector_text(name)
     }
 
     fn tv_pkcs1_b64() -> String {

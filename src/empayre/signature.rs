@@ -270,10 +270,8 @@ mod tests {
     use rsa::pkcs1::EncodeRsaPrivateKey;
     use std::sync::OnceLock;
 
-    const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/vectors/empayre");
-
     fn vector(name: &str) -> Vec<u8> {
-        std::fs::read(format!("{VECTORS}/{name}")).unwrap()
+        crate::test_data::empayre_vector(name)
     }
 
     fn vector_text(name: &str) -> String {

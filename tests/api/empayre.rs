@@ -7,10 +7,8 @@ use serde_json::{json, Value};
 
 use crate::helpers::*;
 
-const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/vectors/empayre");
-
 fn signer() -> BodySigner {
-    let pem = std::fs::read_to_string(repo_path("fixtures/keys/empayre_test_private.pem")).expect("private key");
+    let pem = repo_text("fixtures/keys/empayre_test_private.pem");
     BodySigner::from_pem(&pem).expect("signer")
 }
 
@@ -104,9 +102,9 @@ fn refund_event(
 }
 
 #[tokio::test]
-async fn the_shared_vector_verifies_with_both_key_forms_and_nothing_else() {
-    let spki = std::fs::read_to_string(format!("{VECTORS}/tv_pub_spki.pem")).expect("spki");
-    let pkcs1 = std::fs::read_to_string(format!("{VECTORS}/tv_pub_pkcs1.b64")).expect("pkcs1");
+async fn the_signature_vector_verifies_with_both_key_forms_and_nothing_else() {
+    let spki = repo_text(&format!("{EMPAYRE_VECTORS}/tv_pub_spki.pem"));
+    let pkcs1 = repo_text(&format!("{EMPAYRE_VECTORS}/tv_pub_pkcs1.b64"));
     let app = spawn_app_with(|s| {
         s.empayre.sources = vec![
             EmpayreSource {
@@ -124,8 +122,8 @@ async fn the_shared_vector_verifies_with_both_key_forms_and_nothing_else() {
         }
     })
     .await;
-    let body = std::fs::read(format!("{VECTORS}/tv_body.json")).expect("body");
-    let header = std::fs::read_to_string(format!("{VECTORS}/tv_header.txt")).expect("header");
+    let body = repo_file(&format!("{EMPAYRE_VECTORS}/tv_body.json"));
+    let header = repo_text(&format!("{EMPAYRE_VECTORS}/tv_header.txt"));
     let header = header.trim_end();
     let (status, answer) = send_raw(&app, "/empayre/webhook/spki", &body, Some(header)).await;
     assert_eq!((status, answer["status"].as_str()), (200, Some("stored")));

@@ -22,6 +22,20 @@ pub fn repo_path(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
 }
 
+/// A file of the repository the tests need (fixtures, keys, vectors), by path relative to the
+/// root. A missing file panics naming it.
+pub fn repo_file(rel: &str) -> Vec<u8> {
+    let path = repo_path(rel);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("test data file {} cannot be read: {e}", path.display()))
+}
+
+pub fn repo_text(rel: &str) -> String {
+    String::from_utf8(repo_file(rel)).unwrap_or_else(|e| panic!("test data file {rel} is not UTF-8: {e}"))
+}
+
+/// The signature vector and example events (see `fixtures/vectors/empayre/README.md`).
+pub const EMPAYRE_VECTORS: &str = "fixtures/vectors/empayre";
+
 /// Settings for an in-process test server: built-in defaults, the demo client, the demo
 /// accounts, a temp store, port 0.
 pub fn test_settings(store: &Path) -> Settings {
@@ -131,7 +145,7 @@ impl TestApp {
 
 /// The opening balances of the demo accounts, read from the fixture the server was seeded with.
 pub fn demo_opening_balances() -> BTreeMap<String, Decimal> {
-    let text = std::fs::read_to_string(repo_path("fixtures/accounts.json")).expect("accounts fixture");
+    let text = repo_text("fixtures/accounts.json");
     let accounts: Vec<Value> = serde_json::from_str(&text).expect("json");
     accounts
         .iter()
@@ -605,7 +619,7 @@ pub fn assert_journal_consistent(
 
 /// The fixture Empayre signing key (the demo source trusts its public half).
 pub fn fixture_signer() -> biller_inbox::empayre::signature::BodySigner {
-    let pem = std::fs::read_to_string(repo_path("fixtures/keys/empayre_test_private.pem")).expect("private key");
+    let pem = repo_text("fixtures/keys/empayre_test_private.pem");
     biller_inbox::empayre::signature::BodySigner::from_pem(&pem).expect("signer")
 }
 

@@ -13,4 +13,5 @@ mod orbipay_lookup;
 mod orbipay_postings;
 mod reliability;
 mod replay;
+mod repository;
 mod store_trouble;

@@ -31,8 +31,9 @@ const ORBIPAY_CODES: [&str; 14] = [
 
 /// The corpus folder's `*.json` files in name order (the order `replay` sends them).
 fn corpus(folder: &str) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(repo_path(folder))
-        .expect("corpus folder")
+    let dir = repo_path(folder);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("test data folder {} cannot be read: {e}", dir.display()))
         .map(|e| e.expect("entry").path())
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
         .collect();
@@ -41,7 +42,9 @@ fn corpus(folder: &str) -> Vec<PathBuf> {
 }
 
 fn read_json(path: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("fixture JSON")
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("test data file {} cannot be read: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
 }
 
 /// Runs `biller-inbox replay ARGS...` from the repository root.
