@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 missing=()
 need() { command -v "$1" >/dev/null 2>&1 || missing+=("$2"); }
 # (one `need COMMAND PACKAGE` line per program a test drives)
+need strace strace   # tests/api/durability.rs: a 2xx follows an fsync of the store
 
 if ((${#missing[@]})); then
   echo "scripts/test.sh: installing ${missing[*]} (apt-get)" >&2

@@ -32,6 +32,7 @@
 
 mod accounts;
 mod codec;
+mod disk_sync;
 pub mod durability;
 mod empayre;
 mod log;
@@ -52,6 +53,7 @@ pub use search::{Condition, Direction, Filter, Operand, SearchField, SearchPage,
 pub use writer::{Applied, Writer};
 
 use crate::ledger::{JournalEntry, Record, RecordKind};
+use disk_sync::DiskSync;
 use durability::{Durability, FlushStats};
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -262,6 +264,8 @@ pub const REJECTIONS_KEPT: usize = 10_000;
 struct Inner {
     trees: Vec<sled::Tree>,
     db: sled::Db,
+    /// Makes a `db.flush()` durable (shared with the flusher): see `disk_sync`.
+    disk: Arc<DiskSync>,
     /// The minute counts not yet in `count_by_minute` (shared with the flusher, which moves them).
     tally: Arc<minute_counts::Tally>,
     durability: Durability,
@@ -345,11 +349,12 @@ impl Store {
         wait.await
     }
 
-    /// Flushes and fsyncs directly, for start-up and command-line tools where there is no
+    /// Flushes and syncs directly, for start-up and command-line tools where there is no
     /// concurrent writer to batch with (and possibly no async runtime to wait in).
     pub fn flush_now(&self) -> Result<(), StoreError> {
-        self.instance()?.db.flush().map_err(|e| self.failure(e))?;
-        Ok(())
+        self.instance()?.disk.flush().inspect_err(|_| {
+            self.shared.failed.store(true, Ordering::Release);
+        })
     }
 
     pub fn flush_stats(&self) -> &FlushStats {
@@ -654,7 +659,7 @@ impl Store {
             .to_be_bytes();
         let meta = self.tree(TreeId::Meta)?;
         meta.insert(b"ready_probe", &value).map_err(|e| self.failure(e))?;
-        meta.flush().map_err(|e| self.failure(e))?;
+        self.flush_now()?;
         match meta.get(b"ready_probe")? {
             Some(v) if v.as_ref() == value => Ok(()),
             _ => Err(StoreError::Unavailable(
@@ -675,6 +680,7 @@ fn open_instance(
     log: &Arc<LogMarks>,
     stats: &Arc<FlushStats>,
 ) -> Result<Inner, StoreError> {
+    let created = DiskSync::missing_dirs(path);
     let db = sled::Config::new()
         .path(path)
         .cache_capacity(cache_capacity_bytes)
@@ -690,8 +696,13 @@ fn open_instance(
     *log.lock_watermark()? = applied;
     minute_counts::ensure(&trees)?;
     let tally = Arc::new(minute_counts::Tally::load(&trees)?);
+    // After the replay's flush: this syncs what opening and replaying wrote.
+    let disk = Arc::new(
+        DiskSync::open(db.clone(), path, &created)
+            .map_err(|e| StoreError::Unavailable(format!("cannot sync the store at {display}: {e}")))?,
+    );
     let durability = Durability::start(
-        db.clone(),
+        disk.clone(),
         trees[TreeId::Meta as usize].clone(),
         (tally.clone(), trees[TreeId::CountByMinute as usize].clone()),
         failed.clone(),
@@ -703,6 +714,7 @@ fn open_instance(
     Ok(Inner {
         trees,
         db,
+        disk,
         tally,
         durability,
     })

@@ -6,6 +6,7 @@
 mod admin;
 mod binary;
 mod crash;
+mod durability;
 mod empayre;
 mod helpers;
 mod hostile;
