@@ -8,9 +8,12 @@ pub mod empayre;
 pub mod http;
 pub mod ledger;
 pub mod metrics;
+pub mod openapi;
+pub mod ops;
 pub mod orbipay;
 pub mod settings;
 pub mod startup;
+pub mod state;
 pub mod store;
 pub mod telemetry;
 #[cfg(test)]

@@ -8,28 +8,16 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceResponse};
 use actix_web::http::header::HeaderValue;
 use actix_web::{web, App, HttpMessage, HttpServer};
-use rust_decimal::Decimal;
 use tracing::Instrument;
 
 use crate::domain::account::parse_accounts_file;
-use crate::empayre::handlers as empayre;
 use crate::empayre::sources::Sources;
 use crate::http::{RequestId, REQUEST_ID_HEADER};
 use crate::metrics::Metrics;
 use crate::orbipay::auth::OrbipayAuth;
-use crate::orbipay::handlers as orbipay;
 use crate::settings::Settings;
+use crate::state::AppState;
 use crate::store::{Store, StoreError};
-
-/// Everything a handler may need, behind one `web::Data`.
-pub struct AppState {
-    pub settings: Settings,
-    pub store: Store,
-    pub orbipay_auth: OrbipayAuth,
-    pub empayre_sources: Sources,
-    pub min_payment_amount: Decimal,
-    pub metrics: Metrics,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -151,19 +139,10 @@ fn finish_request<B: MessageBody>(
 
 /// Every route, registered once for the server and the tests.
 pub fn configure(cfg: &mut web::ServiceConfig, state: &web::Data<AppState>) {
-    let base = state.settings.orbipay.base_path.clone();
+    crate::ops::configure(cfg);
     crate::admin::configure(cfg);
-    // Each EBPP route answers any other method in the EBPP error envelope (spec §2), not with
-    // actix's empty 404.
-    let ebpp =
-        |path: &str| web::resource(format!("{base}{path}")).default_service(web::to(orbipay::method_not_allowed));
-    cfg.service(ebpp("/mpacustomers").route(web::post().to(orbipay::lookup)))
-        .service(ebpp("/paymentposting").route(web::post().to(orbipay::payment)))
-        .service(ebpp("/paymentreversalposting").route(web::post().to(orbipay::reversal)))
-        .service(ebpp("/paymentrefundposting").route(web::post().to(orbipay::refund)));
-    let hook = state.settings.empayre.path.clone();
-    cfg.route(&hook, web::post().to(empayre::webhook_any))
-        .route(&format!("{hook}/{{source}}"), web::post().to(empayre::webhook_source));
+    crate::orbipay::routes::configure(cfg, &state.settings.orbipay.base_path);
+    crate::empayre::routes::configure(cfg, &state.settings.empayre.path);
 }
 
 /// Imports `seed.accounts_file` when the store has no accounts yet (the demo set-up).

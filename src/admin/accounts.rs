@@ -7,11 +7,10 @@ use serde::Serialize;
 use utoipa::{OpenApi, ToSchema};
 
 use super::error::{AdminError, EntryProblem, ErrorBody};
-use super::openapi::AccountsFileEntry;
 use super::views::{AccountView, ImportAnswer, JournalEntryView, JournalFormatter, ProfileView};
 use crate::domain::account::{parse_accounts_file, EntryError};
 use crate::http::read_body;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::{ImportSummary, StoreError};
 
 /// How many journal entries the account view shows.
@@ -148,4 +147,54 @@ fn refused(errors: Vec<EntryError>) -> AdminError {
             })
             .collect(),
     )
+}
+
+// ---- The accounts file, described for `/openapi.json` (parsed by `domain::account`) ----
+
+/// One account of the accounts file (interfaces.md §3). Amounts are decimal strings.
+#[derive(Serialize, ToSchema)]
+pub struct AccountsFileEntry {
+    pub account_number: String,
+    pub customer_account_reference: Option<String>,
+    pub account_holder_name: Option<String>,
+    pub nickname: Option<String>,
+    /// active (default), inactive, incollections, inbankruptcy, closed, repair.
+    pub status: Option<String>,
+    /// ISO 4217, default USD.
+    pub currency: Option<String>,
+    pub warning: Option<String>,
+    /// The opening balance on first import; later imports keep the live balance unless
+    /// `reset_balance` is true.
+    pub current_balance: Option<String>,
+    pub current_statement_balance: Option<String>,
+    pub minimum_payment_due: Option<String>,
+    pub past_amount_due: Option<String>,
+    pub payment_due_date: Option<String>,
+    pub statement_date: Option<String>,
+    pub payoff_amount: Option<String>,
+    pub payoff_expiry_date: Option<String>,
+    pub min_payment_amount: Option<String>,
+    pub max_payment_amount: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub address: Option<serde_json::Value>,
+    pub reset_balance: Option<bool>,
+    pub customers: Option<Vec<AccountsFileProfile>>,
+}
+
+/// A profile under an account; merged across accounts by `customer_reference`.
+#[derive(Serialize, ToSchema)]
+pub struct AccountsFileProfile {
+    pub customer_reference: String,
+    pub lookup_reference: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: Option<String>,
+    /// 9 digits; kept only as a SHA-256 digest for lookups.
+    pub ssn: Option<String>,
+    pub home_phone: Option<String>,
+    /// active (default), suspended, revoked.
+    pub status: Option<String>,
+    pub warning: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub address: Option<serde_json::Value>,
 }

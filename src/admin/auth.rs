@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::error::AdminError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Middleware (`actix_web::middleware::from_fn`) admitting only requests that carry
 /// `Authorization: Bearer <admin.token>`. An empty `admin.token` disables the admin API: every

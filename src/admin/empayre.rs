@@ -12,7 +12,7 @@ use crate::domain::money::format_amount;
 use crate::http::{read_body, rfc3339, RequestId};
 use crate::ledger::empayre::assign_account;
 use crate::ledger::{Channel, Record, RecordKind};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::{EventFilter, StoredEvent};
 
 const DEFAULT_LIMIT: usize = 100;

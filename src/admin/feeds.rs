@@ -8,7 +8,7 @@ use utoipa::{OpenApi, ToSchema};
 
 use super::error::{AdminError, ErrorBody};
 use super::views::{JournalEntryView, JournalFormatter};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::StoreError;
 
 pub const DEFAULT_LIMIT: usize = 100;

@@ -14,8 +14,6 @@ pub mod auth;
 pub mod empayre;
 pub mod error;
 pub mod feeds;
-pub mod openapi;
-pub mod ops;
 pub mod postings;
 pub mod search;
 pub mod views;
@@ -52,9 +50,8 @@ pub const AREAS: &[Area] = &[
     },
 ];
 
-/// Registers `/admin/*` (every area behind the token check) and the ops routes.
+/// Registers `/admin/*`: every area behind the token check.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    ops::configure(cfg);
     let mut scope = web::scope("/admin");
     for area in AREAS {
         scope = scope.configure(area.configure);

@@ -8,7 +8,7 @@ use super::search::{SearchRequest, SearchResponse};
 use super::views::RecordView;
 use crate::http::read_body;
 use crate::ledger::RecordKind;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 #[derive(OpenApi)]
 #[openapi(paths(search, record))]

@@ -8,14 +8,20 @@ use chrono::Utc;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use super::schema::{EmpayreEvent, WebhookAnswer, WebhookMessage};
 use super::signature::SignatureError;
 use super::sink::{accept, Delivery, Outcome, Parsed};
 use crate::http::{read_body, BodyError, RequestId};
 use crate::ledger::RecordKind;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::StoreError;
 
 const SIGNATURE_HEADER: &str = "content-signature";
+
+/// The webhook paths as the OpenAPI attributes below spell them; `routes::openapi` moves them to
+/// the configured `empayre.path`.
+pub(super) const DOCUMENTED_PATH: &str = "/empayre/webhook";
+pub(super) const DOCUMENTED_SOURCE_PATH: &str = "/empayre/webhook/{source}";
 
 #[derive(Debug)]
 pub enum EmpayreError {
@@ -60,6 +66,21 @@ impl From<StoreError> for EmpayreError {
     }
 }
 
+/// A signed Empayre event: the signature is tried against every configured source's keys.
+#[utoipa::path(
+    post,
+    path = DOCUMENTED_PATH,
+    operation_id = "empayre_webhook",
+    tag = "empayre",
+    params(("Content-Signature" = String, Header, description = "alg=RS256; digest=<URL-safe base64 RSASSA-PKCS1-v1_5 SHA-256 signature of the raw body>")),
+    request_body(content = EmpayreEvent, description = "The event exactly as signed (raw bytes are verified before parsing)", content_type = "application/json"),
+    responses(
+        (status = 200, description = "Stored (and applied), duplicate, or quarantined", body = WebhookAnswer),
+        (status = 401, description = "Missing, malformed or non-verifying signature", body = WebhookMessage),
+        (status = 413, description = "Body over server.max_body_bytes", body = WebhookMessage),
+        (status = 503, description = "No Empayre source configured, or the store is unavailable (the sender retries)", body = WebhookMessage),
+    )
+)]
 pub async fn webhook_any(
     req: HttpRequest,
     payload: web::Payload,
@@ -69,6 +90,25 @@ pub async fn webhook_any(
     receive(None, req, payload, state, rid).await
 }
 
+/// A signed Empayre event for one named source: only that source's keys are tried.
+#[utoipa::path(
+    post,
+    path = DOCUMENTED_SOURCE_PATH,
+    operation_id = "empayre_webhook_source",
+    tag = "empayre",
+    params(
+        ("source" = String, Path, description = "A configured `[[empayre.sources]]` name"),
+        ("Content-Signature" = String, Header, description = "alg=RS256; digest=<URL-safe base64 signature>"),
+    ),
+    request_body(content = EmpayreEvent, description = "The event exactly as signed", content_type = "application/json"),
+    responses(
+        (status = 200, description = "Stored (and applied), duplicate, or quarantined", body = WebhookAnswer),
+        (status = 401, description = "Missing, malformed or non-verifying signature", body = WebhookMessage),
+        (status = 404, description = "Unknown source", body = WebhookMessage),
+        (status = 413, description = "Body over server.max_body_bytes", body = WebhookMessage),
+        (status = 503, description = "No Empayre source configured, or the store is unavailable", body = WebhookMessage),
+    )
+)]
 pub async fn webhook_source(
     req: HttpRequest,
     path: web::Path<String>,

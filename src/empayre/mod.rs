@@ -4,6 +4,8 @@
 pub mod event;
 pub mod handlers;
 pub mod keys;
+pub mod routes;
+pub mod schema;
 pub mod signature;
 pub mod sink;
 pub mod sources;

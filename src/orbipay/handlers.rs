@@ -7,6 +7,11 @@ use serde_json::{json, Map, Value};
 
 use super::error::OrbipayError;
 use super::responses;
+use super::routes::Endpoint;
+use super::schema::{
+    LookupAnswer, LookupForm, OrbipayErrors, PaymentPostingAnswer, PaymentPostingRequest, RefundPostingAnswer,
+    RefundPostingRequest, SharedErrors,
+};
 use super::wire;
 use crate::domain::account::ssn_digest;
 use crate::http::{media_type, read_body, RequestId};
@@ -14,42 +19,19 @@ use crate::ledger::orbipay::{
     decide_payment, decide_refund, decide_reversal, PaymentCommand, PaymentContext, RefundCommand, RefundContext,
 };
 use crate::ledger::{Channel, RecordKind};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::{LookupCriteria, WarmKey};
-
-#[derive(Debug, Clone, Copy)]
-pub enum Endpoint {
-    Lookup,
-    Payment,
-    Reversal,
-    Refund,
-}
-
-impl Endpoint {
-    pub fn path(self) -> &'static str {
-        match self {
-            Self::Lookup => "/mpacustomers",
-            Self::Payment => "/paymentposting",
-            Self::Reversal => "/paymentreversalposting",
-            Self::Refund => "/paymentrefundposting",
-        }
-    }
-}
 
 /// Look up customer profiles and their accounts (all given criteria must hold).
 #[utoipa::path(
     post,
-    path = "/mpacustomers",
+    path = Endpoint::Lookup.path(),
     tag = "orbipay",
-    request_body(content = crate::admin::openapi::LookupForm, content_type = "application/x-www-form-urlencoded"),
+    request_body(content = LookupForm, content_type = "application/x-www-form-urlencoded"),
     responses(
-        (status = 200, description = "Matching profiles with their accounts", body = crate::admin::openapi::LookupAnswer),
-        (status = 400, description = "No criterion, bad field, or wrong content type (error_field)", body = crate::admin::openapi::OrbipayErrors),
-        (status = 401, description = "Authentication failed (error_unauthorized)", body = crate::admin::openapi::OrbipayErrors),
-        (status = 403, description = "Client disabled (error_forbidden)", body = crate::admin::openapi::OrbipayErrors),
-        (status = 413, description = "Body over server.max_body_bytes", body = crate::admin::openapi::OrbipayErrors),
-        (status = 404, description = "Nothing matched (error_customer_missing)", body = crate::admin::openapi::OrbipayErrors),
-        (status = 503, description = "No client configured, or the store is unavailable (error_processing); retry", body = crate::admin::openapi::OrbipayErrors),
+        SharedErrors,
+        (status = 200, description = "Matching profiles with their accounts", body = LookupAnswer),
+        (status = 404, description = "Nothing matched (error_customer_missing)", body = OrbipayErrors),
     ),
     security(("orbipay_client_key" = [], "orbipay_api_key" = []))
 )]
@@ -89,17 +71,13 @@ pub async fn lookup(
 /// Post a payment; answers with the account's balance after it, once it is on disk.
 #[utoipa::path(
     post,
-    path = "/paymentposting",
+    path = Endpoint::Payment.path(),
     tag = "orbipay",
-    request_body(content = crate::admin::openapi::PaymentPostingRequest, content_type = "application/json"),
+    request_body(content = PaymentPostingRequest, content_type = "application/json"),
     responses(
-        (status = 200, description = "Applied (or a status update of a known payment)", body = crate::admin::openapi::PaymentPostingAnswer),
-        (status = 400, description = "Malformed body or invalid fields (error_field)", body = crate::admin::openapi::OrbipayErrors),
-        (status = 401, description = "Authentication failed (error_unauthorized)", body = crate::admin::openapi::OrbipayErrors),
-        (status = 403, description = "Client disabled (error_forbidden)", body = crate::admin::openapi::OrbipayErrors),
-        (status = 413, description = "Body over server.max_body_bytes", body = crate::admin::openapi::OrbipayErrors),
-        (status = 422, description = "Business rule (error_duplicate_posting, error_account_closed, error_payment_amount_low, ...)", body = crate::admin::openapi::OrbipayErrors),
-        (status = 503, description = "No client configured, or the store is unavailable (error_processing); retry", body = crate::admin::openapi::OrbipayErrors),
+        SharedErrors,
+        (status = 200, description = "Applied (or a status update of a known payment)", body = PaymentPostingAnswer),
+        (status = 422, description = "Business rule (error_duplicate_posting, error_account_closed, error_payment_amount_low, ...)", body = OrbipayErrors),
     ),
     security(("orbipay_client_key" = [], "orbipay_api_key" = []))
 )]
@@ -115,17 +93,13 @@ pub async fn payment(
 /// Post a cancelled, returned, declined or disputed payment.
 #[utoipa::path(
     post,
-    path = "/paymentreversalposting",
+    path = Endpoint::Reversal.path(),
     tag = "orbipay",
-    request_body(content = crate::admin::openapi::PaymentPostingRequest, content_type = "application/json"),
+    request_body(content = PaymentPostingRequest, content_type = "application/json"),
     responses(
-        (status = 200, description = "Applied", body = crate::admin::openapi::PaymentPostingAnswer),
-        (status = 400, description = "Malformed body or invalid fields (error_field)", body = crate::admin::openapi::OrbipayErrors),
-        (status = 401, description = "Authentication failed (error_unauthorized)", body = crate::admin::openapi::OrbipayErrors),
-        (status = 403, description = "Client disabled (error_forbidden)", body = crate::admin::openapi::OrbipayErrors),
-        (status = 413, description = "Body over server.max_body_bytes", body = crate::admin::openapi::OrbipayErrors),
-        (status = 422, description = "Business rule (error_posting_rejected, error_duplicate_posting, ...)", body = crate::admin::openapi::OrbipayErrors),
-        (status = 503, description = "No client configured, or the store is unavailable (error_processing); retry", body = crate::admin::openapi::OrbipayErrors),
+        SharedErrors,
+        (status = 200, description = "Applied", body = PaymentPostingAnswer),
+        (status = 422, description = "Business rule (error_posting_rejected, error_duplicate_posting, ...)", body = OrbipayErrors),
     ),
     security(("orbipay_client_key" = [], "orbipay_api_key" = []))
 )]
@@ -216,17 +190,13 @@ async fn post_payment(
 /// Post a refund of an earlier payment (no refund_amount: what is still refundable).
 #[utoipa::path(
     post,
-    path = "/paymentrefundposting",
+    path = Endpoint::Refund.path(),
     tag = "orbipay",
-    request_body(content = crate::admin::openapi::RefundPostingRequest, content_type = "application/json"),
+    request_body(content = RefundPostingRequest, content_type = "application/json"),
     responses(
-        (status = 200, description = "Applied", body = crate::admin::openapi::RefundPostingAnswer),
-        (status = 400, description = "Malformed body or invalid fields (error_field)", body = crate::admin::openapi::OrbipayErrors),
-        (status = 401, description = "Authentication failed (error_unauthorized)", body = crate::admin::openapi::OrbipayErrors),
-        (status = 403, description = "Client disabled (error_forbidden)", body = crate::admin::openapi::OrbipayErrors),
-        (status = 413, description = "Body over server.max_body_bytes", body = crate::admin::openapi::OrbipayErrors),
-        (status = 422, description = "Business rule (error_refund_initiate, error_duplicate_posting, ...)", body = crate::admin::openapi::OrbipayErrors),
-        (status = 503, description = "No client configured, or the store is unavailable (error_processing); retry", body = crate::admin::openapi::OrbipayErrors),
+        SharedErrors,
+        (status = 200, description = "Applied", body = RefundPostingAnswer),
+        (status = 422, description = "Business rule (error_refund_initiate, error_duplicate_posting, ...)", body = OrbipayErrors),
     ),
     security(("orbipay_client_key" = [], "orbipay_api_key" = []))
 )]

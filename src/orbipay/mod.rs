@@ -1,8 +1,13 @@
-//! The Orbipay EBPP channel (`orbipay-mpa.md`): authentication, wire formats, handlers.
+//! The Orbipay EBPP channel (`orbipay-mpa.md`): authentication, wire formats, handlers, and the
+//! table of its four routes.
 
 pub mod auth;
 pub mod enums;
 pub mod error;
 pub mod handlers;
 pub mod responses;
+pub mod routes;
+pub mod schema;
 pub mod wire;
+
+pub use routes::Endpoint;

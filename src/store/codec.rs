@@ -23,7 +23,7 @@
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
-use super::empayre::StoredEvent;
+use super::stored_event::StoredEvent;
 use super::StoreError;
 use crate::domain::account::{Account, AccountStatus, Address, Profile, ProfileStatus};
 use crate::ledger::{Channel, JournalEntry, Record, RecordKind, StatusChange};
@@ -46,7 +46,7 @@ const MAX_SCALE: u8 = 28;
 const NEGATIVE: u8 = 0x80;
 
 pub(crate) fn encode_account(a: &Account) -> Vec<u8> {
-    let mut w = Writer(Vec::with_capacity(96));
+    let mut w = Encoder(Vec::with_capacity(96));
     w.0.push(ACCOUNT_V1);
     w.str(&a.account_number);
     w.opt_str(a.customer_account_reference.as_deref());
@@ -82,7 +82,7 @@ pub(crate) fn decode_account(bytes: &[u8]) -> Result<Account, StoreError> {
     match bytes.first() {
         Some(&JSON_OBJECT) => super::decode(bytes),
         Some(&ACCOUNT_V1) => {
-            let mut r = Reader { bytes, at: 1 };
+            let mut r = Decoder { bytes, at: 1 };
             let account = Account {
                 account_number: r.string()?,
                 customer_account_reference: r.opt_string()?,
@@ -120,7 +120,7 @@ pub(crate) fn decode_account(bytes: &[u8]) -> Result<Account, StoreError> {
 }
 
 pub(crate) fn encode_profile(p: &Profile) -> Vec<u8> {
-    let mut w = Writer(Vec::with_capacity(96));
+    let mut w = Encoder(Vec::with_capacity(96));
     w.0.push(PROFILE_V1);
     w.str(&p.customer_reference);
     w.opt_str(p.lookup_reference.as_deref());
@@ -140,7 +140,7 @@ pub(crate) fn decode_profile(bytes: &[u8]) -> Result<Profile, StoreError> {
     match bytes.first() {
         Some(&JSON_OBJECT) => super::decode(bytes),
         Some(&PROFILE_V1) => {
-            let mut r = Reader { bytes, at: 1 };
+            let mut r = Decoder { bytes, at: 1 };
             let profile = Profile {
                 customer_reference: r.string()?,
                 lookup_reference: r.opt_string()?,
@@ -164,7 +164,7 @@ pub(crate) fn decode_profile(bytes: &[u8]) -> Result<Profile, StoreError> {
 }
 
 pub(crate) fn encode_record(r: &Record) -> Vec<u8> {
-    let mut w = Writer(Vec::with_capacity(256));
+    let mut w = Encoder(Vec::with_capacity(256));
     w.0.push(RECORD_V1);
     w.str(r.kind.as_str());
     w.str(&r.id);
@@ -216,7 +216,7 @@ pub(crate) fn record_fields(bytes: &[u8]) -> Result<RecordFields<'_>, StoreError
     if bytes.first() != Some(&RECORD_V1) {
         return Err(corrupt("unknown record encoding"));
     }
-    let mut r = Reader { bytes, at: 1 };
+    let mut r = Decoder { bytes, at: 1 };
     r.str()?; // kind
     r.str()?; // id
     let status = r.str()?;
@@ -252,7 +252,7 @@ pub(crate) fn decode_record(bytes: &[u8]) -> Result<Record, StoreError> {
     match bytes.first() {
         Some(&JSON_OBJECT) => super::decode(bytes),
         Some(&RECORD_V1) => {
-            let mut r = Reader { bytes, at: 1 };
+            let mut r = Decoder { bytes, at: 1 };
             let record = Record {
                 kind: {
                     let name = r.str()?;
@@ -295,7 +295,7 @@ pub(crate) fn decode_record(bytes: &[u8]) -> Result<Record, StoreError> {
 }
 
 pub(crate) fn encode_journal(e: &JournalEntry) -> Vec<u8> {
-    let mut w = Writer(Vec::with_capacity(96));
+    let mut w = Encoder(Vec::with_capacity(96));
     w.0.push(JOURNAL_V1);
     w.uint(u128::from(e.seq));
     w.time(e.at);
@@ -313,7 +313,7 @@ pub(crate) fn decode_journal(bytes: &[u8]) -> Result<JournalEntry, StoreError> {
     match bytes.first() {
         Some(&JSON_OBJECT) => super::decode(bytes),
         Some(&JOURNAL_V1) => {
-            let mut r = Reader { bytes, at: 1 };
+            let mut r = Decoder { bytes, at: 1 };
             let entry = JournalEntry {
                 seq: u64::try_from(r.uint()?).map_err(|_| corrupt("journal seq out of range"))?,
                 at: r.time()?,
@@ -338,7 +338,7 @@ pub(crate) fn decode_journal(bytes: &[u8]) -> Result<JournalEntry, StoreError> {
 }
 
 pub(crate) fn encode_event(e: &StoredEvent) -> Vec<u8> {
-    let mut w = Writer(Vec::with_capacity(256 + e.body.len()));
+    let mut w = Encoder(Vec::with_capacity(256 + e.body.len()));
     w.0.push(EVENT_V1);
     w.uint(u128::from(e.seq));
     w.str(&e.source);
@@ -369,7 +369,7 @@ pub(crate) fn decode_event(bytes: &[u8]) -> Result<StoredEvent, StoreError> {
     match bytes.first() {
         Some(&JSON_OBJECT) => super::decode(bytes),
         Some(&EVENT_V1) => {
-            let mut r = Reader { bytes, at: 1 };
+            let mut r = Decoder { bytes, at: 1 };
             let event = StoredEvent {
                 seq: u64::try_from(r.uint()?).map_err(|_| corrupt("event seq out of range"))?,
                 source: r.string()?,
@@ -398,9 +398,9 @@ fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(what.into())
 }
 
-struct Writer(Vec<u8>);
+struct Encoder(Vec<u8>);
 
-impl Writer {
+impl Encoder {
     fn uint(&mut self, mut n: u128) {
         loop {
             let low = (n & 0x7f) as u8;
@@ -479,12 +479,12 @@ impl Writer {
     }
 }
 
-struct Reader<'a> {
+struct Decoder<'a> {
     bytes: &'a [u8],
     at: usize,
 }
 
-impl<'a> Reader<'a> {
+impl<'a> Decoder<'a> {
     fn byte(&mut self) -> Result<u8, StoreError> {
         let b = *self
             .bytes

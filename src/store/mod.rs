@@ -38,6 +38,7 @@ mod empayre;
 mod log;
 pub(crate) mod minute_counts;
 mod search;
+mod stored_event;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -48,8 +49,9 @@ use serde::de::DeserializeOwned;
 use sled::Transactional;
 
 pub use accounts::{ImportSummary, LookupCriteria, LookupMatch};
-pub use empayre::{EventFilter, StoredEvent};
+pub use empayre::EventFilter;
 pub use search::{Condition, Direction, Filter, Operand, SearchField, SearchPage, SearchQuery, SortField};
+pub use stored_event::StoredEvent;
 pub use writer::{Applied, Writer};
 
 use crate::ledger::{JournalEntry, Record, RecordKind};

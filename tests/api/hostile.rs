@@ -16,6 +16,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
+use biller_inbox::orbipay::Endpoint;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rust_decimal::Decimal;
@@ -646,10 +647,10 @@ impl Run {
         signed: bool,
     ) {
         let path = match route {
-            Route::Lookup => "/mpacustomers",
-            Route::Payment => "/paymentposting",
-            Route::Reversal => "/paymentreversalposting",
-            Route::Refund => "/paymentrefundposting",
+            Route::Lookup => Endpoint::Lookup.path(),
+            Route::Payment => Endpoint::Payment.path(),
+            Route::Reversal => Endpoint::Reversal.path(),
+            Route::Refund => Endpoint::Refund.path(),
             Route::Webhook => "/empayre/webhook",
         };
         let shown = String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();

@@ -1,5 +1,6 @@
 //! `POST /mpacustomers`: criteria, AND semantics, the multi-profile model, errors, auth.
 
+use biller_inbox::orbipay::Endpoint;
 use serde_json::Value;
 
 use crate::helpers::*;
@@ -269,12 +270,7 @@ async fn no_configured_client_closes_the_channel() {
 #[tokio::test]
 async fn other_methods_on_ebpp_routes_get_the_error_envelope() {
     let app = spawn_app().await;
-    for path in [
-        "/mpacustomers",
-        "/paymentposting",
-        "/paymentreversalposting",
-        "/paymentrefundposting",
-    ] {
+    for path in Endpoint::ALL.map(Endpoint::path) {
         for method in [reqwest::Method::GET, reqwest::Method::PUT, reqwest::Method::DELETE] {
             let r = app
                 .client

@@ -7,7 +7,7 @@ use actix_web::{web, HttpResponse};
 use serde::Serialize;
 use utoipa::{OpenApi, ToSchema};
 
-use crate::startup::AppState;
+use crate::state::AppState;
 
 #[derive(OpenApi)]
 #[openapi(paths(live, ready, metrics, openapi_json))]
@@ -109,5 +109,5 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     responses((status = 200, description = "OpenAPI 3.1 document", body = Object, content_type = "application/json"))
 )]
 pub async fn openapi_json(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok().json(super::openapi::document(&state.settings))
+    HttpResponse::Ok().json(crate::openapi::document(&state.settings))
 }

@@ -1,0 +1,20 @@
+//! What every handler may need, behind one `web::Data`. This module imports no handler: the
+//! handlers import it, and `startup` builds it.
+
+use rust_decimal::Decimal;
+
+use crate::empayre::sources::Sources;
+use crate::metrics::Metrics;
+use crate::orbipay::auth::OrbipayAuth;
+use crate::settings::Settings;
+use crate::store::Store;
+
+/// Everything a handler may need, behind one `web::Data`.
+pub struct AppState {
+    pub settings: Settings,
+    pub store: Store,
+    pub orbipay_auth: OrbipayAuth,
+    pub empayre_sources: Sources,
+    pub min_payment_amount: Decimal,
+    pub metrics: Metrics,
+}
