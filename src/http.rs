@@ -3,8 +3,9 @@
 use std::future::{ready, Ready};
 
 use actix_web::dev::Payload;
-use actix_web::http::header::{HeaderName, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
-use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
+use actix_web::http::header::{HeaderName, HeaderValue, ALLOW, CONTENT_LENGTH, CONTENT_TYPE};
+use actix_web::http::Method;
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest, Resource, ResponseError, Route};
 use futures_util::StreamExt;
 
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
@@ -43,6 +44,37 @@ impl FromRequest for RequestId {
             .unwrap_or_else(|| RequestId::from_header(req.headers().get(REQUEST_ID_HEADER)));
         ready(Ok(id))
     }
+}
+
+/// How a channel words "this route does not take that method", in its own error format. The
+/// `Allow` header is added by [`resource`], which knows the methods.
+pub trait RefuseMethod: ResponseError + 'static {
+    /// `allowed` is what the route takes, as the `Allow` header lists it (`"GET"`, `"POST"`).
+    fn method_not_allowed(allowed: &str) -> Self;
+}
+
+/// A resource at `path` that answers each `(method, route)` pair and every other method with
+/// 405, an `Allow` header listing the methods it takes (RFC 9110 §15.5.6), and a body in the
+/// error format `E` of the route's channel.
+///
+/// Register all methods of one path in one call: actix matches the first resource whose path
+/// fits, so a second resource on the same path would never see a request.
+pub fn resource<E: RefuseMethod>(path: &str, routes: Vec<(Method, Route)>) -> Resource {
+    let allowed = routes.iter().map(|(m, _)| m.as_str()).collect::<Vec<_>>().join(", ");
+    let mut resource = web::resource(path);
+    for (method, route) in routes {
+        resource = resource.route(route.method(method));
+    }
+    resource.default_service(web::to(move || {
+        let allowed = allowed.clone();
+        async move {
+            let mut res = E::method_not_allowed(&allowed).error_response();
+            if let Ok(value) = HeaderValue::from_str(&allowed) {
+                res.headers_mut().insert(ALLOW, value);
+            }
+            res
+        }
+    }))
 }
 
 #[derive(Debug, thiserror::Error)]

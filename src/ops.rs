@@ -3,10 +3,13 @@
 
 use std::path::Path;
 
+use actix_web::http::Method;
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
 use utoipa::{OpenApi, ToSchema};
 
+use crate::admin::AdminError;
+use crate::http::resource;
 use crate::state::AppState;
 
 #[derive(OpenApi)]
@@ -14,10 +17,23 @@ use crate::state::AppState;
 pub struct Api;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/health/live", web::get().to(live))
-        .route("/health/ready", web::get().to(ready))
-        .route("/metrics", web::get().to(metrics))
-        .route("/openapi.json", web::get().to(openapi_json));
+    // The ops routes have no error format of their own; a wrong method gets the operator API's.
+    cfg.service(resource::<AdminError>(
+        "/health/live",
+        vec![(Method::GET, web::to(live))],
+    ))
+    .service(resource::<AdminError>(
+        "/health/ready",
+        vec![(Method::GET, web::to(ready))],
+    ))
+    .service(resource::<AdminError>(
+        "/metrics",
+        vec![(Method::GET, web::to(metrics))],
+    ))
+    .service(resource::<AdminError>(
+        "/openapi.json",
+        vec![(Method::GET, web::to(openapi_json))],
+    ));
 }
 
 #[derive(Debug, Serialize, ToSchema)]

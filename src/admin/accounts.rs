@@ -1,6 +1,7 @@
 //! `GET /admin/accounts/{account_number}` and `PUT /admin/accounts` (the accounts file as the
 //! body, with the same validation and all-or-nothing rule as `accounts import`).
 
+use actix_web::http::Method;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
@@ -9,7 +10,7 @@ use utoipa::{OpenApi, ToSchema};
 use super::error::{AdminError, EntryProblem, ErrorBody};
 use super::views::{AccountView, ImportAnswer, JournalEntryView, JournalFormatter, ProfileView};
 use crate::domain::account::{parse_accounts_file, EntryError};
-use crate::http::read_body;
+use crate::http::{read_body, resource};
 use crate::state::AppState;
 use crate::store::{ImportSummary, StoreError};
 
@@ -21,8 +22,14 @@ pub const ACCOUNT_JOURNAL_ENTRIES: usize = 100;
 pub struct Api;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/accounts/{account_number}", web::get().to(account))
-        .route("/accounts", web::put().to(put_accounts));
+    cfg.service(resource::<AdminError>(
+        "/accounts/{account_number}",
+        vec![(Method::GET, web::to(account))],
+    ))
+    .service(resource::<AdminError>(
+        "/accounts",
+        vec![(Method::PUT, web::to(put_accounts))],
+    ));
 }
 
 /// An account, its profiles and its last journal entries.

@@ -1,6 +1,7 @@
 //! Admin routes of the Empayre channel (`interfaces.md` §5): stored events, quarantine, and
 //! unmatched payments with the operator's assignment of an account.
 
+use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
@@ -8,26 +9,39 @@ use serde_json::Value;
 use utoipa::{OpenApi, ToSchema};
 
 use super::error::{parse_json, AdminError, ErrorBody};
+use super::feeds::ListQuery;
 use crate::domain::money::format_amount;
-use crate::http::{read_body, rfc3339, RequestId};
+use crate::http::{read_body, resource, rfc3339, RequestId};
 use crate::ledger::empayre::assign_account;
 use crate::ledger::{Channel, Record, RecordKind};
 use crate::state::AppState;
 use crate::store::{EventFilter, StoredEvent};
-
-const DEFAULT_LIMIT: usize = 100;
-const MAX_LIMIT: usize = 1000;
 
 #[derive(OpenApi)]
 #[openapi(paths(events, event, quarantine, unmatched, assign))]
 pub struct Api;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/empayre/events", web::get().to(events))
-        .route("/empayre/events/{source}/{event_id}", web::get().to(event))
-        .route("/empayre/unmatched", web::get().to(unmatched))
-        .route("/empayre/unmatched/{key}/assign", web::post().to(assign))
-        .route("/quarantine", web::get().to(quarantine));
+    cfg.service(resource::<AdminError>(
+        "/empayre/events",
+        vec![(Method::GET, web::to(events))],
+    ))
+    .service(resource::<AdminError>(
+        "/empayre/events/{source}/{event_id}",
+        vec![(Method::GET, web::to(event))],
+    ))
+    .service(resource::<AdminError>(
+        "/empayre/unmatched",
+        vec![(Method::GET, web::to(unmatched))],
+    ))
+    .service(resource::<AdminError>(
+        "/empayre/unmatched/{key}/assign",
+        vec![(Method::POST, web::to(assign))],
+    ))
+    .service(resource::<AdminError>(
+        "/quarantine",
+        vec![(Method::GET, web::to(quarantine))],
+    ));
 }
 
 /// A stored event without its body.
@@ -145,35 +159,22 @@ pub struct AssignResult {
     pub journal_seq: Option<u64>,
 }
 
-#[derive(Deserialize)]
-struct ListParams {
-    invoice_id: Option<String>,
-    status: Option<String>,
-    after: Option<u64>,
-    limit: Option<usize>,
-}
-
-fn list_params(req: &HttpRequest) -> Result<ListParams, AdminError> {
-    let p: ListParams = serde_urlencoded::from_str(req.query_string())
-        .map_err(|e| AdminError::malformed(None, format!("bad query string: {e}")))?;
-    if p.limit.is_some_and(|n| !(1..=MAX_LIMIT).contains(&n)) {
-        return Err(AdminError::bad(
-            "bad_value",
-            "limit",
-            "limit is a whole number from 1 to 1000",
-        ));
-    }
-    if p.status
-        .as_deref()
-        .is_some_and(|s| !matches!(s, "stored" | "quarantined"))
-    {
+/// The filters of `GET /admin/empayre/events`.
+fn event_filter(query: &ListQuery) -> Result<EventFilter, AdminError> {
+    let status = query.text("status")?;
+    if status.is_some_and(|s| !matches!(s, "stored" | "quarantined")) {
         return Err(AdminError::bad(
             "bad_value",
             "status",
             "status is stored or quarantined",
         ));
     }
-    Ok(p)
+    Ok(EventFilter {
+        invoice_id: query.text("invoice_id")?.map(str::to_string),
+        status: status.map(str::to_string),
+        before: query.after()?,
+        limit: query.limit()?,
+    })
 }
 
 /// Stored Empayre events, newest first.
@@ -195,13 +196,7 @@ fn list_params(req: &HttpRequest) -> Result<ListParams, AdminError> {
     security(("admin_token" = []))
 )]
 pub async fn events(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AdminError> {
-    let p = list_params(&req)?;
-    let filter = EventFilter {
-        invoice_id: p.invoice_id,
-        status: p.status,
-        before: p.after,
-        limit: p.limit.unwrap_or(DEFAULT_LIMIT),
-    };
+    let filter = event_filter(&ListQuery::parse(&req)?)?;
     let store = state.store.clone();
     let found = web::block(move || store.events(&filter)).await??;
     let items = found.iter().map(EventSummary::from).collect();
@@ -253,7 +248,7 @@ pub async fn event(state: web::Data<AppState>, path: web::Path<(String, String)>
     security(("admin_token" = []))
 )]
 pub async fn quarantine(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AdminError> {
-    let n = list_params(&req)?.limit.unwrap_or(DEFAULT_LIMIT);
+    let n = ListQuery::parse(&req)?.limit()?;
     let store = state.store.clone();
     let found = web::block(move || store.quarantined(n)).await??;
     let items = found

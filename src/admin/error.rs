@@ -7,7 +7,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::http::BodyError;
+use crate::http::{BodyError, RefuseMethod};
 use crate::store::StoreError;
 
 /// The body of every admin error.
@@ -16,7 +16,7 @@ pub struct ErrorBody {
     /// Machine-readable: `unauthorized`, `admin_disabled`, `not_found`, `malformed`,
     /// `unknown_name`, `unknown_method`, `wrong_arity`, `bad_value`, `window_required`,
     /// `bad_paging`, `unknown_sort_field`, `bad_order`, `validation`, `payload_too_large`,
-    /// `store_unavailable`.
+    /// `method_not_allowed`, `store_unavailable`.
     pub code: String,
     pub message: String,
     /// The offending field (a JSON path such as `searchParameters[1].method`, a query
@@ -93,6 +93,17 @@ impl AdminError {
         )
     }
 
+    /// 405: the route exists but takes another method (the `Allow` header is added by
+    /// `http::resource`).
+    pub fn method_not_allowed(allowed: &str) -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            None,
+            format!("this route takes {allowed} only"),
+        )
+    }
+
     pub fn with_errors(mut self, errors: Vec<EntryProblem>) -> Self {
         self.body.errors = Some(errors);
         self
@@ -121,6 +132,12 @@ impl ResponseError for AdminError {
                 .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"admin\""));
         }
         res
+    }
+}
+
+impl RefuseMethod for AdminError {
+    fn method_not_allowed(allowed: &str) -> Self {
+        Self::method_not_allowed(allowed)
     }
 }
 

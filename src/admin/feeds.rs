@@ -1,13 +1,15 @@
 //! `GET /admin/journal` (the change feed a biller's core system polls) and
 //! `GET /admin/rejections` (the request log of refused requests).
 
+use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 use utoipa::{OpenApi, ToSchema};
 
 use super::error::{AdminError, ErrorBody};
 use super::views::{JournalEntryView, JournalFormatter};
+use crate::http::resource;
 use crate::state::AppState;
 use crate::store::StoreError;
 
@@ -19,8 +21,14 @@ pub const MAX_LIMIT: usize = 1000;
 pub struct Api;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/journal", web::get().to(journal))
-        .route("/rejections", web::get().to(rejections));
+    cfg.service(resource::<AdminError>(
+        "/journal",
+        vec![(Method::GET, web::to(journal))],
+    ))
+    .service(resource::<AdminError>(
+        "/rejections",
+        vec![(Method::GET, web::to(rejections))],
+    ));
 }
 
 /// A page of the journal.
@@ -54,39 +62,62 @@ pub struct RejectionList {
     pub items: Vec<RejectionItem>,
 }
 
-#[derive(Deserialize)]
-struct Params {
-    after: Option<String>,
-    limit: Option<String>,
+/// The query string of a list route (`limit`, `after` and filters), read the same way by every
+/// admin list so that one mistake gets one answer everywhere: `bad_value`, `field` naming the
+/// parameter, and the range the service takes in the message.
+pub struct ListQuery {
+    pairs: Vec<(String, String)>,
 }
 
-fn params(req: &HttpRequest) -> Result<Params, AdminError> {
-    serde_urlencoded::from_str(req.query_string())
-        .map_err(|e| AdminError::malformed(None, format!("bad query string: {e}")))
-}
+/// The largest `after`: cursors are documented as int64, so nothing above it is taken or echoed.
+pub const MAX_AFTER: u64 = i64::MAX as u64;
 
-fn number(value: Option<&str>, field: &str, default: u64, max: u64) -> Result<u64, AdminError> {
-    let Some(s) = value.map(str::trim).filter(|s| !s.is_empty()) else {
-        return Ok(default);
-    };
-    match s.parse::<u64>() {
-        Ok(n) if n <= max => Ok(n),
-        _ => Err(AdminError::bad(
-            "bad_value",
-            field,
-            format!("{field} is a whole number from 0 to {max}"),
-        )),
+impl ListQuery {
+    pub fn parse(req: &HttpRequest) -> Result<Self, AdminError> {
+        let pairs = serde_urlencoded::from_str(req.query_string())
+            .map_err(|e| AdminError::malformed(None, format!("bad query string: {e}")))?;
+        Ok(Self { pairs })
     }
-}
 
-fn limit(value: Option<&str>) -> Result<usize, AdminError> {
-    match number(value, "limit", DEFAULT_LIMIT as u64, MAX_LIMIT as u64)? {
-        0 => Err(AdminError::bad(
-            "bad_value",
-            "limit",
-            format!("limit is a whole number from 1 to {MAX_LIMIT}"),
-        )),
-        n => Ok(n as usize),
+    /// The value of `name`, if given; a parameter given twice is refused rather than guessed at.
+    pub fn text(&self, name: &str) -> Result<Option<&str>, AdminError> {
+        let mut values = self.pairs.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str());
+        let first = values.next();
+        if values.next().is_some() {
+            return Err(AdminError::bad(
+                "bad_value",
+                name,
+                format!("{name} is given more than once"),
+            ));
+        }
+        Ok(first)
+    }
+
+    /// `limit`: 1 to [`MAX_LIMIT`], [`DEFAULT_LIMIT`] when left out.
+    pub fn limit(&self) -> Result<usize, AdminError> {
+        let n = self.number("limit", 1, MAX_LIMIT as u64)?;
+        Ok(n.map_or(DEFAULT_LIMIT, |n| n as usize))
+    }
+
+    /// `after` (a cursor): 0 to [`MAX_AFTER`], or `None` when left out.
+    pub fn after(&self) -> Result<Option<u64>, AdminError> {
+        self.number("after", 0, MAX_AFTER)
+    }
+
+    /// A whole number in `min..=max`: decimal digits only (no sign, no spaces, not empty).
+    fn number(&self, name: &str, min: u64, max: u64) -> Result<Option<u64>, AdminError> {
+        let Some(value) = self.text(name)? else {
+            return Ok(None);
+        };
+        let digits = !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit());
+        match value.parse::<u64>() {
+            Ok(n) if digits && (min..=max).contains(&n) => Ok(Some(n)),
+            _ => Err(AdminError::bad(
+                "bad_value",
+                name,
+                format!("{name} is a whole number from {min} to {max}"),
+            )),
+        }
     }
 }
 
@@ -108,9 +139,9 @@ fn limit(value: Option<&str>) -> Result<usize, AdminError> {
     security(("admin_token" = []))
 )]
 pub async fn journal(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AdminError> {
-    let p = params(&req)?;
-    let after = number(p.after.as_deref(), "after", 0, u64::MAX)?;
-    let limit = limit(p.limit.as_deref())?;
+    let query = ListQuery::parse(&req)?;
+    let after = query.after()?.unwrap_or(0);
+    let limit = query.limit()?;
     let store = state.store.clone();
     let entries = web::block(move || -> Result<Vec<JournalEntryView>, StoreError> {
         let mut format = JournalFormatter::new(&store);
@@ -139,7 +170,7 @@ pub async fn journal(req: HttpRequest, state: web::Data<AppState>) -> Result<Htt
     security(("admin_token" = []))
 )]
 pub async fn rejections(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AdminError> {
-    let limit = limit(params(&req)?.limit.as_deref())?;
+    let limit = ListQuery::parse(&req)?.limit()?;
     let store = state.store.clone();
     let stored = web::block(move || store.recent_rejections(limit)).await??;
     let text = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).map(str::to_string);

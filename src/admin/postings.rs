@@ -1,12 +1,13 @@
 //! `POST /admin/postings/search` and `GET /admin/postings/{kind}/{id}`.
 
+use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse};
 use utoipa::OpenApi;
 
 use super::error::{parse_json, AdminError, ErrorBody};
 use super::search::{SearchRequest, SearchResponse};
 use super::views::RecordView;
-use crate::http::read_body;
+use crate::http::{read_body, resource};
 use crate::ledger::RecordKind;
 use crate::state::AppState;
 
@@ -15,8 +16,14 @@ use crate::state::AppState;
 pub struct Api;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/postings/search", web::post().to(search))
-        .route("/postings/{kind}/{id}", web::get().to(record));
+    cfg.service(resource::<AdminError>(
+        "/postings/search",
+        vec![(Method::POST, web::to(search))],
+    ))
+    .service(resource::<AdminError>(
+        "/postings/{kind}/{id}",
+        vec![(Method::GET, web::to(record))],
+    ));
 }
 
 /// Search the records of both channels in a received_at window (interfaces.md §6).

@@ -228,33 +228,39 @@ impl SearchRequest {
     /// (offset, limit) from the paging.
     fn page(&self) -> Result<(usize, usize), AdminError> {
         let paging = self.paging.as_ref();
-        let page = count(paging.and_then(|p| p.page.as_ref()), "paging.page")?.unwrap_or(1);
-        let size = count(paging.and_then(|p| p.size.as_ref()), "paging.size")?.unwrap_or(DEFAULT_PAGE_SIZE as u64);
-        if page < 1 {
-            return Err(AdminError::bad("bad_paging", "paging.page", "page starts at 1"));
-        }
-        if !(1..=MAX_PAGE_SIZE as u64).contains(&size) {
-            return Err(AdminError::bad(
-                "bad_paging",
-                "paging.size",
-                format!("size is 1 to {MAX_PAGE_SIZE}"),
-            ));
-        }
+        let page = count(paging.and_then(|p| p.page.as_ref()), "paging.page", 1, MAX_PAGE)?.unwrap_or(1);
+        let size = count(
+            paging.and_then(|p| p.size.as_ref()),
+            "paging.size",
+            1,
+            MAX_PAGE_SIZE as u64,
+        )?
+        .unwrap_or(DEFAULT_PAGE_SIZE as u64);
         let size = size as usize;
         let offset = usize::try_from(page - 1).unwrap_or(usize::MAX).saturating_mul(size);
         Ok((offset, size))
     }
 }
 
-/// A paging number given as a JSON number or a numeric string (the model shows both).
-fn count(value: Option<&Value>, field: &str) -> Result<Option<u64>, AdminError> {
-    let bad = || AdminError::bad("bad_paging", field, "must be a whole number");
-    match value {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => n.as_u64().map(Some).ok_or_else(bad),
-        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
-        Some(Value::String(s)) => s.trim().parse().map(Some).map_err(|_| bad()),
-        Some(_) => Err(bad()),
+/// The largest page number: the document says int64, so nothing above it is taken.
+pub const MAX_PAGE: u64 = i64::MAX as u64;
+
+/// A paging number in `min..=max`, given as a JSON number or a string of digits (the model shows
+/// both); `None` when left out or null.
+fn count(value: Option<&Value>, field: &str, min: u64, max: u64) -> Result<Option<u64>, AdminError> {
+    let n = match value {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Number(n)) => n.as_u64(),
+        Some(Value::String(s)) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => s.parse().ok(),
+        Some(_) => None,
+    };
+    match n {
+        Some(n) if (min..=max).contains(&n) => Ok(Some(n)),
+        _ => Err(AdminError::bad(
+            "bad_paging",
+            field,
+            format!("{field} is a whole number from {min} to {max}"),
+        )),
     }
 }
 

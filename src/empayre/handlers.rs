@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use super::schema::{EmpayreEvent, WebhookAnswer, WebhookMessage};
 use super::signature::SignatureError;
 use super::sink::{accept, Delivery, Outcome, Parsed};
-use crate::http::{read_body, BodyError, RequestId};
+use crate::http::{read_body, BodyError, RefuseMethod, RequestId};
 use crate::ledger::RecordKind;
 use crate::state::AppState;
 use crate::store::StoreError;
@@ -30,6 +30,8 @@ pub enum EmpayreError {
     PayloadTooLarge,
     Signature(SignatureError),
     Unavailable(String),
+    /// Any method but POST.
+    MethodNotAllowed,
 }
 
 impl std::fmt::Display for EmpayreError {
@@ -41,6 +43,7 @@ impl std::fmt::Display for EmpayreError {
             Self::Signature(SignatureError::Missing) => f.write_str("Content-Signature header is missing"),
             Self::Signature(_) => f.write_str("signature is invalid"),
             Self::Unavailable(_) => f.write_str("the store is unavailable, retry later"),
+            Self::MethodNotAllowed => f.write_str("this route takes POST only"),
         }
     }
 }
@@ -52,11 +55,19 @@ impl ResponseError for EmpayreError {
             Self::UnknownSource => StatusCode::NOT_FOUND,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Signature(_) => StatusCode::UNAUTHORIZED,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
         HttpResponse::build(self.status_code()).json(json!({ "message": self.to_string() }))
+    }
+}
+
+impl RefuseMethod for EmpayreError {
+    /// The webhook routes take POST only.
+    fn method_not_allowed(_allowed: &str) -> Self {
+        Self::MethodNotAllowed
     }
 }
 

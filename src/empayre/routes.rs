@@ -1,14 +1,23 @@
 //! The webhook routes: `POST {empayre.path}` and `POST {empayre.path}/{source}`, registered and
 //! documented here.
 
+use actix_web::http::Method;
 use actix_web::web;
 use utoipa::OpenApi;
 
-use super::handlers::{self, DOCUMENTED_PATH, DOCUMENTED_SOURCE_PATH};
+use super::handlers::{self, EmpayreError, DOCUMENTED_PATH, DOCUMENTED_SOURCE_PATH};
+use crate::http::resource;
 
+/// Registers both webhook routes; another method gets 405 with `Allow: POST` and `{"message"}`.
 pub fn configure(cfg: &mut web::ServiceConfig, hook: &str) {
-    cfg.route(hook, web::post().to(handlers::webhook_any))
-        .route(&format!("{hook}/{{source}}"), web::post().to(handlers::webhook_source));
+    cfg.service(resource::<EmpayreError>(
+        hook,
+        vec![(Method::POST, web::to(handlers::webhook_any))],
+    ))
+    .service(resource::<EmpayreError>(
+        &format!("{hook}/{{source}}"),
+        vec![(Method::POST, web::to(handlers::webhook_source))],
+    ));
 }
 
 #[derive(OpenApi)]

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::auth::AuthFailure;
 use super::wire::FieldError;
-use crate::http::BodyError;
+use crate::http::{BodyError, RefuseMethod};
 use crate::ledger::{BusinessCode, Rejection};
 use crate::store::StoreError;
 
@@ -132,6 +132,13 @@ impl OrbipayError {
             Self::Internal(_) => "internal error",
             Self::Malformed(_) | Self::Fields(_) | Self::Business(_) => "request refused",
         }
+    }
+}
+
+impl RefuseMethod for OrbipayError {
+    /// Every EBPP route takes POST only.
+    fn method_not_allowed(_allowed: &str) -> Self {
+        Self::MethodNotAllowed
     }
 }
 

@@ -289,11 +289,6 @@ pub async fn refund(
     finish(&state, Endpoint::Refund, &rid, posted_id, result)
 }
 
-/// Any method but POST on an EBPP route.
-pub async fn method_not_allowed() -> Result<HttpResponse, OrbipayError> {
-    Err(OrbipayError::MethodNotAllowed)
-}
-
 async fn read_json_body(
     req: &HttpRequest,
     payload: web::Payload,

@@ -1,13 +1,14 @@
 //! The four EBPP routes, declared once. `Endpoint::ALL` registers them (`configure`), documents
 //! them (`openapi`) and is what the tests iterate; nothing else spells their paths.
 
+use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse};
 use utoipa::OpenApi;
 
 use super::error::OrbipayError;
 use super::handlers;
 use super::schema::{OrbipayErrorItem, OrbipayErrors};
-use crate::http::RequestId;
+use crate::http::{resource, RequestId};
 use crate::state::AppState;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,18 +51,18 @@ impl Endpoint {
 }
 
 /// Registers every EBPP route under `base` (`orbipay.base_path`). Each also answers any other
-/// method in the EBPP error envelope (spec §2), not with actix's empty 404.
+/// method with 405 and `Allow: POST` in the EBPP error envelope (spec §2).
 pub fn configure(cfg: &mut web::ServiceConfig, base: &str) {
     for endpoint in Endpoint::ALL {
-        cfg.service(
-            web::resource(format!("{base}{}", endpoint.path()))
-                .route(web::post().to(
-                    move |req: HttpRequest, payload: web::Payload, state: web::Data<AppState>, rid: RequestId| {
-                        endpoint.handle(req, payload, state, rid)
-                    },
-                ))
-                .default_service(web::to(handlers::method_not_allowed)),
+        let post = web::to(
+            move |req: HttpRequest, payload: web::Payload, state: web::Data<AppState>, rid: RequestId| {
+                endpoint.handle(req, payload, state, rid)
+            },
         );
+        cfg.service(resource::<OrbipayError>(
+            &format!("{base}{}", endpoint.path()),
+            vec![(Method::POST, post)],
+        ));
     }
 }
 

@@ -16,3 +16,4 @@ mod reliability;
 mod replay;
 mod repository;
 mod store_trouble;
+mod uniform_errors;

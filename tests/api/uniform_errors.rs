@@ -1,0 +1,220 @@
+//! One answer for one mistake on every route: bad list parameters on every admin list, integers
+//! within the documented int64, and another method on any route (405 with `Allow`, in the
+//! route's own error format).
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+/// The admin lists and the paging parameters each takes.
+const LISTS: [(&str, bool); 4] = [
+    ("/admin/journal", true),
+    ("/admin/empayre/events", true),
+    ("/admin/rejections", false),
+    ("/admin/quarantine", false),
+];
+
+const LIMIT_RANGE: &str = "limit is a whole number from 1 to 1000";
+const AFTER_RANGE: &str = "after is a whole number from 0 to 9223372036854775807";
+
+#[tokio::test]
+async fn a_bad_limit_or_after_gets_the_same_answer_on_every_admin_list() {
+    let app = spawn_app().await;
+    let bad_limits = [
+        "limit=0",
+        "limit=1001",
+        "limit=abc",
+        "limit=",
+        "limit=-1",
+        "limit=%2B5",
+        "limit=%205",
+        "limit=1.5",
+        "limit=18446744073709551616",
+        "limit=1&limit=2",
+    ];
+    let bad_afters = [
+        "after=-1",
+        "after=x",
+        "after=",
+        "after=9223372036854775808",
+        "after=18446744073709551616",
+        "after=1&after=2",
+    ];
+    for (path, takes_after) in LISTS {
+        let mut cases: Vec<(&str, &str, &str)> = bad_limits.iter().map(|q| (*q, "limit", LIMIT_RANGE)).collect();
+        if takes_after {
+            cases.extend(bad_afters.iter().map(|q| (*q, "after", AFTER_RANGE)));
+        }
+        for (query, field, range) in cases {
+            let (status, body) = app.admin_get(&format!("{path}?{query}")).await;
+            assert_eq!(status, 400, "{path}?{query}: {body}");
+            assert_eq!(body["code"], "bad_value", "{path}?{query}: {body}");
+            assert_eq!(body["field"], field, "{path}?{query}: {body}");
+            let message = body["message"].as_str().unwrap_or_default();
+            if query.contains('&') {
+                assert!(message.contains("more than once"), "{path}?{query}: {body}");
+            } else {
+                assert_eq!(message, range, "{path}?{query}");
+            }
+        }
+        // The ends of the ranges are taken.
+        let mut good = vec!["limit=1", "limit=1000"];
+        if takes_after {
+            good.extend(["after=0", "after=9223372036854775807"]);
+        }
+        for query in good {
+            let (status, body) = app.admin_get(&format!("{path}?{query}")).await;
+            assert_eq!(status, 200, "{path}?{query}: {body}");
+        }
+    }
+    // The cursor echoed back stays within int64.
+    let (_, body) = app.admin_get("/admin/journal?after=9223372036854775807").await;
+    assert_eq!(body["next_after"], json!(9_223_372_036_854_775_807_u64));
+}
+
+#[tokio::test]
+async fn search_paging_stays_within_int64() {
+    let app = spawn_app().await;
+    let search = |paging: Value| json!({"paging": paging, "searchParameters": [window_around_now()]});
+    for (paging, field) in [
+        (json!({"page": 9_223_372_036_854_775_808_u64}), "paging.page"),
+        (json!({"page": "9223372036854775808"}), "paging.page"),
+        (json!({"page": 0}), "paging.page"),
+        (json!({"page": -1}), "paging.page"),
+        (json!({"page": 1.5}), "paging.page"),
+        (json!({"page": ""}), "paging.page"),
+        (json!({"page": " 2"}), "paging.page"),
+        (json!({"page": true}), "paging.page"),
+        (json!({"size": 0}), "paging.size"),
+        (json!({"size": 501}), "paging.size"),
+        (json!({"size": "abc"}), "paging.size"),
+    ] {
+        let (status, body) = app.search(&search(paging.clone())).await;
+        assert_eq!(status, 400, "{paging}: {body}");
+        assert_eq!(
+            (body["code"].clone(), body["field"].clone()),
+            (json!("bad_paging"), json!(field)),
+            "{paging}"
+        );
+        assert!(
+            body["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("whole number from")),
+            "{paging}: {body}"
+        );
+    }
+    for paging in [
+        json!({"page": 9_223_372_036_854_775_807_u64, "size": 500}),
+        json!({"page": "2", "size": "1"}),
+        json!({"page": null, "size": null}),
+    ] {
+        let (status, body) = app.search(&search(paging.clone())).await;
+        assert_eq!(status, 200, "{paging}: {body}");
+    }
+}
+
+/// How a route's channel words its errors.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Format {
+    /// `{"errors": [{"code", "message", "field"?}]}`
+    Ebpp,
+    /// `{"message"}`
+    Empayre,
+    /// `{"code", "message", "field"}`
+    Operator,
+}
+
+fn format_of(path: &str) -> Format {
+    if path.starts_with("/empayre/") {
+        Format::Empayre
+    } else if path.starts_with("/admin/")
+        || path.starts_with("/health/")
+        || ["/metrics", "/openapi.json"].contains(&path)
+    {
+        Format::Operator
+    } else {
+        Format::Ebpp
+    }
+}
+
+/// Every path of `/openapi.json`, so routes added later are covered too: each method the path
+/// does not take answers 405, `Allow` lists exactly what it takes, and the body is in the route's
+/// error format.
+#[tokio::test]
+async fn another_method_gets_405_with_allow_in_the_routes_format() {
+    let app = spawn_app().await;
+    let doc: Value = app
+        .client
+        .get(format!("{}/openapi.json", app.address))
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+    let methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE"];
+    let paths = doc["paths"].as_object().expect("paths");
+    assert!(paths.len() >= 20, "{:?}", paths.keys());
+    let mut formats_seen = Vec::new();
+    for (path, item) in paths {
+        let declared: Vec<String> = methods
+            .iter()
+            .filter(|m| item.get(m.to_lowercase()).is_some())
+            .map(|m| m.to_string())
+            .collect();
+        assert!(!declared.is_empty(), "{path}");
+        // A concrete path: every path parameter filled in.
+        let concrete: String = path
+            .split('/')
+            .map(|seg| if seg.starts_with('{') { "x" } else { seg })
+            .collect::<Vec<_>>()
+            .join("/");
+        let format = format_of(path);
+        formats_seen.push(format);
+        for method in methods.iter().filter(|m| !declared.iter().any(|d| d == *m)) {
+            let r = app
+                .admin(Method::from_bytes(method.as_bytes()).expect("method"), &concrete)
+                .header("client-key", CLIENT_KEY)
+                .header("api-key", API_KEY)
+                .send()
+                .await
+                .expect("sent");
+            assert_eq!(r.status(), 405, "{method} {concrete}");
+            let allow = r
+                .headers()
+                .get("allow")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            assert_eq!(allow, Some(declared.join(", ")), "{method} {concrete}");
+            let body: Value = r.json().await.unwrap_or(Value::Null);
+            match format {
+                Format::Ebpp => assert_eq!(first_error(&body).0, "error_field", "{method} {concrete}: {body}"),
+                Format::Empayre => {
+                    assert!(body["message"].is_string(), "{method} {concrete}: {body}");
+                    assert_eq!(
+                        body.as_object().map(|o| o.len()),
+                        Some(1),
+                        "{method} {concrete}: {body}"
+                    );
+                }
+                Format::Operator => {
+                    assert_eq!(body["code"], "method_not_allowed", "{method} {concrete}: {body}");
+                    assert!(body["message"].is_string() && body["field"].is_null(), "{body}");
+                }
+            }
+        }
+    }
+    for format in [Format::Ebpp, Format::Empayre, Format::Operator] {
+        assert!(formats_seen.contains(&format), "no route of {format:?}");
+    }
+
+    // Admin routes authenticate before anything else: a stranger learns nothing about methods.
+    let r = app
+        .client
+        .delete(format!("{}/admin/journal", app.address))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(r.status(), 401);
+}
