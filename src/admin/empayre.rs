@@ -185,8 +185,8 @@ fn event_filter(query: &ListQuery) -> Result<EventFilter, AdminError> {
     params(
         ("invoice_id" = Option<String>, Query, description = "Only events of this invoice"),
         ("status" = Option<String>, Query, description = "stored or quarantined"),
-        ("after" = Option<u64>, Query, description = "Paging: events that arrived before this seq"),
-        ("limit" = Option<u32>, Query, description = "1–1000 (default 100)"),
+        ("after" = Option<u64>, Query, description = "Paging: events that arrived before this seq (0 to 2^63−1)"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "At most this many, 1–1000 (default 100)"),
     ),
     responses(
         (status = 200, description = "The events", body = EventList),
@@ -240,9 +240,10 @@ pub async fn event(state: web::Data<AppState>, path: web::Path<(String, String)>
     get,
     path = "/admin/quarantine",
     tag = "admin",
-    params(("limit" = Option<u32>, Query, description = "1–1000 (default 100)")),
+    params(("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "At most this many, 1–1000 (default 100)")),
     responses(
         (status = 200, description = "The quarantined bodies", body = QuarantineList),
+        (status = 400, description = "Bad limit (bad_value, field limit)", body = ErrorBody),
         (status = 401, description = "No or wrong bearer token", body = ErrorBody),
     ),
     security(("admin_token" = []))

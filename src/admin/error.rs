@@ -164,10 +164,24 @@ impl From<BodyError> for AdminError {
     }
 }
 
-/// Parses a JSON body into `T`, naming the JSON path of the first problem.
+/// Parses a JSON object body into `T`, naming the JSON path of the first problem.
 pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, AdminError> {
-    let de = &mut serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    from_value(parse_object(body)?)
+}
+
+/// A body that must be a JSON object. serde's derive would also take an array of a struct's
+/// fields in order, which no client means and the document does not allow.
+pub fn parse_object(body: &[u8]) -> Result<serde_json::Value, AdminError> {
+    match serde_json::from_slice(body) {
+        Ok(value @ serde_json::Value::Object(_)) => Ok(value),
+        Ok(_) => Err(AdminError::malformed(None, "the body must be a JSON object")),
+        Err(e) => Err(AdminError::malformed(None, e.to_string())),
+    }
+}
+
+/// `T` from a parsed JSON value, naming the JSON path of the first problem.
+pub fn from_value<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, AdminError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let field = (path != ".").then_some(path);
         AdminError::malformed(field.as_deref(), e.into_inner().to_string())

@@ -128,8 +128,8 @@ impl ListQuery {
     path = "/admin/journal",
     tag = "admin",
     params(
-        ("after" = Option<u64>, Query, description = "Return entries with seq above this (default 0)"),
-        ("limit" = Option<u32>, Query, description = "At most this many entries, 1–1000 (default 100)"),
+        ("after" = Option<u64>, Query, description = "Return entries with seq above this, 0 to 2^63−1 (default 0)"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "At most this many entries, 1–1000 (default 100)"),
     ),
     responses(
         (status = 200, description = "The entries and the next cursor", body = JournalPage),
@@ -161,7 +161,7 @@ pub async fn journal(req: HttpRequest, state: web::Data<AppState>) -> Result<Htt
     get,
     path = "/admin/rejections",
     tag = "admin",
-    params(("limit" = Option<u32>, Query, description = "At most this many, 1–1000 (default 100)")),
+    params(("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "At most this many, 1–1000 (default 100)")),
     responses(
         (status = 200, description = "The refused requests", body = RejectionList),
         (status = 400, description = "Bad limit", body = ErrorBody),

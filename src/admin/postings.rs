@@ -4,7 +4,7 @@ use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse};
 use utoipa::OpenApi;
 
-use super::error::{parse_json, AdminError, ErrorBody};
+use super::error::{AdminError, ErrorBody};
 use super::search::{SearchRequest, SearchResponse};
 use super::views::RecordView;
 use crate::http::{read_body, resource};
@@ -45,7 +45,7 @@ pub async fn search(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AdminError> {
     let body = read_body(&req, payload, state.settings.server.max_body_bytes).await?;
-    let request: SearchRequest = parse_json(&body)?;
+    let request = SearchRequest::from_body(&body)?;
     let query = request.to_query()?;
     let store = state.store.clone();
     let page = web::block(move || store.search(&query)).await??;

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::error::AdminError;
+use super::error::{from_value, parse_object, AdminError};
 use super::views::RecordView;
 use crate::ledger::RecordKind;
 use crate::store::{Condition, Direction, Filter, Operand, SearchField, SearchQuery, SortField};
@@ -141,6 +141,24 @@ struct Window {
 const NANOS: i64 = 1_000_000_000;
 
 impl SearchRequest {
+    /// Reads a search body: a JSON object whose nested parts are objects where the model has
+    /// objects (serde alone would take `"paging": [1, 50]` as page 1 of 50).
+    pub fn from_body(body: &[u8]) -> Result<Self, AdminError> {
+        let value = parse_object(body)?;
+        let not_object = |path: String| AdminError::malformed(Some(&path), "must be a JSON object");
+        if value.get("paging").is_some_and(|p| !p.is_object() && !p.is_null()) {
+            return Err(not_object("paging".into()));
+        }
+        for list in ["searchParameters", "orderParameters"] {
+            if let Some(Value::Array(items)) = value.get(list) {
+                if let Some(i) = items.iter().position(|item| !item.is_object()) {
+                    return Err(not_object(format!("{list}[{i}]")));
+                }
+            }
+        }
+        from_value(value)
+    }
+
     /// Checks the request and turns it into a store query.
     pub fn to_query(&self) -> Result<SearchQuery, AdminError> {
         let (offset, limit) = self.page()?;
