@@ -1,8 +1,9 @@
 //! The ledger: where both channels meet. Pure decisions, no I/O.
 //!
 //! Given the current records, the account and a command, a decision returns the new records
-//! and the balance delta, or the business rule that refuses the command. The store applies a
-//! decision in one transaction together with its journal entry.
+//! and the balance delta, or the business rule that refuses the command. Settling the change
+//! (`settle`) gives the account after it and the journal entry that records it; a storage
+//! backend commits all of that at once and only numbers the entry.
 //!
 //! Balance effects are computed per *payment group* (a payment and its refunds), so that any
 //! change — a refund, a reversal, a payment that comes back to life — moves the balance by
@@ -12,10 +13,12 @@
 pub mod empayre;
 pub mod orbipay;
 pub mod record;
+pub mod settle;
 
 use rust_decimal::Decimal;
 
 pub use record::{Channel, JournalEntry, Record, RecordKind, StatusChange};
+pub use settle::{link_chain, settle, JournalDraft, SettleError, Settlement};
 
 /// The balance effect of a payment group: a live payment lowers the balance due by its amount,
 /// and each live refund that counts against it raises it again. A payment that is not live has

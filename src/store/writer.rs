@@ -6,7 +6,7 @@ use rust_decimal::Decimal;
 
 use super::{log, received_key, Store, StoreError, TreeId, WriteSet};
 use crate::domain::account::{Account, Profile};
-use crate::ledger::{Change, Channel, JournalEntry, Record, RecordKind};
+use crate::ledger::{Change, Channel, Record, RecordKind};
 
 /// The journal's and the commit log's next seqs, which only the writer advances. Both are
 /// recovered from the last commit log entry at start-up, and a seq is used only by the entry
@@ -140,9 +140,8 @@ impl<'a> Writer<'a> {
     /// balance moved, plus everything staged — all in one transaction.
     pub fn apply(&mut self, change: &Change, channel: Channel, at: DateTime<Utc>) -> Result<Applied, StoreError> {
         let mut extra = std::mem::take(&mut self.staged);
-        let subject = change.subject();
         let cached = self.last_account.take();
-        let mut account = match &change.payment.account_number {
+        let account = match &change.payment.account_number {
             Some(n) => match cached.filter(|a| &a.account_number == n) {
                 Some(a) => Some(a),
                 None => self.store.account(n)?,
@@ -151,26 +150,18 @@ impl<'a> Writer<'a> {
         };
         let mut journal_seq = None;
         let set = &mut extra;
-        if !change.delta.is_zero() {
+        let settlement =
+            crate::ledger::settle(change, account, channel, at).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut account = settlement.account;
+        if let Some(draft) = settlement.entry {
             let acc = account
                 .as_mut()
-                .ok_or_else(|| StoreError::Corrupt("a balance change without an account".into()))?;
-            acc.posted_delta += change.delta;
+                .ok_or_else(|| StoreError::Corrupt("a journal entry without an account".into()))?;
             let seq = self.state.next_seq;
-            let entry = JournalEntry {
-                seq,
-                at,
-                channel,
-                kind: subject.kind,
-                record_id: subject.id.clone(),
-                account_number: acc.account_number.clone(),
-                status: subject.status.clone(),
-                delta: change.delta,
-                balance_after: acc.current_balance(),
-            };
+            let entry = draft.numbered(seq);
             set.put(TreeId::Journal, seq.to_be_bytes(), super::codec::encode_journal(&entry));
             // Link this entry to the account's previous one; the account points at this one.
-            let previous = acc.last_journal_commit.replace(self.state.next_commit());
+            let previous = crate::ledger::link_chain(acc, self.state.next_commit());
             set.put(
                 TreeId::JournalChain,
                 acc.account_number.as_bytes(),
