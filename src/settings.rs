@@ -188,15 +188,191 @@ pub struct SeedSettings {
     pub accounts_file: String,
 }
 
+/// Keys whose values are file system paths. A relative path written in a configuration file is
+/// resolved against that file's folder, so a file works from any working directory; from the
+/// built-in defaults and the environment it stays relative to the working directory. `[]` stands
+/// for every element of an array. A new path key belongs in this list.
+pub const PATH_KEYS: &[&str] = &[
+    "store.path",
+    "seed.accounts_file",
+    "empayre.sources[].public_key_files[]",
+];
+
+/// The environment variables that configure the server start with this (`BILLER_INBOX__SERVER__PORT`).
+const ENV_PREFIX: &str = "BILLER_INBOX";
+
+/// What `Settings::load` read, for the start-up line.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigSources {
+    /// The configuration files read, in layer order.
+    pub files: Vec<PathBuf>,
+    /// Whether `config/default.toml` was found in the working directory.
+    pub demo_found: bool,
+    /// The working directory, where `config/default.toml` was looked for.
+    pub working_dir: PathBuf,
+    /// The names (never the values) of the `BILLER_INBOX__*` variables that were set.
+    pub env_vars: Vec<String>,
+}
+
+impl std::fmt::Display for ConfigSources {
+    /// One line: `config/default.toml, /etc/x.toml, environment BILLER_INBOX__SERVER__PORT`, and
+    /// when the demo file is missing, where it was looked for.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut parts: Vec<String> = self.files.iter().map(|p| p.display().to_string()).collect();
+        if !self.env_vars.is_empty() {
+            parts.push(format!("environment {}", self.env_vars.join(", ")));
+        }
+        if parts.is_empty() {
+            parts.push("built-in defaults only".into());
+        }
+        write!(f, "{}", parts.join(", "))?;
+        if !self.demo_found {
+            write!(
+                f,
+                " ({DEMO_CONFIG_FILE} not found in {}: run from the repository root or pass --config FILE)",
+                self.working_dir.display()
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// One layer of the configuration as a tree, with its relative paths already resolved.
+struct Layer {
+    /// Where it came from, for messages: a file path or "environment".
+    origin: String,
+    tree: serde_json::Value,
+}
+
+impl Layer {
+    fn file(path: &Path) -> Result<Self, SettingsError> {
+        let raw = Config::builder()
+            .add_source(File::from(path).format(FileFormat::Toml))
+            .build()
+            .map_err(|e| file_error(path, e))?;
+        let mut tree: serde_json::Value = raw.try_deserialize().map_err(|e| file_error(path, e))?;
+        let folder = path.parent().unwrap_or(Path::new(""));
+        for key in PATH_KEYS {
+            let segments: Vec<&str> = key.split('.').collect();
+            resolve_paths(&mut tree, &segments, folder);
+        }
+        Ok(Self {
+            origin: path.display().to_string(),
+            tree,
+        })
+    }
+
+    fn environment() -> Result<Self, SettingsError> {
+        let raw = Config::builder()
+            .add_source(
+                Environment::with_prefix(ENV_PREFIX)
+                    .prefix_separator("__")
+                    .separator("__")
+                    .try_parsing(true),
+            )
+            .build()
+            .map_err(config_error)?;
+        Ok(Self {
+            origin: "environment".into(),
+            tree: raw.try_deserialize().map_err(config_error)?,
+        })
+    }
+
+    /// Whether this layer sets `key` (a path such as `server.port` or `orbipay.clients[0]`).
+    fn sets(&self, key: &str) -> bool {
+        let mut node = &self.tree;
+        for part in key.split('.') {
+            let (name, indexes) = match part.find('[') {
+                Some(i) => (&part[..i], &part[i..]),
+                None => (part, ""),
+            };
+            match node.get(name) {
+                Some(next) => node = next,
+                None => return false,
+            }
+            for index in indexes.split(['[', ']']).filter(|s| !s.is_empty()) {
+                match index.parse::<usize>().ok().and_then(|i| node.get(i)) {
+                    Some(next) => node = next,
+                    None => return false,
+                }
+            }
+        }
+        true
+    }
+}
+
+/// Rewrites the relative paths found at `segments` (see `PATH_KEYS`) to `folder`/path.
+fn resolve_paths(node: &mut serde_json::Value, segments: &[&str], folder: &Path) {
+    let Some((first, rest)) = segments.split_first() else {
+        if let serde_json::Value::String(text) = node {
+            if !text.is_empty() && Path::new(text.as_str()).is_relative() {
+                *text = normalize(&folder.join(text.as_str())).display().to_string();
+            }
+        }
+        return;
+    };
+    let (name, each) = match first.strip_suffix("[]") {
+        Some(name) => (name, true),
+        None => (*first, false),
+    };
+    let Some(child) = node.get_mut(name) else { return };
+    match (each, child) {
+        (true, serde_json::Value::Array(items)) => {
+            for item in items {
+                resolve_paths(item, rest, folder);
+            }
+        }
+        (false, child) => resolve_paths(child, rest, folder),
+        _ => {}
+    }
+}
+
+/// `a/b/../c` → `a/c`, `./x` → `x`, without touching the file system (the path may not exist
+/// yet, as a new store's does not). A leading `..` stays.
+fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out: Vec<Component> = Vec::new();
+    for part in path.components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir => match out.last() {
+                Some(Component::Normal(_)) => {
+                    out.pop();
+                }
+                Some(Component::RootDir) => {}
+                _ => out.push(part),
+            },
+            other => out.push(other),
+        }
+    }
+    if out.is_empty() {
+        return PathBuf::from(".");
+    }
+    out.iter().collect()
+}
+
 impl Settings {
     /// Loads the layers in order. `config_file` is the `--config` argument; when absent the
     /// `BILLER_INBOX_CONFIG` variable is used. `config/default.toml` is read when present.
     pub fn load(config_file: Option<&Path>) -> Result<Self, SettingsError> {
+        Self::load_reporting(config_file).map(|(settings, _)| settings)
+    }
+
+    /// Like `load`, and says which files and variables were read.
+    pub fn load_reporting(config_file: Option<&Path>) -> Result<(Self, ConfigSources), SettingsError> {
         let env_file = std::env::var_os("BILLER_INBOX_CONFIG").map(PathBuf::from);
         let chosen = config_file.map(Path::to_path_buf).or(env_file);
-        let mut builder = Config::builder()
-            .add_source(File::from_str(BUILT_IN_DEFAULTS, FileFormat::Toml))
-            .add_source(File::new(DEMO_CONFIG_FILE, FileFormat::Toml).required(false));
+        let mut sources = ConfigSources {
+            working_dir: std::env::current_dir().unwrap_or_default(),
+            ..ConfigSources::default()
+        };
+        let mut layers = Vec::new();
+        let demo = Path::new(DEMO_CONFIG_FILE);
+        if demo.is_file() {
+            layers.push(Layer::file(demo)?);
+            sources.demo_found = true;
+            sources.files.push(demo.to_path_buf());
+        }
         if let Some(path) = chosen {
             if !path.is_file() {
                 return Err(SettingsError::new(
@@ -204,18 +380,38 @@ impl Settings {
                     format!("{} is not a readable file", path.display()),
                 ));
             }
-            builder = builder.add_source(File::from(path).format(FileFormat::Toml));
+            layers.push(Layer::file(&path)?);
+            sources.files.push(path);
         }
-        builder = builder.add_source(
-            Environment::with_prefix("BILLER_INBOX")
-                .prefix_separator("__")
-                .separator("__")
-                .try_parsing(true),
-        );
+        let env_prefix = format!("{ENV_PREFIX}__");
+        sources.env_vars = std::env::vars_os()
+            .filter_map(|(name, _)| name.into_string().ok())
+            .filter(|name| name.starts_with(&env_prefix))
+            .collect();
+        sources.env_vars.sort();
+        layers.push(Layer::environment()?);
+
+        let mut builder = Config::builder().add_source(File::from_str(BUILT_IN_DEFAULTS, FileFormat::Toml));
+        for layer in &layers {
+            builder = builder.add_source(Config::try_from(&layer.tree).map_err(config_error)?);
+        }
         let raw = builder.build().map_err(config_error)?;
-        let settings: Settings = raw.try_deserialize().map_err(config_error)?;
+        let settings: Settings = serde_path_to_error::deserialize(raw).map_err(|e| {
+            let error = deserialize_error(&e);
+            // Say which layer set the offending key (or, for a missing key, its table): the
+            // last one that has it, as tables merge key by key and arrays are replaced whole.
+            let culprit = if error.message == "missing" {
+                error.key.rsplit_once('.').map_or("", |(parent, _)| parent)
+            } else {
+                error.key.as_str()
+            };
+            match layers.iter().rev().find(|l| !culprit.is_empty() && l.sets(culprit)) {
+                Some(layer) => SettingsError::new(error.key, format!("{} (in {})", error.message, layer.origin)),
+                None => error,
+            }
+        })?;
         settings.validate()?;
-        Ok(settings)
+        Ok((settings, sources))
     }
 
     /// The built-in defaults alone (no file, no environment): the base tests build on.
@@ -365,6 +561,54 @@ impl Settings {
     }
 }
 
+/// A deserialization error with the full key path: `server.prot` for an unknown key `prot` in
+/// `[server]` (serde names only the field), `server.port` for a value of the wrong type.
+fn deserialize_error(e: &serde_path_to_error::Error<config::ConfigError>) -> SettingsError {
+    // The path already ends with the offending field, unknown or not.
+    let path = e.path().to_string();
+    let key = if path == "." || path.is_empty() {
+        "configuration".to_string()
+    } else {
+        path
+    };
+    let inner = e.inner().to_string();
+    if let Some(rest) = inner.strip_prefix("unknown field `") {
+        let message = match rest.split_once(", expected ") {
+            Some((_, expected)) => format!("unknown key; expected {expected}"),
+            None => "unknown key".to_string(),
+        };
+        return SettingsError::new(key, message);
+    }
+    if let Some(rest) = inner.strip_prefix("missing field `") {
+        let field = rest.split('`').next().unwrap_or(rest);
+        let key = if key == "configuration" {
+            field.to_string()
+        } else {
+            format!("{key}.{field}")
+        };
+        return SettingsError::new(key, "missing");
+    }
+    // config appends " for key `...`" to some messages; the key is already in front.
+    let message = inner.split(" for key `").next().unwrap_or(&inner).to_string();
+    SettingsError::new(key, message)
+}
+
+/// A configuration file that cannot be read or parsed: the cause, without `config`'s own
+/// rendering of the file name (the key in front already names the file).
+fn file_error(path: &Path, e: config::ConfigError) -> SettingsError {
+    let message = match e {
+        config::ConfigError::FileParse { cause, .. } => cause.to_string(),
+        other => other.to_string(),
+    };
+    // The TOML parser draws the line and a caret under the error; keep the words, on one line.
+    let is_drawing = |line: &&str| {
+        let t = line.trim_start();
+        t.is_empty() || t.starts_with('|') || t.split_once(" |").is_some_and(|(n, _)| n.trim().parse::<u32>().is_ok())
+    };
+    let words: Vec<&str> = message.lines().filter(|l| !is_drawing(l)).collect();
+    SettingsError::new(path.display().to_string(), words.join("; "))
+}
+
 /// `config`'s messages already name the key ("... for key `server.port`"); keep them and
 /// make sure the generic prefix says which layer was being read.
 fn config_error(e: config::ConfigError) -> SettingsError {
@@ -388,6 +632,41 @@ mod tests {
         s.validate().expect("defaults validate");
         assert_eq!(s.server.max_body_bytes, 262144);
         assert_eq!(s.orbipay.lookup_max_results, 20);
+    }
+
+    #[test]
+    fn paths_are_normalized_without_the_file_system() {
+        for (path, want) in [
+            ("config/../fixtures/a.json", "fixtures/a.json"),
+            ("./a", "a"),
+            ("../x", "../x"),
+            ("a/../../x", "../x"),
+            ("/a/../b", "/b"),
+            ("a/..", "."),
+        ] {
+            assert_eq!(normalize(Path::new(path)), PathBuf::from(want), "{path}");
+        }
+        // `..` at the file system root stays there.
+        assert_eq!(normalize(&Path::new("/").join("..").join("b")), PathBuf::from("/b"));
+    }
+
+    #[test]
+    fn relative_paths_resolve_against_the_file_folder_and_absolute_ones_stay() {
+        let mut tree = serde_json::json!({
+            "store": {"path": "../data"},
+            "seed": {"accounts_file": ""},
+            "empayre": {"sources": [{"public_key_files": ["k.pem", "/etc/k.pem"]}, {"name": "none"}]}
+        });
+        for key in PATH_KEYS {
+            let segments: Vec<&str> = key.split('.').collect();
+            resolve_paths(&mut tree, &segments, Path::new("/srv/conf"));
+        }
+        assert_eq!(tree["store"]["path"], "/srv/data");
+        assert_eq!(tree["seed"]["accounts_file"], "", "empty means none");
+        assert_eq!(
+            tree["empayre"]["sources"][0]["public_key_files"],
+            serde_json::json!(["/srv/conf/k.pem", "/etc/k.pem"])
+        );
     }
 
     #[test]

@@ -4,10 +4,10 @@ use std::path::Path;
 
 use super::Failure;
 use crate::domain::account::parse_accounts_file;
-use crate::settings::Settings;
+use crate::settings::{ConfigSources, Settings};
 use crate::store::{Store, StoreError};
 
-pub fn run(settings: &Settings, file: &Path) -> Result<(), Failure> {
+pub fn run(settings: &Settings, sources: &ConfigSources, file: &Path) -> Result<(), Failure> {
     let text =
         std::fs::read_to_string(file).map_err(|e| Failure::usage(format!("cannot read {}: {e}", file.display())))?;
     let entries = parse_accounts_file(&text).map_err(|errors| {
@@ -25,6 +25,13 @@ pub fn run(settings: &Settings, file: &Path) -> Result<(), Failure> {
         )),
         other => Failure::check(other.to_string()),
     })?;
+    if sources.demo_found {
+        eprintln!(
+            "biller-inbox: importing {} into the store at {} (configuration: {sources})",
+            file.display(),
+            settings.store.path.display()
+        );
+    }
     let started = std::time::Instant::now();
     let summary = store
         .import_accounts(&entries)

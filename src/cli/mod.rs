@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::settings::Settings;
+use crate::settings::{ConfigSources, Settings};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -20,7 +20,8 @@ use crate::settings::Settings;
     about = "Biller-side receiver for Orbipay EBPP postings and Empayre webhooks"
 )]
 pub struct Cli {
-    /// Configuration file layered over config/default.toml (also BILLER_INBOX_CONFIG).
+    /// Configuration file layered over config/default.toml (also BILLER_INBOX_CONFIG); relative
+    /// paths in it are resolved against its folder.
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
     #[command(subcommand)]
@@ -68,7 +69,7 @@ enum Command {
 enum AccountsCommand {
     /// Upsert accounts and profiles from a JSON array or JSON-lines file (all-or-nothing).
     Import {
-        /// The accounts file (format of interfaces.md §3).
+        /// The accounts file: a JSON array of accounts, or one account per line (JSON lines).
         file: PathBuf,
     },
 }
@@ -98,13 +99,13 @@ impl Failure {
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => load(cli.config.as_deref()).and_then(serve),
+        Command::Serve => serve(cli.config.as_deref()),
         Command::Keygen { out } => keygen::run(&out),
         Command::Export { since } => since
             .as_deref()
             .map(export::parse_since)
             .transpose()
-            .and_then(|since| load(cli.config.as_deref()).and_then(|s| export::run(&s, since))),
+            .and_then(|since| load(cli.config.as_deref()).and_then(|(s, _)| export::run(&s, since))),
         Command::Replay {
             paths,
             target,
@@ -117,7 +118,7 @@ pub fn run() -> ExitCode {
         }),
         Command::Accounts {
             command: AccountsCommand::Import { file },
-        } => load(cli.config.as_deref()).and_then(|s| import::run(&s, &file)),
+        } => load(cli.config.as_deref()).and_then(|(s, sources)| import::run(&s, &sources, &file)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -128,12 +129,31 @@ pub fn run() -> ExitCode {
     }
 }
 
-fn load(config: Option<&std::path::Path>) -> Result<Settings, Failure> {
-    Settings::load(config).map_err(|e| Failure::usage(e.to_string()))
+/// Loads the settings for an offline command. Without `config/default.toml` it says so on
+/// stderr, since the command then runs on other settings than the user may think; otherwise it
+/// stays quiet, so a failure is one line (`accounts import` names its configuration itself).
+fn load(config: Option<&std::path::Path>) -> Result<(Settings, ConfigSources), Failure> {
+    let (settings, sources) = load_reporting(config)?;
+    if !sources.demo_found {
+        eprintln!("biller-inbox: configuration: {sources}");
+    }
+    Ok((settings, sources))
 }
 
-fn serve(settings: Settings) -> Result<(), Failure> {
+fn load_reporting(config: Option<&std::path::Path>) -> Result<(Settings, ConfigSources), Failure> {
+    Settings::load_reporting(config).map_err(|e| Failure::usage(e.to_string()))
+}
+
+fn serve(config: Option<&std::path::Path>) -> Result<(), Failure> {
+    let (settings, sources) = load_reporting(config)?;
     crate::telemetry::init(&settings.log);
+    // The first log line says what was read, so a server started from the wrong folder (no
+    // demo configuration) says so before anything else.
+    if sources.demo_found {
+        tracing::info!(sources = %sources, "configuration read");
+    } else {
+        tracing::warn!(sources = %sources, "configuration read");
+    }
     let system = actix_rt::System::new();
     system.block_on(async move {
         let host = settings.server.host.clone();

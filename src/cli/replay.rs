@@ -314,8 +314,18 @@ fn parse_expect(value: Option<&Value>) -> Result<Expect, String> {
 }
 
 fn load_signer(path: &Path) -> Result<BodySigner, Failure> {
-    let pem = std::fs::read_to_string(path)
-        .map_err(|e| Failure::usage(format!("cannot read the signing key {}: {e}", path.display())))?;
+    let pem = std::fs::read_to_string(path).map_err(|e| {
+        let hint = if path.is_relative() {
+            let cwd = std::env::current_dir().unwrap_or_default();
+            format!(
+                " (relative to the working directory {}; run from the repository root or pass --sign-key PEM)",
+                cwd.display()
+            )
+        } else {
+            String::new()
+        };
+        Failure::usage(format!("cannot read the signing key {}: {e}{hint}", path.display()))
+    })?;
     BodySigner::from_pem(&pem)
         .map_err(|e| Failure::usage(format!("the signing key {} is not usable: {e}", path.display())))
 }

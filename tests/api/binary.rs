@@ -203,7 +203,17 @@ async fn accounts_import_is_all_or_nothing_and_refuses_a_held_store() {
 fn bad_configuration_stops_start_up_naming_the_key() {
     let dir = tempfile::tempdir().expect("dir");
     let cases = [
-        ("[server]\nportt = 1\n", "portt"),
+        ("[server]\nportt = 1\n", "server.portt: unknown key"),
+        ("bogus = 1\n", "bogus: unknown key"),
+        (
+            "[[orbipay.clients]]\nclient_key = \"k\"\ncredentials = [{ \"api-key\" = \"k\" }]\nenabld = true\n",
+            "orbipay.clients[0].enabld: unknown key",
+        ),
+        (
+            "[[orbipay.clients]]\nclient_key = \"k\"\n",
+            "orbipay.clients[0].credentials: missing",
+        ),
+        ("[server\n", "TOML parse error at line 1"),
         (
             "[orbipay]\nmin_payment_amount = \"cheap\"\n",
             "orbipay.min_payment_amount",
@@ -227,6 +237,7 @@ fn bad_configuration_stops_start_up_naming_the_key() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(key), "{text}: {err}");
         assert!(!err.contains("panicked"), "{err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
     }
     let out = std::process::Command::new(binary())
         .env("BILLER_INBOX__SERVER__PORT", "not-a-port")
@@ -235,7 +246,19 @@ fn bad_configuration_stops_start_up_naming_the_key() {
         .output()
         .expect("runs");
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("port"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("server.port"));
+    let out = std::process::Command::new(binary())
+        .env("BILLER_INBOX__SERVER__PROT", "1")
+        .args(["serve"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("server.prot: unknown key") && err.contains("(in environment)"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -385,14 +385,19 @@ pub async fn run_binary(args: &[&str]) -> (i32, String, String) {
 
 /// Like `start_binary`, for a server started by another command (a wrapper that ends by
 /// exec-ing the binary, so the child's pid is the server's).
-pub async fn start_command(mut command: tokio::process::Command, log_path: &Path) -> ServerProcess {
+pub async fn start_command(command: tokio::process::Command, log_path: &Path) -> ServerProcess {
+    start_command_in(command, Path::new(env!("CARGO_MANIFEST_DIR")), log_path).await
+}
+
+/// Like `start_command`, from the working directory `cwd`.
+pub async fn start_command_in(mut command: tokio::process::Command, cwd: &Path, log_path: &Path) -> ServerProcess {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(log_path)
         .expect("log file");
     let mut child = command
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .current_dir(cwd)
         .env_remove("RUST_LOG")
         .stdout(Stdio::piped())
         .stderr(Stdio::from(log))

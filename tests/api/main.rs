@@ -15,5 +15,6 @@ mod orbipay_postings;
 mod reliability;
 mod replay;
 mod repository;
+mod startup;
 mod store_trouble;
 mod uniform_errors;
