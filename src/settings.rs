@@ -23,9 +23,20 @@ request_timeout_ms = 10000
 keep_alive_secs = 30
 
 [store]
+backend = "sled"
 path = "data/biller-inbox"
 cache_capacity_bytes = 134217728
 min_free_bytes = 268435456
+
+[store.postgres]
+url = ""
+pool_size = 16
+batch_max = 64
+batch_wait_us = 500
+connect_timeout_ms = 3000
+statement_timeout_ms = 5000
+migrate = true
+allow_unsafe_commit = false
 
 [log]
 format = "pretty"
@@ -95,9 +106,115 @@ pub struct ServerSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreSettings {
+    /// Which store holds the ledger: the embedded sled store (one node) or PostgreSQL (several
+    /// replicas on one database).
+    pub backend: Backend,
+    /// sled only.
     pub path: PathBuf,
+    /// sled only.
     pub cache_capacity_bytes: u64,
     pub min_free_bytes: u64,
+    /// PostgreSQL only (`backend = "postgres"`).
+    pub postgres: PostgresSettings,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sled,
+    Postgres,
+}
+
+// Spelled out rather than derived: `config` reports a bad enum variant without the key, and
+// a bad value must stop start-up naming `store.backend`.
+impl<'de> Deserialize<'de> for Backend {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        match name.as_str() {
+            "sled" => Ok(Self::Sled),
+            "postgres" => Ok(Self::Postgres),
+            other => Err(serde::de::Error::custom(format!(
+                "store.backend: must be \"sled\" or \"postgres\", not {other:?}"
+            ))),
+        }
+    }
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sled => "sled",
+            Self::Postgres => "postgres",
+        }
+    }
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresSettings {
+    /// A connection URL (`postgres://user:password@host:port/db`) or a key=value string. A
+    /// secret: it may hold the password, so it is never logged, never in an error or a metric
+    /// (`redacted_url` says where it points without it).
+    pub url: String,
+    /// Connections per replica (the batch writer uses one, reads share the rest).
+    pub pool_size: usize,
+    /// Postings and events per write transaction.
+    pub batch_max: usize,
+    /// How long a batch waits for more requests once it has one (microseconds).
+    pub batch_wait_us: u64,
+    pub connect_timeout_ms: u64,
+    pub statement_timeout_ms: u64,
+    /// Apply the schema migrations at start-up (under an advisory lock).
+    pub migrate: bool,
+    /// Serve even though the server runs with fsync, synchronous_commit or full_page_writes
+    /// off (then a 2xx no longer means the posting survives a crash of the database machine).
+    pub allow_unsafe_commit: bool,
+}
+
+impl PostgresSettings {
+    /// `user@host:port/dbname` of the URL, without the password, for start-up lines and
+    /// messages; `(unparseable)` when the URL does not parse.
+    pub fn redacted_url(&self) -> String {
+        match self.url.parse::<tokio_postgres::Config>() {
+            Ok(config) => describe_pg_config(&config),
+            Err(_) => "(unparseable)".into(),
+        }
+    }
+}
+
+/// Where a PostgreSQL configuration points, without its password.
+pub fn describe_pg_config(config: &tokio_postgres::Config) -> String {
+    let user = config.get_user().unwrap_or("");
+    let host = config
+        .get_hosts()
+        .first()
+        .map(|h| match h {
+            tokio_postgres::config::Host::Tcp(name) => name.clone(),
+            tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+        })
+        .unwrap_or_else(|| "localhost".into());
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let db = config.get_dbname().unwrap_or(user);
+    if user.is_empty() {
+        format!("{host}:{port}/{db}")
+    } else {
+        format!("{user}@{host}:{port}/{db}")
+    }
+}
+
+// The URL may carry a password: `{:?}` of the settings shows where it points, never the URL.
+impl std::fmt::Debug for PostgresSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresSettings")
+            .field("url", &self.redacted_url())
+            .field("pool_size", &self.pool_size)
+            .field("batch_max", &self.batch_max)
+            .field("batch_wait_us", &self.batch_wait_us)
+            .field("connect_timeout_ms", &self.connect_timeout_ms)
+            .field("statement_timeout_ms", &self.statement_timeout_ms)
+            .field("migrate", &self.migrate)
+            .field("allow_unsafe_commit", &self.allow_unsafe_commit)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -441,15 +558,7 @@ impl Settings {
         if self.server.request_timeout_ms == 0 {
             return Err(SettingsError::new("server.request_timeout_ms", "must be above 0"));
         }
-        if self.store.path.as_os_str().is_empty() {
-            return Err(SettingsError::new("store.path", "must not be empty"));
-        }
-        if self.store.cache_capacity_bytes < 1024 * 1024 {
-            return Err(SettingsError::new(
-                "store.cache_capacity_bytes",
-                "must be at least 1048576",
-            ));
-        }
+        self.validate_store()?;
         if !matches!(self.log.format.as_str(), "pretty" | "json") {
             return Err(SettingsError::new("log.format", "must be \"pretty\" or \"json\""));
         }
@@ -458,6 +567,54 @@ impl Settings {
         }
         self.validate_orbipay()?;
         self.validate_empayre()?;
+        Ok(())
+    }
+
+    fn validate_store(&self) -> Result<(), SettingsError> {
+        let store = &self.store;
+        if store.backend == Backend::Sled && store.path.as_os_str().is_empty() {
+            return Err(SettingsError::new("store.path", "must not be empty"));
+        }
+        if store.cache_capacity_bytes < 1024 * 1024 {
+            return Err(SettingsError::new(
+                "store.cache_capacity_bytes",
+                "must be at least 1048576",
+            ));
+        }
+        let pg = &store.postgres;
+        if store.backend == Backend::Postgres {
+            if pg.url.trim().is_empty() {
+                return Err(SettingsError::new(
+                    "store.postgres.url",
+                    "must be set when store.backend = \"postgres\" (or env BILLER_INBOX__STORE__POSTGRES__URL)",
+                ));
+            }
+            // tokio-postgres's parse errors name the option, never its value; the URL itself
+            // (which may hold the password) stays out of the message.
+            if let Err(e) = pg.url.parse::<tokio_postgres::Config>() {
+                return Err(SettingsError::new(
+                    "store.postgres.url",
+                    format!("is not a PostgreSQL connection URL (postgres://user:password@host:port/dbname): {e}"),
+                ));
+            }
+        }
+        let ranges: [(&str, u64, u64, u64); 5] = [
+            ("store.postgres.pool_size", pg.pool_size as u64, 2, 512),
+            ("store.postgres.batch_max", pg.batch_max as u64, 1, 4096),
+            ("store.postgres.batch_wait_us", pg.batch_wait_us, 0, 1_000_000),
+            ("store.postgres.connect_timeout_ms", pg.connect_timeout_ms, 1, 600_000),
+            (
+                "store.postgres.statement_timeout_ms",
+                pg.statement_timeout_ms,
+                1,
+                3_600_000,
+            ),
+        ];
+        for (key, value, min, max) in ranges {
+            if !(min..=max).contains(&value) {
+                return Err(SettingsError::new(key, format!("must be between {min} and {max}")));
+            }
+        }
         Ok(())
     }
 
@@ -681,5 +838,71 @@ mod tests {
         let text = format!("{s:?}");
         assert!(!text.contains("very-secret-token"));
         assert!(!text.contains("hidden-api-key"));
+    }
+
+    fn postgres_settings(url: &str) -> Settings {
+        let mut s = Settings::defaults();
+        s.store.backend = Backend::Postgres;
+        s.store.postgres.url = url.into();
+        s
+    }
+
+    #[test]
+    fn the_postgres_backend_needs_a_parseable_url_and_says_which_key() {
+        let missing = postgres_settings("").validate().expect_err("no url");
+        assert_eq!(missing.key, "store.postgres.url");
+        let ok = postgres_settings("postgres://biller:pw@db.internal:5432/biller_inbox");
+        ok.validate().expect("a good url validates");
+        let secret = "s3cr3t-Passw0rd";
+        let bad = postgres_settings(&format!("postgres://biller:{secret}@db:notaport/x"))
+            .validate()
+            .expect_err("bad port");
+        assert_eq!(bad.key, "store.postgres.url");
+        assert!(!bad.to_string().contains(secret), "{bad}");
+        // sled ignores the PostgreSQL keys entirely.
+        let mut sled = Settings::defaults();
+        sled.store.postgres.url = "not a url at all ::::".into();
+        sled.validate().expect("sled does not read the url");
+    }
+
+    #[test]
+    fn postgres_numbers_are_range_checked_by_key() {
+        type Breaker = fn(&mut PostgresSettings);
+        let table: [(&str, Breaker); 6] = [
+            ("store.postgres.pool_size", |p| p.pool_size = 1),
+            ("store.postgres.batch_max", |p| p.batch_max = 0),
+            ("store.postgres.batch_max", |p| p.batch_max = 100_000),
+            ("store.postgres.batch_wait_us", |p| p.batch_wait_us = 5_000_000),
+            ("store.postgres.connect_timeout_ms", |p| p.connect_timeout_ms = 0),
+            ("store.postgres.statement_timeout_ms", |p| p.statement_timeout_ms = 0),
+        ];
+        for (key, break_it) in table {
+            let mut s = postgres_settings("postgres://u@h/d");
+            break_it(&mut s.store.postgres);
+            let e = s.validate().expect_err(key);
+            assert_eq!(e.key, key);
+        }
+    }
+
+    #[test]
+    fn debug_of_postgres_settings_shows_where_not_the_password() {
+        let s = postgres_settings("postgres://biller:hunter2-secret@db.internal:6432/ledger");
+        let text = format!("{s:?}");
+        assert!(!text.contains("hunter2-secret"), "{text}");
+        assert!(text.contains("biller@db.internal:6432/ledger"), "{text}");
+        let kv = postgres_settings("host=db user=biller password=kv-secret dbname=ledger");
+        assert!(!format!("{kv:?}").contains("kv-secret"));
+        assert_eq!(kv.store.postgres.redacted_url(), "biller@db:5432/ledger");
+    }
+
+    #[test]
+    fn backend_names_are_a_closed_set() {
+        let raw = Config::builder()
+            .add_source(File::from_str(BUILT_IN_DEFAULTS, FileFormat::Toml))
+            .add_source(File::from_str("[store]\nbackend = \"mysql\"", FileFormat::Toml))
+            .build()
+            .expect("layers");
+        let e = config_error(raw.try_deserialize::<Settings>().expect_err("unknown backend"));
+        assert!(e.to_string().contains("mysql"), "{e}");
     }
 }

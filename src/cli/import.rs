@@ -19,6 +19,7 @@ pub fn run(settings: &Settings, sources: &ConfigSources, file: &Path) -> Result<
             lines.join("\n")
         ))
     })?;
+    crate::startup::require_sled(settings, "accounts import").map_err(|e| Failure::usage(e.to_string()))?;
     let store = Store::open(&settings.store.path, settings.store.cache_capacity_bytes).map_err(|e| match e {
         StoreError::Locked { path } => Failure::check(format!(
             "the store at {path} is held by a running server; import through it instead: PUT /admin/accounts with the same file as the body"

@@ -223,6 +223,10 @@ fn bad_configuration_stops_start_up_naming_the_key() {
             "[[orbipay.clients]]\nclient_key = \"bad key!\"\ncredentials = [{ \"api-key\" = \"k\" }]\n",
             "client_key",
         ),
+        ("[store]\nbackend = \"postgres\"\n", "store.postgres.url"),
+        ("[store]\nbackend = \"oracle\"\n", "backend"),
+        ("[store.postgres]\nbatch_max = 0\n", "store.postgres.batch_max"),
+        ("[store.postgres]\npool_sise = 4\n", "pool_sise"),
     ];
     for (text, key) in cases {
         let path = dir.path().join("bad.toml");
@@ -259,6 +263,21 @@ fn bad_configuration_stops_start_up_naming_the_key() {
         err.contains("server.prot: unknown key") && err.contains("(in environment)"),
         "{err}"
     );
+    // The URL is a secret: a bad one is named by its key, never shown.
+    let out = std::process::Command::new(binary())
+        .env("BILLER_INBOX__STORE__BACKEND", "postgres")
+        .env(
+            "BILLER_INBOX__STORE__POSTGRES__URL",
+            "postgres://biller:Pw-0f-the-DB@db:99999/x",
+        )
+        .args(["serve"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("store.postgres.url"), "{err}");
+    assert!(!err.contains("Pw-0f-the-DB"), "{err}");
 }
 
 #[test]
