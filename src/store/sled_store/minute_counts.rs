@@ -257,7 +257,7 @@ mod tests {
 
     use crate::ledger::test_support::{payment, refund};
     use crate::ledger::{Change, Channel};
-    use crate::store::{Store, TreeId};
+    use crate::store::sled_store::{Store, TreeId};
 
     #[test]
     fn counts_agree_with_walking_the_index_for_any_window() {
