@@ -11,6 +11,15 @@ need() { command -v "$1" >/dev/null 2>&1 || missing+=("$2"); }
 # (one `need COMMAND PACKAGE` line per program a test drives)
 need strace strace   # tests/api/durability.rs: a 2xx follows an fsync of the store
 
+# The PostgreSQL tests (tests/api/pg.rs) start a throwaway cluster from the server binaries,
+# which Debian keeps off PATH in /usr/lib/postgresql/VERSION/bin; the package also creates the
+# unprivileged `postgres` user the cluster runs as when the tests run as root. Not needed when
+# BILLER_INBOX_TEST_PG_URL names a server the tests may create databases on.
+if [ -z "${BILLER_INBOX_TEST_PG_URL:-}" ] && ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null \
+  && ! command -v initdb >/dev/null 2>&1; then
+  missing+=(postgresql)
+fi
+
 if ((${#missing[@]})); then
   echo "scripts/test.sh: installing ${missing[*]} (apt-get)" >&2
   sudo=""

@@ -29,6 +29,8 @@ pub enum StartupError {
     Seed { path: String, message: String },
     #[error("{0}")]
     Backend(String),
+    #[error(transparent)]
+    Postgres(#[from] crate::store::postgres::PgError),
     #[error("cannot listen on {address}: {source}")]
     Bind { address: String, source: std::io::Error },
 }
@@ -42,6 +44,9 @@ pub struct Application {
 impl Application {
     pub fn build(settings: Settings) -> Result<Self, StartupError> {
         settings.validate()?;
+        if settings.store.backend == crate::settings::Backend::Postgres {
+            let _opened = open_postgres(&settings)?;
+        }
         require_sled(&settings, "the server")?;
         let store = Store::open(&settings.store.path, settings.store.cache_capacity_bytes)?;
         seed_accounts(&store, &settings.seed.accounts_file)?;
@@ -146,6 +151,36 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &web::Data<AppState>) {
     crate::admin::configure(cfg);
     crate::orbipay::routes::configure(cfg, &state.settings.orbipay.base_path);
     crate::empayre::routes::configure(cfg, &state.settings.empayre.path);
+}
+
+/// Connects to PostgreSQL, refuses a server that would not make commits durable (unless
+/// `store.postgres.allow_unsafe_commit`), and applies or checks the schema migrations.
+fn open_postgres(settings: &Settings) -> Result<crate::store::postgres::Opened, StartupError> {
+    let pg = &settings.store.postgres;
+    let opened = crate::store::postgres::open_blocking(pg)?;
+    let preflight = &opened.preflight;
+    if !preflight.safety.is_safe() {
+        tracing::warn!(
+            database = %pg.redacted_url(),
+            settings = %preflight.safety.describe(),
+            "PostgreSQL commits are NOT crash-safe (store.postgres.allow_unsafe_commit = true): \
+             a 2xx may be lost if the database machine crashes"
+        );
+    }
+    match &preflight.migrated {
+        Some(report) if !report.applied.is_empty() => tracing::info!(
+            database = %pg.redacted_url(),
+            from = report.from,
+            to = report.to,
+            "schema migrated"
+        ),
+        _ => tracing::info!(
+            database = %pg.redacted_url(),
+            version = preflight.schema_version,
+            "schema is current"
+        ),
+    }
+    Ok(opened)
 }
 
 /// The PostgreSQL ledger store is being built (issue 15): until it is, a configuration that

@@ -4,6 +4,7 @@
 mod export;
 mod import;
 mod keygen;
+mod migrate;
 mod replay;
 
 use std::path::PathBuf;
@@ -58,6 +59,8 @@ enum Command {
         #[arg(long, value_name = "RFC3339")]
         since: Option<String>,
     },
+    /// Apply the PostgreSQL schema migrations and exit (store.backend = "postgres").
+    Migrate,
     /// Manage biller accounts and profiles.
     Accounts {
         #[command(subcommand)]
@@ -116,6 +119,7 @@ pub fn run() -> ExitCode {
             sign_key,
             config: cli.config,
         }),
+        Command::Migrate => load(cli.config.as_deref()).and_then(|(s, _)| migrate::run(&s)),
         Command::Accounts {
             command: AccountsCommand::Import { file },
         } => load(cli.config.as_deref()).and_then(|(s, sources)| import::run(&s, &sources, &file)),

@@ -12,6 +12,8 @@ mod helpers;
 mod hostile;
 mod orbipay_lookup;
 mod orbipay_postings;
+mod pg;
+mod postgres;
 mod reliability;
 mod replay;
 mod repository;

@@ -1,0 +1,185 @@
+//! The PostgreSQL backend's start-up, through the real binary: migrations (several replicas
+//! at once, a database newer than the binary), the commit-safety check, an unreachable server.
+
+use std::process::Output;
+
+use crate::helpers::binary;
+use crate::pg::{empty_database, sql, test_database, TestDatabase};
+
+/// Runs the binary with the PostgreSQL backend on `db` (extra settings as environment).
+fn run_on(db_url: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = std::process::Command::new(binary());
+    command
+        .args(args)
+        .env("BILLER_INBOX__STORE__BACKEND", "postgres")
+        .env("BILLER_INBOX__STORE__POSTGRES__URL", db_url)
+        .env("BILLER_INBOX__SERVER__PORT", "0")
+        .env("BILLER_INBOX__STORE__POSTGRES__CONNECT_TIMEOUT_MS", "2000")
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    command.output().expect("the binary runs")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn schema_versions(db: &TestDatabase) -> Vec<String> {
+    sql(db, &["SELECT version FROM biller_inbox_schema ORDER BY version"])
+        .expect("schema table")
+        .into_iter()
+        .map(|row| row[0].clone())
+        .collect()
+}
+
+const LATEST: i32 = 1;
+
+#[test]
+fn replicas_migrating_at_once_leave_one_schema_applied_once() {
+    assert_eq!(biller_inbox::store::postgres::migrations::latest_version(), LATEST);
+    let db = empty_database();
+    let runs: Vec<std::thread::JoinHandle<Output>> = (0..3)
+        .map(|_| {
+            let url = db.url.clone();
+            std::thread::spawn(move || run_on(&url, &["migrate"], &[]))
+        })
+        .collect();
+    let outputs: Vec<Output> = runs.into_iter().map(|h| h.join().expect("thread")).collect();
+    for out in &outputs {
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(out));
+    }
+    let said: Vec<String> = outputs
+        .iter()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .collect();
+    assert_eq!(
+        said.iter()
+            .filter(|s| s.contains("migrated from version 0 to 1"))
+            .count(),
+        1,
+        "exactly one applied it: {said:?}"
+    );
+    assert_eq!(
+        said.iter().filter(|s| s.contains("nothing to apply")).count(),
+        2,
+        "{said:?}"
+    );
+    assert_eq!(schema_versions(&db), vec!["1".to_string()]);
+    let tables = sql(
+        &db,
+        &["SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"],
+    )
+    .expect("tables");
+    assert!(tables[0][0].parse::<u32>().expect("count") >= 10, "{tables:?}");
+    // Again: nothing to do.
+    let out = run_on(&db.url, &["migrate"], &[]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("nothing to apply"));
+}
+
+#[test]
+fn a_database_newer_than_the_binary_is_refused_naming_both_versions() {
+    let db = test_database();
+    sql(
+        &db,
+        &["INSERT INTO biller_inbox_schema (version, name, sha256) VALUES (99, 'from the future', 'x')"],
+    )
+    .expect("pretend a newer binary migrated");
+    for args in [&["migrate"][..], &["serve"][..]] {
+        let out = run_on(&db.url, args, &[]);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains("version 99") && err.contains(&format!("version {LATEST}")),
+            "{args:?}: {err}"
+        );
+    }
+    // Nothing was changed by the refusals.
+    assert_eq!(schema_versions(&db), vec!["1".to_string(), "99".to_string()]);
+}
+
+#[test]
+fn without_migrate_a_database_behind_the_binary_is_refused() {
+    let db = empty_database();
+    let out = run_on(
+        &db.url,
+        &["serve"],
+        &[("BILLER_INBOX__STORE__POSTGRES__MIGRATE", "false")],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("biller-inbox migrate"), "{}", stderr(&out));
+    let tables = sql(
+        &db,
+        &["SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"],
+    )
+    .expect("tables");
+    assert_eq!(tables[0][0], "0", "nothing was created");
+}
+
+#[test]
+fn an_unsafe_commit_setting_stops_start_up_unless_allowed() {
+    let db = test_database();
+    // fsync and full_page_writes are server-wide (and the cluster is shared by every test of
+    // this binary); synchronous_commit can be set for one database, and the check reads what
+    // our own sessions see, so it is the end-to-end case. The verdict for each setting is
+    // table-tested in store::postgres::safety.
+    sql(
+        &db,
+        &[&format!("ALTER DATABASE {} SET synchronous_commit = off", db.name)],
+    )
+    .expect("alter");
+    let out = run_on(&db.url, &["serve"], &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("synchronous_commit=off"), "{err}");
+    assert!(err.contains("store.postgres.allow_unsafe_commit"), "{err}");
+    assert!(!err.contains("listening"), "{err}");
+
+    let allowed = run_on(
+        &db.url,
+        &["serve"],
+        &[("BILLER_INBOX__STORE__POSTGRES__ALLOW_UNSAFE_COMMIT", "true")],
+    );
+    let said = format!("{}{}", String::from_utf8_lossy(&allowed.stdout), stderr(&allowed));
+    assert!(
+        said.contains("NOT crash-safe") && said.contains("synchronous_commit=off"),
+        "start-up says so: {said}"
+    );
+}
+
+#[test]
+fn an_unreachable_database_is_named_without_its_password() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("port")
+        .local_addr()
+        .expect("addr")
+        .port();
+    // Nothing listens on `port` (the listener is gone again).
+    let url = format!("postgres://biller:Sup3r-Secret@127.0.0.1:{port}/ledger");
+    for args in [&["migrate"][..], &["serve"][..]] {
+        let out = run_on(&url, args, &[]);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains(&format!("biller@127.0.0.1:{port}/ledger")),
+            "{args:?}: {err}"
+        );
+        assert!(!err.contains("Sup3r-Secret"), "{err}");
+        let error_lines: Vec<&str> = err.lines().filter(|l| l.starts_with("biller-inbox:")).collect();
+        assert_eq!(error_lines.len(), 1, "one error line: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
+
+#[test]
+fn migrate_on_the_sled_backend_is_a_usage_error() {
+    let out = std::process::Command::new(binary())
+        .args(["migrate"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("store.backend"), "{}", stderr(&out));
+}
