@@ -275,10 +275,75 @@ pub struct EmpayreSource {
     pub public_key_files: Vec<PathBuf>,
     #[serde(default = "default_account_pointer")]
     pub account_pointer: String,
+    /// Base URL of the Empayre API (Part C). With it or `api_token` set the source has an API
+    /// client (for `empayre register`, `empayre reconcile` and the background reconciliation);
+    /// without `api_url` the public one is used.
+    #[serde(default)]
+    pub api_url: Option<String>,
+    /// Bearer token of the Empayre API: inline or `{ file = "..." }`; never printed or logged.
+    #[serde(default)]
+    pub api_token: Option<crate::empayre::api::ApiToken>,
+    /// Time one API request may take, connect included.
+    #[serde(default = "default_api_timeout_secs")]
+    pub api_timeout_secs: u64,
+    /// The shops whose payments and refunds reconciliation looks at.
+    #[serde(default)]
+    pub shop_ids: Vec<String>,
+    /// 0 = no background reconciliation in `serve`.
+    #[serde(default)]
+    pub reconcile_interval_secs: u64,
+    /// Each window starts this much before the previous one ended, so nothing on a boundary
+    /// is missed.
+    #[serde(default = "default_reconcile_overlap_secs")]
+    pub reconcile_overlap_secs: u64,
 }
 
 fn default_account_pointer() -> String {
     "/invoice/metadata/account_number".to_string()
+}
+
+fn default_api_timeout_secs() -> u64 {
+    30
+}
+
+fn default_reconcile_overlap_secs() -> u64 {
+    600
+}
+
+/// A source named `""` with no keys and every other key at its default: a base for code and
+/// tests that build sources (`EmpayreSource { name, public_key_files, ..Default::default() }`).
+impl Default for EmpayreSource {
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            public_keys: Vec::new(),
+            public_key_files: Vec::new(),
+            account_pointer: default_account_pointer(),
+            api_url: None,
+            api_token: None,
+            api_timeout_secs: default_api_timeout_secs(),
+            shop_ids: Vec::new(),
+            reconcile_interval_secs: 0,
+            reconcile_overlap_secs: default_reconcile_overlap_secs(),
+        }
+    }
+}
+
+impl EmpayreSource {
+    /// What the source's API client needs, or `None` when the source has no API access.
+    pub fn api_client_settings(&self) -> Option<crate::empayre::api::ClientSettings> {
+        let token = self.api_token.as_ref().filter(|t| !t.is_empty())?;
+        Some(crate::empayre::api::ClientSettings {
+            source: self.name.clone(),
+            base_url: self
+                .api_url
+                .clone()
+                .unwrap_or_else(|| crate::empayre::api::DEFAULT_API_URL.to_string()),
+            token: token.clone(),
+            timeout: std::time::Duration::from_secs(self.api_timeout_secs),
+            retry: Default::default(),
+        })
+    }
 }
 
 #[derive(Clone, Deserialize)]
@@ -313,6 +378,7 @@ pub const PATH_KEYS: &[&str] = &[
     "store.path",
     "seed.accounts_file",
     "empayre.sources[].public_key_files[]",
+    "empayre.sources[].api_token.file",
 ];
 
 /// The environment variables that configure the server start with this (`BILLER_INBOX__SERVER__PORT`).
@@ -707,6 +773,7 @@ impl Settings {
                     "must be a JSON pointer starting with '/'",
                 ));
             }
+            validate_empayre_api(source, &key)?;
         }
         Ok(())
     }
@@ -764,6 +831,56 @@ fn file_error(path: &Path, e: config::ConfigError) -> SettingsError {
     };
     let words: Vec<&str> = message.lines().filter(|l| !is_drawing(l)).collect();
     SettingsError::new(path.display().to_string(), words.join("; "))
+}
+
+/// The API part of a source (Part C): a URL the client can use, a token wherever the API is
+/// wanted, shops for reconciliation.
+fn validate_empayre_api(source: &EmpayreSource, key: &str) -> Result<(), SettingsError> {
+    if let Some(url) = &source.api_url {
+        crate::empayre::api::check_base_url(url).map_err(|e| SettingsError::new(format!("{key}.api_url"), e))?;
+        if source.api_token.as_ref().is_none_or(|t| t.is_empty()) {
+            return Err(SettingsError::new(
+                format!("{key}.api_token"),
+                "is required with api_url (inline, or { file = \"...\" })",
+            ));
+        }
+    }
+    if !(1..=600).contains(&source.api_timeout_secs) {
+        return Err(SettingsError::new(
+            format!("{key}.api_timeout_secs"),
+            "must be between 1 and 600",
+        ));
+    }
+    for (j, shop) in source.shop_ids.iter().enumerate() {
+        // The API's limit for a shop id (1..40 characters); it goes into a URL path.
+        if shop.is_empty() || shop.chars().count() > 40 || shop.chars().any(char::is_control) {
+            return Err(SettingsError::new(
+                format!("{key}.shop_ids[{j}]"),
+                "must be 1 to 40 characters",
+            ));
+        }
+    }
+    if source.reconcile_interval_secs > 0 {
+        if source.api_client_settings().is_none() {
+            return Err(SettingsError::new(
+                format!("{key}.reconcile_interval_secs"),
+                "needs api_token (and usually api_url)",
+            ));
+        }
+        if source.shop_ids.is_empty() {
+            return Err(SettingsError::new(
+                format!("{key}.shop_ids"),
+                "needs at least one shop id when reconcile_interval_secs is set",
+            ));
+        }
+    }
+    if source.reconcile_overlap_secs > 7 * 24 * 3600 {
+        return Err(SettingsError::new(
+            format!("{key}.reconcile_overlap_secs"),
+            "must be at most 604800 (7 days)",
+        ));
+    }
+    Ok(())
 }
 
 /// `config`'s messages already name the key ("... for key `server.port`"); keep them and

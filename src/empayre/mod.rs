@@ -1,6 +1,8 @@
 //! The Empayre (Vality, ex-RBKmoney) webhook channel (`empayre-webhooks.md`): keys, the
-//! `Content-Signature` check over the raw body, the event model, the sink and projections.
+//! `Content-Signature` check over the raw body, the event model, the sink and projections, and
+//! the client of the Empayre API (registration, reconciliation).
 
+pub mod api;
 pub mod event;
 pub mod handlers;
 pub mod keys;

@@ -8,6 +8,8 @@ mod binary;
 mod crash;
 mod durability;
 mod empayre;
+mod empayre_api;
+mod fake_empayre;
 mod helpers;
 mod hostile;
 mod orbipay_lookup;

@@ -16,6 +16,7 @@ fn fixture_source() -> EmpayreSource {
         public_keys: vec![],
         public_key_files: vec![repo_path("fixtures/keys/empayre_test_public.pem")],
         account_pointer: "/invoice/metadata/account_number".into(),
+        ..Default::default()
     }
 }
 
