@@ -1,6 +1,7 @@
 //! The command line (`interfaces.md` §1). Exit status: 0 success, 1 a failed check or
 //! operation, 2 bad usage or configuration. Errors are one line on stderr.
 
+mod empayre;
 mod export;
 mod import;
 mod keygen;
@@ -66,6 +67,38 @@ enum Command {
         #[command(subcommand)]
         command: AccountsCommand,
     },
+    /// Calls to the Empayre API of a source (api_url, api_token): register its webhook.
+    Empayre {
+        #[command(subcommand)]
+        command: EmpayreCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum EmpayreCommand {
+    /// Create the shop's webhook (InvoicesTopic) and write the key it signs with to the source's
+    /// first public_key_files entry. Refuses a second webhook for the same shop and URL.
+    Register {
+        /// The [[empayre.sources]] entry: its API access and its key file.
+        #[arg(long, value_name = "NAME")]
+        source: String,
+        /// The Empayre shop whose events the webhook delivers.
+        #[arg(long, value_name = "ID")]
+        shop_id: String,
+        /// The public URL Empayre will POST to, e.g. https://biller.example/empayre/webhook/NAME.
+        #[arg(long, value_name = "URL")]
+        url: String,
+        /// Event types to subscribe to (comma-separated or repeated); default: every invoice,
+        /// payment and refund type.
+        #[arg(long, value_name = "TYPES", num_args = 1..)]
+        event_types: Vec<String>,
+        /// Check everything, list the webhooks, create nothing, write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Replace a different (or unusable) key in the key file.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -123,6 +156,29 @@ pub fn run() -> ExitCode {
         Command::Accounts {
             command: AccountsCommand::Import { file },
         } => load(cli.config.as_deref()).and_then(|(s, sources)| import::run(&s, &sources, &file)),
+        Command::Empayre {
+            command:
+                EmpayreCommand::Register {
+                    source,
+                    shop_id,
+                    url,
+                    event_types,
+                    dry_run,
+                    force,
+                },
+        } => load(cli.config.as_deref()).and_then(|(s, _)| {
+            empayre::register(
+                &s,
+                empayre::RegisterOptions {
+                    source,
+                    shop_id,
+                    url,
+                    event_types,
+                    dry_run,
+                    force,
+                },
+            )
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

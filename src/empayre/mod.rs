@@ -6,6 +6,7 @@ pub mod api;
 pub mod event;
 pub mod handlers;
 pub mod keys;
+pub mod register;
 pub mod routes;
 pub mod schema;
 pub mod signature;

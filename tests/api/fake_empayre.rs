@@ -69,6 +69,9 @@ pub struct Scripted {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: String,
+    /// Do what the call asks anyway (create the webhook), then answer this: an answer lost on
+    /// the way back.
+    pub perform: bool,
 }
 
 impl Scripted {
@@ -77,6 +80,15 @@ impl Scripted {
             status,
             headers: vec![],
             body: body.to_string(),
+            perform: false,
+        }
+    }
+
+    /// Does the work, then answers `status` as if it had failed (504 after the fact).
+    pub fn performed_then(status: u16) -> Self {
+        Self {
+            perform: true,
+            ..Self::status(status, json!({"message": "Gateway timeout"}))
         }
     }
 
@@ -85,6 +97,7 @@ impl Scripted {
             status: 429,
             headers: vec![("Retry-After".into(), retry_after.into())],
             body: json!({"message": "Too many requests"}).to_string(),
+            perform: false,
         }
     }
 
@@ -93,6 +106,7 @@ impl Scripted {
             status,
             headers: vec![],
             body: body.to_string(),
+            perform: false,
         }
     }
 }
@@ -353,6 +367,9 @@ fn answer(
     }
     if let Some(i) = state.script.iter().position(|(r, _)| *r == route) {
         let (_, scripted) = state.script.remove(i).expect("scripted answer");
+        if scripted.perform && route == Route::CreateWebhook {
+            create_webhook(state, seen.body.as_ref());
+        }
         return (scripted.status, scripted.headers, scripted.body);
     }
     match route {
