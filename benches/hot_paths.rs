@@ -15,7 +15,7 @@ use biller_inbox::domain::account::parse_accounts_file;
 use biller_inbox::empayre::keys::parse_public_key;
 use biller_inbox::empayre::signature::{parse_content_signature, verify};
 use biller_inbox::ledger::orbipay::{decide_payment, PaymentContext};
-use biller_inbox::orbipay::handlers::payment_command;
+use biller_inbox::orbipay::posting::payment_command;
 use biller_inbox::orbipay::wire::parse_payment;
 use chrono::Utc;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};

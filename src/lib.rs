@@ -2,7 +2,6 @@
 
 pub mod admin;
 pub mod cli;
-pub mod disk;
 pub mod domain;
 pub mod empayre;
 pub mod http;

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::store::durability::{FlushStats, BATCH_BOUNDS, LATENCY_BOUNDS_MICROS};
+use crate::store::{CommitStats, BATCH_BOUNDS, LATENCY_BOUNDS_MICROS};
 
 /// Request latency bucket bounds, in seconds.
 const REQUEST_BOUNDS: [f64; 10] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.5];
@@ -77,7 +77,7 @@ impl Metrics {
         self.rejections.lock().map(|m| m.values().sum()).unwrap_or(0)
     }
 
-    pub fn render(&self, flush: &FlushStats) -> String {
+    pub fn render(&self, flush: &CommitStats) -> String {
         let mut out = String::with_capacity(4096);
         out.push_str("# HELP biller_inbox_requests_total HTTP requests by route and status.\n# TYPE biller_inbox_requests_total counter\n");
         if let Ok(m) = self.requests.lock() {

@@ -1,8 +1,6 @@
 //! The ops endpoints (`interfaces.md` §7, no auth): liveness, readiness, metrics and the
 //! OpenAPI document.
 
-use std::path::Path;
-
 use actix_web::http::Method;
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
@@ -11,6 +9,7 @@ use utoipa::{OpenApi, ToSchema};
 use crate::admin::AdminError;
 use crate::http::resource;
 use crate::state::AppState;
+use crate::store::NotReady;
 
 #[derive(OpenApi)]
 #[openapi(paths(live, ready, metrics, openapi_json))]
@@ -66,34 +65,16 @@ pub async fn live() -> HttpResponse {
     )
 )]
 pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
-    let store = state.store.clone();
-    let min_free = state.settings.store.min_free_bytes;
-    let checked = web::block(move || -> Result<(), (&'static str, String)> {
-        store.probe().map_err(|e| ("store_write", e.to_string()))?;
-        let free = crate::disk::free_bytes(Path::new(store.path())).map_err(|e| ("disk_free", e.to_string()))?;
-        if free < min_free {
-            return Err((
-                "disk_free",
-                format!("{free} bytes free, below store.min_free_bytes {min_free}"),
-            ));
-        }
-        Ok(())
-    })
-    .await;
-    let failed = match checked {
-        Ok(Ok(())) => {
+    let failed = match state.store.readiness().await {
+        Ok(()) => {
             return HttpResponse::Ok().json(Health {
                 status: "ready".into(),
                 failed_check: None,
             })
         }
-        Ok(Err((check, detail))) => {
+        Err(NotReady { check, detail }) => {
             tracing::warn!(check, %detail, "readiness check failed");
             check
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "readiness check did not finish");
-            "store_write"
         }
     };
     HttpResponse::ServiceUnavailable().json(Health {
@@ -114,7 +95,7 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(state.metrics.render(state.store.flush_stats()))
+        .body(state.metrics.render(state.store.stats()))
 }
 
 /// This document: every route with its request and response schemas.

@@ -42,14 +42,14 @@ pub struct Application {
 }
 
 impl Application {
-    pub fn build(settings: Settings) -> Result<Self, StartupError> {
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         settings.validate()?;
         if settings.store.backend == crate::settings::Backend::Postgres {
             let _opened = open_postgres(&settings)?;
         }
         require_sled(&settings, "the server")?;
-        let store = Store::open(&settings.store.path, settings.store.cache_capacity_bytes)?;
-        seed_accounts(&store, &settings.seed.accounts_file)?;
+        let store = Store::open(&settings.store)?;
+        seed_accounts(&store, &settings.seed.accounts_file).await?;
         let orbipay_auth = OrbipayAuth::new(&settings.orbipay.clients);
         if !orbipay_auth.is_configured() {
             tracing::warn!("no Orbipay client configured: the EBPP endpoints answer 503 (fail closed)");
@@ -195,8 +195,8 @@ pub fn require_sled(settings: &Settings, what: &str) -> Result<(), StartupError>
 }
 
 /// Imports `seed.accounts_file` when the store has no accounts yet (the demo set-up).
-fn seed_accounts(store: &Store, file: &str) -> Result<(), StartupError> {
-    if file.is_empty() || store.has_accounts()? {
+async fn seed_accounts(store: &Store, file: &str) -> Result<(), StartupError> {
+    if file.is_empty() || store.has_accounts().await? {
         return Ok(());
     }
     let seed_error = |message: String| StartupError::Seed {
@@ -206,8 +206,7 @@ fn seed_accounts(store: &Store, file: &str) -> Result<(), StartupError> {
     let text = std::fs::read_to_string(file).map_err(|e| seed_error(e.to_string()))?;
     let entries = parse_accounts_file(&text)
         .map_err(|errors| seed_error(errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")))?;
-    let summary = store.import_accounts(&entries)?;
-    store.flush_now()?;
+    let summary = store.import_accounts(entries).await?;
     tracing::info!(
         accounts = summary.accounts_created,
         profiles = summary.profiles_created,

@@ -12,7 +12,6 @@ use super::views::{AccountView, ImportAnswer, JournalEntryView, JournalFormatter
 use crate::domain::account::{parse_accounts_file, EntryError};
 use crate::http::{read_body, resource};
 use crate::state::AppState;
-use crate::store::{ImportSummary, StoreError};
 
 /// How many journal entries the account view shows.
 pub const ACCOUNT_JOURNAL_ENTRIES: usize = 100;
@@ -56,36 +55,27 @@ pub struct AccountPage {
 )]
 pub async fn account(path: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, AdminError> {
     let number = path.into_inner();
-    let store = state.store.clone();
-    let page = web::block(move || -> Result<Option<AccountPage>, StoreError> {
-        let Some(account) = store.account(&number)? else {
-            return Ok(None);
-        };
-        let mut customers = Vec::with_capacity(account.customer_references.len());
-        for reference in &account.customer_references {
-            if let Some(p) = store.profile(reference)? {
-                customers.push(ProfileView::from(&p));
-            }
+    let store = &state.store;
+    let Some(account) = store.account(&number).await? else {
+        return Err(AdminError::not_found("account_number", "no such account"));
+    };
+    let mut customers = Vec::with_capacity(account.customer_references.len());
+    for reference in &account.customer_references {
+        if let Some(p) = store.profile(reference).await? {
+            customers.push(ProfileView::from(&p));
         }
-        let mut format = JournalFormatter::new(&store);
-        let journal = store
-            .account_journal(&number, ACCOUNT_JOURNAL_ENTRIES)?
-            .iter()
-            .map(|e| format.view(e))
-            .collect::<Result<_, _>>()?;
-        Ok(Some(AccountPage {
-            account: AccountView::from(&account),
-            customers,
-            journal,
-        }))
-    })
-    .await??;
-    match page {
-        Some(p) => Ok(HttpResponse::Ok().json(p)),
-        None => Err(AdminError::not_found("account_number", "no such account")),
     }
+    let mut format = JournalFormatter::new(store);
+    let mut journal = Vec::new();
+    for entry in store.account_journal(&number, ACCOUNT_JOURNAL_ENTRIES).await? {
+        journal.push(format.view(&entry).await?);
+    }
+    Ok(HttpResponse::Ok().json(AccountPage {
+        account: AccountView::from(&account),
+        customers,
+        journal,
+    }))
 }
-
 /// Upsert accounts and profiles. The body is the accounts file: a JSON array, or JSON lines.
 /// Any bad entry imports nothing and every bad entry is reported. Answers once the import is on
 /// disk.
@@ -118,16 +108,9 @@ pub async fn put_accounts(
     if text.trim().is_empty() {
         return Err(AdminError::bad("validation", "(body)", "the body holds no account"));
     }
-    let store = state.store.clone();
-    let imported = web::block(move || -> Result<Result<ImportSummary, Vec<EntryError>>, StoreError> {
-        match parse_accounts_file(&text) {
-            Ok(entries) => store.import_accounts(&entries).map(Ok),
-            Err(errors) => Ok(Err(errors)),
-        }
-    })
-    .await??;
-    let summary = imported.map_err(refused)?;
-    state.store.durable().await?;
+    // Parsing a large set takes a while: not on the worker.
+    let entries = web::block(move || parse_accounts_file(&text)).await?.map_err(refused)?;
+    let summary = state.store.import_accounts(entries).await?;
     tracing::info!(
         accounts_created = summary.accounts_created,
         accounts_updated = summary.accounts_updated,

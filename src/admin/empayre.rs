@@ -11,9 +11,8 @@ use utoipa::{OpenApi, ToSchema};
 use super::error::{parse_json, AdminError, ErrorBody};
 use super::feeds::ListQuery;
 use crate::domain::money::format_amount;
+use crate::empayre::sink::{self, AssignError, Assigned};
 use crate::http::{read_body, resource, rfc3339, RequestId};
-use crate::ledger::empayre::assign_account;
-use crate::ledger::{Channel, Record, RecordKind};
 use crate::state::AppState;
 use crate::store::{EventFilter, StoredEvent};
 
@@ -197,8 +196,7 @@ fn event_filter(query: &ListQuery) -> Result<EventFilter, AdminError> {
 )]
 pub async fn events(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AdminError> {
     let filter = event_filter(&ListQuery::parse(&req)?)?;
-    let store = state.store.clone();
-    let found = web::block(move || store.events(&filter)).await??;
+    let found = state.store.events(&filter).await?;
     let items = found.iter().map(EventSummary::from).collect();
     Ok(HttpResponse::Ok().json(EventList { items }))
 }
@@ -224,7 +222,8 @@ pub async fn event(state: web::Data<AppState>, path: web::Path<(String, String)>
         .map_err(|_| AdminError::bad("bad_value", "event_id", "event_id must be an integer"))?;
     let found = state
         .store
-        .event(&source, event_id)?
+        .event(&source, event_id)
+        .await?
         .ok_or_else(|| AdminError::not_found("event_id", "no such event for this source"))?;
     Ok(HttpResponse::Ok().json(EventDetail {
         summary: EventSummary::from(&found),
@@ -250,8 +249,7 @@ pub async fn event(state: web::Data<AppState>, path: web::Path<(String, String)>
 )]
 pub async fn quarantine(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AdminError> {
     let n = ListQuery::parse(&req)?.limit()?;
-    let store = state.store.clone();
-    let found = web::block(move || store.quarantined(n)).await??;
+    let found = state.store.quarantined(n).await?;
     let items = found
         .into_iter()
         .map(|e| QuarantineItem {
@@ -279,8 +277,7 @@ pub async fn quarantine(req: HttpRequest, state: web::Data<AppState>) -> Result<
     security(("admin_token" = []))
 )]
 pub async fn unmatched(state: web::Data<AppState>) -> Result<HttpResponse, AdminError> {
-    let store = state.store.clone();
-    let stored = web::block(move || store.unmatched()).await??;
+    let stored = state.store.unmatched().await?;
     let items = stored
         .into_iter()
         .map(serde_json::from_value)
@@ -315,39 +312,29 @@ pub async fn assign(
     let key = path.into_inner();
     let body = read_body(&req, payload, state.settings.server.max_body_bytes).await?;
     let AssignRequest { account_number } = parse_json(&body)?;
-    let now = Utc::now();
-    let (change, applied) = state.store.write(|w| {
-        let payment = w
-            .record(RecordKind::EmpayrePayment, &key)?
-            .filter(|p| p.account_number.is_none())
-            .ok_or_else(|| AdminError::not_found("key", "no unmatched payment with this key"))?;
-        let account = w
-            .account(&account_number)?
-            .ok_or_else(|| AdminError::bad("bad_value", "account_number", "no such account"))?;
-        let refunds = w.refunds_of(&payment)?;
-        let change = assign_account(&payment, &refunds, &account, rid.as_str(), now)
-            .map_err(|why| AdminError::bad("bad_value", "account_number", why))?;
-        for refund in &refunds {
-            let moved = Record {
-                account_number: Some(account.account_number.clone()),
-                ..refund.clone()
-            };
-            w.stage_record(&moved);
-        }
-        w.stage_matched(&key);
-        let applied = w.apply(&change, Channel::Admin, now)?;
-        Ok::<_, AdminError>((change, applied))
+    let Assigned { change, committed } = sink::assign(
+        &state.store,
+        key.clone(),
+        account_number.clone(),
+        rid.as_str().to_string(),
+        Utc::now(),
+    )
+    .await
+    .map_err(|e| match e {
+        AssignError::NotUnmatched => AdminError::not_found("key", "no unmatched payment with this key"),
+        AssignError::UnknownAccount => AdminError::bad("bad_value", "account_number", "no such account"),
+        AssignError::Refused(why) => AdminError::bad("bad_value", "account_number", why),
+        AssignError::Store(e) => e.into(),
     })?;
-    state.store.durable().await?;
     tracing::info!(key = %key, account = %account_number, "unmatched Empayre payment assigned");
     Ok(HttpResponse::Ok().json(AssignResult {
         key,
         account_number,
         status: change.payment.status,
         delta: change.delta.to_string(),
-        balance_after: applied
+        balance_after: committed
             .balance_after
-            .map(|b| format_amount(b, applied.currency_exponent)),
-        journal_seq: applied.journal_seq,
+            .map(|b| format_amount(b, committed.currency_exponent)),
+        journal_seq: committed.journal_seq,
     }))
 }

@@ -11,7 +11,6 @@ use super::error::{AdminError, ErrorBody};
 use super::views::{JournalEntryView, JournalFormatter};
 use crate::http::resource;
 use crate::state::AppState;
-use crate::store::StoreError;
 
 pub const DEFAULT_LIMIT: usize = 100;
 pub const MAX_LIMIT: usize = 1000;
@@ -142,16 +141,11 @@ pub async fn journal(req: HttpRequest, state: web::Data<AppState>) -> Result<Htt
     let query = ListQuery::parse(&req)?;
     let after = query.after()?.unwrap_or(0);
     let limit = query.limit()?;
-    let store = state.store.clone();
-    let entries = web::block(move || -> Result<Vec<JournalEntryView>, StoreError> {
-        let mut format = JournalFormatter::new(&store);
-        store
-            .journal_after(after, limit)?
-            .iter()
-            .map(|e| format.view(e))
-            .collect()
-    })
-    .await??;
+    let mut format = JournalFormatter::new(&state.store);
+    let mut entries = Vec::with_capacity(limit.min(1024));
+    for entry in state.store.journal_after(after, limit).await? {
+        entries.push(format.view(&entry).await?);
+    }
     let next_after = entries.last().map_or(after, |e| e.seq);
     Ok(HttpResponse::Ok().json(JournalPage { entries, next_after }))
 }
@@ -171,8 +165,7 @@ pub async fn journal(req: HttpRequest, state: web::Data<AppState>) -> Result<Htt
 )]
 pub async fn rejections(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AdminError> {
     let limit = ListQuery::parse(&req)?.limit()?;
-    let store = state.store.clone();
-    let stored = web::block(move || store.recent_rejections(limit)).await??;
+    let stored = state.store.recent_rejections(limit).await?;
     let text = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).map(str::to_string);
     let items = stored
         .iter()

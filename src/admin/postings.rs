@@ -47,8 +47,7 @@ pub async fn search(
     let body = read_body(&req, payload, state.settings.server.max_body_bytes).await?;
     let request = SearchRequest::from_body(&body)?;
     let query = request.to_query()?;
-    let store = state.store.clone();
-    let page = web::block(move || store.search(&query)).await??;
+    let page = state.store.search(&query).await?;
     Ok(HttpResponse::Ok().json(SearchResponse {
         total_count: page.total,
         records: page.records.iter().map(RecordView::from).collect(),
@@ -75,7 +74,7 @@ pub async fn record(path: web::Path<(String, String)>, state: web::Data<AppState
     let (kind, id) = path.into_inner();
     let kind = RecordKind::parse(&kind)
         .ok_or_else(|| AdminError::not_found("kind", "kind is payment, refund, empayre-payment or empayre-refund"))?;
-    match state.store.record(kind, &id)? {
+    match state.store.record(kind, &id).await? {
         Some(r) => Ok(HttpResponse::Ok().json(RecordView::from(&r))),
         None => Err(AdminError::not_found(
             "id",

@@ -116,11 +116,11 @@ impl<'s> JournalFormatter<'s> {
         }
     }
 
-    pub fn view(&mut self, e: &JournalEntry) -> Result<JournalEntryView, StoreError> {
+    pub async fn view(&mut self, e: &JournalEntry) -> Result<JournalEntryView, StoreError> {
         let exponent = match self.exponents.get(&e.account_number) {
             Some(x) => *x,
             None => {
-                let x = self.store.account(&e.account_number)?.map_or(2, |a| a.exponent());
+                let x = self.store.account(&e.account_number).await?.map_or(2, |a| a.exponent());
                 self.exponents.insert(e.account_number.clone(), x);
                 x
             }

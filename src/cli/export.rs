@@ -10,10 +10,10 @@ use serde::Serialize;
 use super::Failure;
 use crate::admin::views::{JournalFormatter, RecordView};
 use crate::settings::Settings;
-use crate::store::{Store, StoreError};
+use crate::store::{RecordCursor, Store, StoreError};
 
-/// Journal entries read per store call.
-const JOURNAL_BATCH: usize = 10_000;
+/// Journal entries or records read per store call.
+const BATCH: usize = 10_000;
 
 #[derive(Serialize)]
 struct Line<'a, T: Serialize> {
@@ -39,7 +39,7 @@ pub fn run(settings: &Settings, since: Option<DateTime<Utc>>) -> Result<(), Fail
     if !path.exists() {
         return Err(Failure::check(format!("there is no store at {}", path.display())));
     }
-    let store = Store::open(path, settings.store.cache_capacity_bytes).map_err(|e| match e {
+    let store = Store::open(&settings.store).map_err(|e| match e {
         StoreError::Locked { path } => Failure::check(format!(
             "the store at {path} is held by a running server; stop it to export, or read GET /admin/journal and POST /admin/postings/search instead"
         )),
@@ -47,7 +47,7 @@ pub fn run(settings: &Settings, since: Option<DateTime<Utc>>) -> Result<(), Fail
     })?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    let (entries, records) = write_all(&store, since, &mut out).map_err(|e| match e {
+    let (entries, records) = super::block_on(write_all(&store, since, &mut out))?.map_err(|e| match e {
         ExportError::Store(e) => Failure::check(e.to_string()),
         ExportError::Write(e) => Failure::check(format!("cannot write the export: {e}")),
     })?;
@@ -81,22 +81,31 @@ fn write_line<T: Serialize>(out: &mut impl Write, kind: &'static str, item: &T) 
 }
 
 /// Writes everything at or after `since`; returns (journal entries, records) written.
-fn write_all(store: &Store, since: Option<DateTime<Utc>>, out: &mut impl Write) -> Result<(usize, usize), ExportError> {
+async fn write_all(
+    store: &Store,
+    since: Option<DateTime<Utc>>,
+    out: &mut impl Write,
+) -> Result<(usize, usize), ExportError> {
     let mut format = JournalFormatter::new(store);
     let (mut entries, mut after) = (0usize, 0u64);
     loop {
-        let batch = store.journal_after(after, JOURNAL_BATCH)?;
+        let batch = store.journal_after(after, BATCH).await?;
         let Some(last) = batch.last() else { break };
         after = last.seq;
         for e in batch.iter().filter(|e| since.is_none_or(|t| e.at >= t)) {
-            write_line(out, "journal", &format.view(e)?)?;
+            write_line(out, "journal", &format.view(e).await?)?;
             entries += 1;
         }
     }
-    let mut records = 0usize;
-    for record in store.records_received_since(since)? {
-        write_line(out, "record", &RecordView::from(&record?))?;
-        records += 1;
+    let (mut records, mut cursor) = (0usize, None);
+    loop {
+        let batch = store.records_received(since, cursor.take(), BATCH).await?;
+        let Some(last) = batch.last() else { break };
+        cursor = Some(RecordCursor::of(last));
+        for record in &batch {
+            write_line(out, "record", &RecordView::from(record))?;
+            records += 1;
+        }
     }
     Ok((entries, records))
 }

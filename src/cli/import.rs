@@ -20,7 +20,7 @@ pub fn run(settings: &Settings, sources: &ConfigSources, file: &Path) -> Result<
         ))
     })?;
     crate::startup::require_sled(settings, "accounts import").map_err(|e| Failure::usage(e.to_string()))?;
-    let store = Store::open(&settings.store.path, settings.store.cache_capacity_bytes).map_err(|e| match e {
+    let store = Store::open(&settings.store).map_err(|e| match e {
         StoreError::Locked { path } => Failure::check(format!(
             "the store at {path} is held by a running server; import through it instead: PUT /admin/accounts with the same file as the body"
         )),
@@ -34,10 +34,7 @@ pub fn run(settings: &Settings, sources: &ConfigSources, file: &Path) -> Result<
         );
     }
     let started = std::time::Instant::now();
-    let summary = store
-        .import_accounts(&entries)
-        .map_err(|e| Failure::check(e.to_string()))?;
-    store.flush_now().map_err(|e| Failure::check(e.to_string()))?;
+    let summary = super::block_on(store.import_accounts(entries))?.map_err(|e| Failure::check(e.to_string()))?;
     println!(
         "imported {} accounts ({} created, {} updated), {} profiles ({} created, {} updated) in {:.1} s",
         summary.accounts_created + summary.accounts_updated,

@@ -192,6 +192,16 @@ pub fn run() -> ExitCode {
 /// Loads the settings for an offline command. Without `config/default.toml` it says so on
 /// stderr, since the command then runs on other settings than the user may think; otherwise it
 /// stays quiet, so a failure is one line (`accounts import` names its configuration itself).
+/// Runs a store call from a command-line tool, on a runtime of its own (the store's interface is
+/// async because a network backend needs it).
+fn block_on<F: std::future::Future>(future: F) -> Result<F::Output, Failure> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::check(format!("cannot start the async runtime: {e}")))?;
+    Ok(runtime.block_on(future))
+}
+
 fn load(config: Option<&std::path::Path>) -> Result<(Settings, ConfigSources), Failure> {
     let (settings, sources) = load_reporting(config)?;
     if !sources.demo_found {
@@ -217,10 +227,12 @@ fn serve(config: Option<&std::path::Path>) -> Result<(), Failure> {
     let system = actix_rt::System::new();
     system.block_on(async move {
         let host = settings.server.host.clone();
-        let app = crate::startup::Application::build(settings).map_err(|e| match e {
-            crate::startup::StartupError::Settings(s) => Failure::usage(s.to_string()),
-            other => Failure::check(other.to_string()),
-        })?;
+        let app = crate::startup::Application::build(settings)
+            .await
+            .map_err(|e| match e {
+                crate::startup::StartupError::Settings(s) => Failure::usage(s.to_string()),
+                other => Failure::check(other.to_string()),
+            })?;
         // Scripts and tests read the bound address from this line.
         println!("biller-inbox listening on http://{host}:{}", app.port());
         tracing::info!(port = app.port(), "serving");

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use super::schema::{EmpayreEvent, WebhookAnswer, WebhookMessage};
 use super::signature::SignatureError;
-use super::sink::{accept, Delivery, Outcome, Parsed};
+use super::sink::{self, Delivery, Outcome, Parsed};
 use crate::http::{read_body, BodyError, RefuseMethod, RequestId};
 use crate::ledger::RecordKind;
 use crate::state::AppState;
@@ -148,7 +148,7 @@ async fn receive(
     let body = match read_body(&req, payload, state.settings.server.max_body_bytes).await {
         Ok(body) => body,
         Err(BodyError::TooLarge { .. }) => {
-            reject(&state, &req, &rid, source_name.as_deref(), "payload_too_large", None);
+            reject(&state, &req, &rid, source_name.as_deref(), "payload_too_large", None).await;
             return Err(EmpayreError::PayloadTooLarge);
         }
         Err(BodyError::Read(e)) => return Err(EmpayreError::Unavailable(e)),
@@ -157,21 +157,12 @@ async fn receive(
     let (source, key) = match sources.verify(only, &body, header) {
         Ok(found) => found,
         Err(e) => {
-            reject(&state, &req, &rid, source_name.as_deref(), e.cause(), Some((&body, &e)));
+            reject(&state, &req, &rid, source_name.as_deref(), e.cause(), Some((&body, &e))).await;
             return Err(EmpayreError::Signature(e));
         }
     };
-    let delivery = Delivery {
-        source,
-        key_id: &key.id,
-        body: &body,
-        request_id: rid.as_str(),
-        now: Utc::now(),
-    };
-    let parsed = Parsed::new(&body);
-    parsed.warm(&state.store, source);
-    let accepted = state.store.write(|w| accept(w, &delivery, parsed))?;
-    state.store.durable().await?;
+    let delivery = Delivery::new(source, &key.id, &body, rid.as_str(), Utc::now());
+    let accepted = sink::receive(&state.store, delivery, Parsed::new(&body)).await?;
     tracing::info!(
         source = %source.name,
         event_id = accepted.event_id,
@@ -197,7 +188,7 @@ async fn receive(
 }
 
 /// Counts and logs a refused request with its cause; nothing of it is stored as an event.
-fn reject(
+async fn reject(
     state: &AppState,
     req: &HttpRequest,
     rid: &RequestId,
@@ -221,7 +212,7 @@ fn reject(
         "body_sha256": sha,
         "peer": peer,
     });
-    if let Err(e) = state.store.log_rejection(&entry) {
+    if let Err(e) = state.store.log_rejection(entry).await {
         tracing::warn!(error = %e, "could not write the request log");
     }
 }

@@ -1,6 +1,9 @@
-//! What a verified webhook body becomes (A3, A4): a stored event, and for known payment and
-//! refund events a projection through the ledger. Runs as the single writer, so the duplicate
-//! check, the projection and the event itself commit together.
+//! The Empayre use cases: what a verified webhook body becomes (A3, A4) — a stored event, and
+//! for known payment and refund events a projection through the ledger — and an operator's
+//! assignment of an account to an unmatched payment, which goes through the same ledger.
+//!
+//! The decisions run inside the store's `execute`, under its lock, so the duplicate check, the
+//! projection and the event itself commit together; they are pure and may run more than once.
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
@@ -10,9 +13,11 @@ use super::event::{parse_event, Event, PaymentStatus, RefundStatus};
 use super::sources::Source;
 use crate::domain::account::Account;
 use crate::domain::money::{currency_exponent, format_amount, minor_to_decimal};
-use crate::ledger::empayre::{project, PaymentSnapshot, ProjectionContext, RefundSnapshot, UnmatchedReason};
-use crate::ledger::{Channel, RecordKind};
-use crate::store::{StoreError, StoredEvent, WarmKey, Writer};
+use crate::ledger::empayre::{
+    assign_account, payment_record_id, project, PaymentSnapshot, ProjectionContext, RefundSnapshot, UnmatchedReason,
+};
+use crate::ledger::{Change, Channel, RecordKind};
+use crate::store::{Committed, Decision, Keys, Store, StoreError, StoredEvent, UnmatchedUpdate, View, Writes};
 
 /// The answer to a verified request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,16 +47,34 @@ pub struct Accepted {
     pub applied: bool,
 }
 
-pub struct Delivery<'a> {
-    pub source: &'a Source,
-    pub key_id: &'a str,
-    pub body: &'a [u8],
-    pub request_id: &'a str,
+/// One verified request, owned: the decision may be handed to the store's writer.
+pub struct Delivery {
+    /// The source whose key verified the body.
+    pub source: String,
+    /// Where that source's events name the biller account (a JSON pointer).
+    pub account_pointer: String,
+    pub key_id: String,
+    /// The body as stored (`StoredEvent::body_from`): text, or base64 if it is not UTF-8.
+    body: (String, String),
+    pub request_id: String,
     pub now: DateTime<Utc>,
 }
 
-/// What a verified body says, read without the store. It is parsed before the writer lock is
-/// taken, so the single writer section does no JSON parsing.
+impl Delivery {
+    pub fn new(source: &Source, key_id: &str, body: &[u8], request_id: &str, now: DateTime<Utc>) -> Self {
+        Self {
+            source: source.name.clone(),
+            account_pointer: source.account_pointer.clone(),
+            key_id: key_id.to_string(),
+            body: StoredEvent::body_from(body),
+            request_id: request_id.to_string(),
+            now,
+        }
+    }
+}
+
+/// What a verified body says, read without the store. It is parsed before the store's lock is
+/// taken, so the decision does no JSON parsing.
 pub struct Parsed {
     value: Option<Value>,
     event_id: Option<i64>,
@@ -86,31 +109,46 @@ impl Parsed {
         }
     }
 
-    /// Reads ahead, outside the writer lock, what `accept` will read (see `Store::warm`).
-    pub fn warm(&self, store: &crate::store::Store, source: &Source) {
+    /// What `decide` will read: the duplicate check, the invoice snapshot, the payment record
+    /// and the account the body names.
+    fn keys(&self, d: &Delivery) -> Keys {
         let record_id = self.event.as_ref().ok().and_then(|e| {
             let (invoice, payment) = (e.invoice.as_ref()?, e.payment.as_ref()?);
-            Some(crate::ledger::empayre::payment_record_id(
-                &source.name,
-                &invoice.id,
-                &payment.id,
-            ))
+            Some(payment_record_id(&d.source, &invoice.id, &payment.id))
         });
-        let account = self.value.as_ref().and_then(|v| named_account(source, v));
-        let mut keys = Vec::with_capacity(4);
-        keys.extend(self.event_id.map(|id| WarmKey::EventId(&source.name, id)));
-        keys.extend(self.invoice_id.as_deref().map(|i| WarmKey::Invoice(&source.name, i)));
-        keys.extend(
-            record_id
-                .as_deref()
-                .map(|r| WarmKey::Record(RecordKind::EmpayrePayment, r)),
-        );
-        keys.extend(account.as_deref().map(WarmKey::Account));
-        store.warm(&keys);
+        Keys {
+            records: record_id.map(|r| (RecordKind::EmpayrePayment, r)).into_iter().collect(),
+            accounts: self
+                .value
+                .as_ref()
+                .and_then(|v| named_account(&d.account_pointer, v))
+                .into_iter()
+                .collect(),
+            profiles: Vec::new(),
+            events: self.event_id.map(|id| (d.source.clone(), id)).into_iter().collect(),
+            invoices: self
+                .invoice_id
+                .as_ref()
+                .map(|i| (d.source.clone(), i.clone()))
+                .into_iter()
+                .collect(),
+        }
     }
 }
 
-pub fn accept(w: &mut Writer, d: &Delivery, parsed: Parsed) -> Result<Accepted, StoreError> {
+/// Stores a verified body (and applies what it says), durably; see `decide`.
+pub async fn receive(store: &Store, delivery: Delivery, parsed: Parsed) -> Result<Accepted, StoreError> {
+    let keys = parsed.keys(&delivery);
+    let executed = store
+        .execute(keys, move |view| decide(view, &delivery, &parsed))
+        .await?;
+    Ok(executed.outcome)
+}
+
+/// The decision for one verified body: a duplicate of a stored event changes nothing; anything
+/// else is stored, quarantined when unusable, and a payment or refund event is projected into
+/// the ledger.
+fn decide(view: &dyn View, d: &Delivery, parsed: &Parsed) -> Result<Decision<Accepted>, StoreError> {
     let Parsed {
         value,
         event_id,
@@ -119,47 +157,50 @@ pub fn accept(w: &mut Writer, d: &Delivery, parsed: Parsed) -> Result<Accepted, 
         event,
         body_sha256,
     } = parsed;
+    let (event_id, event_type) = (*event_id, event_type.clone());
     if let Some(id) = event_id {
-        if w.event_seen(&d.source.name, id)? {
-            return Ok(Accepted {
+        if view.event_seen(&d.source, id)? {
+            return Ok(Decision::Confirm(Accepted {
                 outcome: Outcome::Duplicate,
                 event_id,
                 event_type,
                 unmatched: None,
                 applied: false,
-            });
+            }));
         }
     }
-    let (body, body_encoding) = StoredEvent::body_from(d.body);
+    let (body, body_encoding) = d.body.clone();
     let mut stored = StoredEvent {
-        seq: w.next_event_seq()?,
-        source: d.source.name.clone(),
+        // Assigned by the store at commit.
+        seq: 0,
+        source: d.source.clone(),
         event_id,
         event_type: event_type.clone(),
-        invoice_id,
+        invoice_id: invoice_id.clone(),
         status: Outcome::Stored.as_str().into(),
         reason: None,
-        key_id: d.key_id.to_string(),
+        key_id: d.key_id.clone(),
         received_at: d.now,
-        request_id: d.request_id.to_string(),
-        body_sha256,
+        request_id: d.request_id.clone(),
+        body_sha256: body_sha256.clone(),
         body,
         body_encoding,
         changes: Vec::new(),
         stale: Vec::new(),
     };
+    let mut writes = Writes::new(Channel::Empayre, d.now);
     let event = match event {
         Ok(event) if event.is_known() => event,
         Ok(_) => {
-            return quarantine(
-                w,
+            return Ok(quarantine(
+                writes,
                 stored,
                 "unknown eventType or topic, or a payload the type requires is missing",
-            )
+            ))
         }
-        Err(e) => return quarantine(w, stored, &format!("not a well-formed Event: {e}")),
+        Err(e) => return Ok(quarantine(writes, stored, &format!("not a well-formed Event: {e}"))),
     };
-    update_invoice(w, d, &event, &mut stored)?;
+    writes.invoice = newer_invoice(view, d, event, &mut stored)?;
     let mut accepted = Accepted {
         outcome: Outcome::Stored,
         event_id,
@@ -167,23 +208,21 @@ pub fn accept(w: &mut Writer, d: &Delivery, parsed: Parsed) -> Result<Accepted, 
         unmatched: None,
         applied: false,
     };
-    let Some(snapshot) = payment_snapshot(d, &event) else {
+    let Some(snapshot) = payment_snapshot(d, event) else {
         // Invoice, interaction and customer events are kept, not projected into money.
-        w.stage_event(&stored)?;
-        w.commit_staged()?;
-        return Ok(accepted);
+        writes.event = Some(stored);
+        return Ok(Decision::commit(writes, accepted));
     };
-    let refund = refund_snapshot(&event, &snapshot);
-    let record_id =
-        crate::ledger::empayre::payment_record_id(&snapshot.source, &snapshot.invoice_id, &snapshot.payment_id);
-    let existing = w.record(RecordKind::EmpayrePayment, &record_id)?;
+    let refund = refund_snapshot(event, &snapshot);
+    let record_id = payment_record_id(&snapshot.source, &snapshot.invoice_id, &snapshot.payment_id);
+    let existing = view.record(RecordKind::EmpayrePayment, &record_id)?;
     let refunds = match &existing {
-        Some(p) => w.refunds_of(p)?,
+        Some(p) => view.refunds_of(p)?,
         None => Vec::new(),
     };
     let needs_account = existing.as_ref().is_none_or(|p| p.account_number.is_none());
     let account = if needs_account {
-        find_account(w, d.source, value.as_ref(), &snapshot.currency)?
+        find_account(view, &d.account_pointer, value.as_ref(), &snapshot.currency)?
     } else {
         Err(UnmatchedReason::NoAccount)
     };
@@ -194,84 +233,96 @@ pub fn accept(w: &mut Writer, d: &Delivery, parsed: Parsed) -> Result<Accepted, 
             existing_payment: existing.as_ref(),
             existing_refunds: &refunds,
             account: account.as_ref().map_err(|r| *r),
-            request_id: d.request_id,
+            request_id: &d.request_id,
             now: d.now,
         },
     );
     stored.stale = projection.stale.iter().map(|s| s.to_string()).collect();
     accepted.unmatched = projection.unmatched;
     let Some(change) = projection.change else {
-        w.stage_event(&stored)?;
-        w.commit_staged()?;
-        return Ok(accepted);
+        writes.event = Some(stored);
+        return Ok(Decision::commit(writes, accepted));
     };
-    match projection.unmatched {
-        Some(reason) => {
-            let exp = currency_exponent(&change.payment.currency).unwrap_or(0);
-            w.stage_unmatched(
-                &record_id,
-                &json!({
-                    "key": record_id,
-                    "source": snapshot.source,
-                    "invoice_id": snapshot.invoice_id,
-                    "payment_id": snapshot.payment_id,
-                    "status": change.payment.status,
-                    "amount": format_amount(change.payment.amount, exp),
-                    "currency": change.payment.currency,
-                    "reason": reason.as_str(),
-                    "received_at": crate::http::rfc3339(change.payment.received_at),
-                }),
-            )?;
+    writes.unmatched = match projection.unmatched {
+        Some(reason) => Some(UnmatchedUpdate::Put(
+            record_id.clone(),
+            unmatched_item(&record_id, &snapshot, &change, reason),
+        )),
+        None if existing.as_ref().is_some_and(|p| p.account_number.is_none()) => {
+            Some(UnmatchedUpdate::Clear(record_id))
         }
-        None if existing.as_ref().is_some_and(|p| p.account_number.is_none()) => w.stage_matched(&record_id),
-        None => {}
-    }
-    stored
-        .changes
-        .push(json!({"kind": change.payment.kind.as_str(), "id": change.payment.id, "status": change.payment.status}));
-    if let Some(r) = &change.refund {
-        stored
-            .changes
-            .push(json!({"kind": r.kind.as_str(), "id": r.id, "status": r.status}));
-    }
-    if !change.delta.is_zero() {
-        stored
-            .changes
-            .push(json!({"account_number": change.payment.account_number, "delta": change.delta.to_string()}));
-    }
-    w.stage_event(&stored)?;
-    w.apply(&change, Channel::Empayre, d.now)?;
+        None => None,
+    };
+    stored.changes = changes_of(&change);
+    writes.event = Some(stored);
+    writes.change = Some(change);
     accepted.applied = true;
-    Ok(accepted)
+    Ok(Decision::commit(writes, accepted))
 }
 
-fn quarantine(w: &mut Writer, mut stored: StoredEvent, reason: &str) -> Result<Accepted, StoreError> {
-    stored.status = Outcome::Quarantined.as_str().into();
-    stored.reason = Some(reason.chars().take(300).collect());
-    w.stage_event(&stored)?;
-    w.commit_staged()?;
-    Ok(Accepted {
-        outcome: Outcome::Quarantined,
-        event_id: stored.event_id,
-        event_type: stored.event_type,
-        unmatched: None,
-        applied: false,
+/// What the unmatched list shows of a payment recorded without an account.
+fn unmatched_item(record_id: &str, snapshot: &PaymentSnapshot, change: &Change, reason: UnmatchedReason) -> Value {
+    let exp = currency_exponent(&change.payment.currency).unwrap_or(0);
+    json!({
+        "key": record_id,
+        "source": snapshot.source,
+        "invoice_id": snapshot.invoice_id,
+        "payment_id": snapshot.payment_id,
+        "status": change.payment.status,
+        "amount": format_amount(change.payment.amount, exp),
+        "currency": change.payment.currency,
+        "reason": reason.as_str(),
+        "received_at": crate::http::rfc3339(change.payment.received_at),
     })
 }
 
-/// Keeps the newest invoice snapshot (status, amount) per invoice; older ones are stale.
-fn update_invoice(w: &mut Writer, d: &Delivery, event: &Event, stored: &mut StoredEvent) -> Result<(), StoreError> {
-    let Some(invoice) = &event.invoice else {
-        return Ok(());
+/// What a stored event says it changed: `{kind, id, status}` per record and
+/// `{account_number, delta}` when a balance moved.
+fn changes_of(change: &Change) -> Vec<Value> {
+    let p = &change.payment;
+    let mut changes = vec![json!({"kind": p.kind.as_str(), "id": p.id, "status": p.status})];
+    if let Some(r) = &change.refund {
+        changes.push(json!({"kind": r.kind.as_str(), "id": r.id, "status": r.status}));
+    }
+    if !change.delta.is_zero() {
+        changes.push(json!({"account_number": p.account_number, "delta": change.delta.to_string()}));
+    }
+    changes
+}
+
+fn quarantine(mut writes: Writes, mut stored: StoredEvent, reason: &str) -> Decision<Accepted> {
+    stored.status = Outcome::Quarantined.as_str().into();
+    stored.reason = Some(reason.chars().take(300).collect());
+    let accepted = Accepted {
+        outcome: Outcome::Quarantined,
+        event_id: stored.event_id,
+        event_type: stored.event_type.clone(),
+        unmatched: None,
+        applied: false,
     };
-    let recorded = w.invoice_snapshot(&d.source.name, &invoice.id)?;
+    writes.event = Some(stored);
+    Decision::commit(writes, accepted)
+}
+
+/// The invoice snapshot to keep (status, amount) when this event's is the newest for its
+/// invoice; an older one is stale and noted on the stored event.
+fn newer_invoice(
+    view: &dyn View,
+    d: &Delivery,
+    event: &Event,
+    stored: &mut StoredEvent,
+) -> Result<Option<(String, String, Value)>, StoreError> {
+    let Some(invoice) = &event.invoice else {
+        return Ok(None);
+    };
+    let recorded = view.invoice(&d.source, &invoice.id)?;
     let last = recorded
         .as_ref()
         .and_then(|s| s["last_event_id"].as_i64())
         .unwrap_or(i64::MIN);
     if event.event_id < last {
         stored.stale.push("invoice".into());
-        return Ok(());
+        return Ok(None);
     }
     let snapshot = json!({
         "last_event_id": event.event_id,
@@ -280,7 +331,7 @@ fn update_invoice(w: &mut Writer, d: &Delivery, event: &Event, stored: &mut Stor
         "currency": invoice.currency,
         "occured_at": event.occured_at,
     });
-    w.stage_invoice_snapshot(&d.source.name, &invoice.id, &snapshot)
+    Ok(Some((d.source.clone(), invoice.id.clone(), snapshot)))
 }
 
 /// The payment of a payment or refund event, in decimal units of its currency. None for events
@@ -293,7 +344,7 @@ fn payment_snapshot(d: &Delivery, event: &Event) -> Option<PaymentSnapshot> {
     let currency = payment.currency.clone()?;
     let status = payment.status.as_ref()?;
     Some(PaymentSnapshot {
-        source: d.source.name.clone(),
+        source: d.source.clone(),
         invoice_id: invoice.id.clone(),
         payment_id: payment.id.clone(),
         event_id: event.event_id,
@@ -325,15 +376,15 @@ fn refund_snapshot(event: &Event, payment: &PaymentSnapshot) -> Option<RefundSna
 
 /// The account named at the source's `account_pointer`, checked against the payment currency.
 fn find_account(
-    w: &Writer,
-    source: &Source,
+    view: &dyn View,
+    account_pointer: &str,
     value: Option<&Value>,
     currency: &str,
 ) -> Result<Result<Account, UnmatchedReason>, StoreError> {
-    let Some(number) = value.and_then(|v| named_account(source, v)) else {
+    let Some(number) = value.and_then(|v| named_account(account_pointer, v)) else {
         return Ok(Err(UnmatchedReason::NoAccount));
     };
-    Ok(match w.account(&number)? {
+    Ok(match view.account(&number)? {
         None => Err(UnmatchedReason::UnknownAccount),
         Some(a) if a.currency != currency => Err(UnmatchedReason::CurrencyMismatch),
         Some(a) => Ok(a),
@@ -341,10 +392,88 @@ fn find_account(
 }
 
 /// The account number at the source's `account_pointer`, if the body names one.
-fn named_account(source: &Source, value: &Value) -> Option<String> {
-    value.pointer(&source.account_pointer).and_then(|v| match v {
+fn named_account(account_pointer: &str, value: &Value) -> Option<String> {
+    value.pointer(account_pointer).and_then(|v| match v {
         Value::String(s) if !s.is_empty() => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
         _ => None,
     })
+}
+
+/// Why an operator's assignment was refused.
+#[derive(Debug)]
+pub enum AssignError {
+    /// No Empayre payment without an account has this key.
+    NotUnmatched,
+    /// No account has this number.
+    UnknownAccount,
+    /// The ledger refused: another currency, or the payment has an account already.
+    Refused(&'static str),
+    Store(StoreError),
+}
+
+impl From<StoreError> for AssignError {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
+    }
+}
+
+/// What an assignment changed, once it is durable.
+#[derive(Debug)]
+pub struct Assigned {
+    pub change: Change,
+    pub committed: Committed,
+}
+
+/// Assigns an account to an unmatched Empayre payment (`key` is its record id): it takes effect
+/// on that account through the ledger like any posting. Its refunds follow it to the account,
+/// the journal entry is the operator's (`Channel::Admin`), durable before the answer.
+pub async fn assign(
+    store: &Store,
+    key: String,
+    account_number: String,
+    request_id: String,
+    now: DateTime<Utc>,
+) -> Result<Assigned, AssignError> {
+    let keys = Keys {
+        records: vec![(RecordKind::EmpayrePayment, key.clone())],
+        accounts: vec![account_number.clone()],
+        ..Keys::default()
+    };
+    let executed = store
+        .execute(keys, move |view| {
+            let Some(payment) = view
+                .record(RecordKind::EmpayrePayment, &key)?
+                .filter(|p| p.account_number.is_none())
+            else {
+                return Ok(Decision::Refuse(Err(AssignError::NotUnmatched)));
+            };
+            let Some(account) = view.account(&account_number)? else {
+                return Ok(Decision::Refuse(Err(AssignError::UnknownAccount)));
+            };
+            let refunds = view.refunds_of(&payment)?;
+            let change = match assign_account(&payment, &refunds, &account, &request_id, now) {
+                Ok(change) => change,
+                Err(why) => return Ok(Decision::Refuse(Err(AssignError::Refused(why)))),
+            };
+            let mut writes = Writes::new(Channel::Admin, now);
+            writes.records = refunds
+                .into_iter()
+                .map(|mut refund| {
+                    refund.account_number = Some(account.account_number.clone());
+                    refund
+                })
+                .collect();
+            writes.unmatched = Some(UnmatchedUpdate::Clear(key.clone()));
+            writes.change = Some(change);
+            Ok(Decision::commit(writes, Ok(())))
+        })
+        .await?;
+    executed.outcome?;
+    let mut committed = executed.committed.unwrap_or_default();
+    let change = committed
+        .change
+        .take()
+        .ok_or_else(|| StoreError::Corrupt("an assignment committed without its payment".into()))?;
+    Ok(Assigned { change, committed })
 }

@@ -5,6 +5,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 
 use super::auth::AuthFailure;
+use super::posting::PostingError;
 use super::wire::FieldError;
 use crate::http::{BodyError, RefuseMethod};
 use crate::ledger::{BusinessCode, Rejection};
@@ -164,6 +165,15 @@ impl From<BodyError> for OrbipayError {
 impl From<Rejection> for OrbipayError {
     fn from(r: Rejection) -> Self {
         Self::Business(r)
+    }
+}
+
+impl From<PostingError> for OrbipayError {
+    fn from(e: PostingError) -> Self {
+        match e {
+            PostingError::Rejected(r) => Self::Business(r),
+            PostingError::Store(e) => e.into(),
+        }
     }
 }
 

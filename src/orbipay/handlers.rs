@@ -3,9 +3,10 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Utc;
-use serde_json::{json, Map, Value};
+use serde_json::json;
 
 use super::error::OrbipayError;
+use super::posting::{self, payment_command, refund_command, Posting};
 use super::responses;
 use super::routes::Endpoint;
 use super::schema::{
@@ -15,12 +16,9 @@ use super::schema::{
 use super::wire;
 use crate::domain::account::ssn_digest;
 use crate::http::{media_type, read_body, RequestId};
-use crate::ledger::orbipay::{
-    decide_payment, decide_refund, decide_reversal, PaymentCommand, PaymentContext, RefundCommand, RefundContext,
-};
-use crate::ledger::{Channel, RecordKind};
+use crate::ledger::RecordKind;
 use crate::state::AppState;
-use crate::store::{LookupCriteria, WarmKey};
+use crate::store::LookupCriteria;
 
 /// Look up customer profiles and their accounts (all given criteria must hold).
 #[utoipa::path(
@@ -58,14 +56,14 @@ pub async fn lookup(
             lookup_reference: query.lookup_reference,
         };
         let max = state.settings.orbipay.lookup_max_results;
-        let (matches, total) = state.store.lookup(&criteria, max)?;
+        let (matches, total) = state.store.lookup(&criteria, max).await?;
         if matches.is_empty() {
             return Err(OrbipayError::CustomerMissing);
         }
         Ok(HttpResponse::Ok().json(responses::lookup(&matches, total)))
     }
     .await;
-    finish(&state, Endpoint::Lookup, &rid, None, result)
+    finish(&state, Endpoint::Lookup, &rid, None, result).await
 }
 
 /// Post a payment; answers with the account's balance after it, once it is on disk.
@@ -132,59 +130,20 @@ async fn post_payment(
             OrbipayError::from_field_errors(errors)
         })?;
         posted_id = Some(posting.id.clone());
-        let now = Utc::now();
-        let cmd = payment_command(posting, client_key, rid.0.clone(), now);
-        let mut warm = vec![
-            WarmKey::Record(RecordKind::Payment, &cmd.id),
-            WarmKey::Account(&cmd.account_number),
-        ];
-        warm.extend(cmd.customer_reference.as_deref().map(WarmKey::Profile));
-        state.store.warm(&warm);
-        let written = state.store.write(|w| {
-            let existing = w.record(RecordKind::Payment, &cmd.id)?;
-            let refunds = match &existing {
-                Some(p) => w.refunds_of(p)?,
-                None => Vec::new(),
-            };
-            let account = w.account(&cmd.account_number)?;
-            let profile = match &cmd.customer_reference {
-                Some(r) => w.profile(r)?,
-                None => None,
-            };
-            let fresh_reference = if existing.is_none() && cmd.payment_reference.is_none() {
-                w.fresh_reference('P')?
-            } else {
-                String::new()
-            };
-            let ctx = PaymentContext {
-                existing: existing.as_ref(),
-                refunds: &refunds,
-                account: account.as_ref(),
-                profile: profile.as_ref(),
-                default_min_payment: state.min_payment_amount,
-                fresh_reference,
-            };
-            let change = match endpoint {
-                Endpoint::Reversal => decide_reversal(&cmd, &ctx)?,
-                _ => decide_payment(&cmd, &ctx)?,
-            };
-            w.stage_accepted_copy(&accepted_copy(
-                endpoint,
-                &cmd.id,
-                &cmd.client_key,
-                &rid,
-                now,
-                stored_copy,
-            ))?;
-            let applied = w.apply(&change, Channel::Orbipay, now)?;
-            Ok::<_, OrbipayError>((change, applied))
-        });
-        let (change, applied) = settle(&state, written).await?;
+        let cmd = payment_command(posting, client_key, rid.0.clone(), Utc::now());
+        let now = cmd.now;
+        let posted = posting::post_payment(
+            &state.store,
+            Posting { endpoint, stored_copy },
+            cmd,
+            state.min_payment_amount,
+        )
+        .await?;
         state.metrics.posting_applied("orbipay", RecordKind::Payment.as_str());
-        Ok(HttpResponse::Ok().json(responses::payment(&change.payment, &applied, now)))
+        Ok(HttpResponse::Ok().json(responses::payment(&posted.change.payment, &posted.committed, now)))
     }
     .await;
-    finish(&state, endpoint, &rid, posted_id, result)
+    finish(&state, endpoint, &rid, posted_id, result).await
 }
 
 /// Post a refund of an earlier payment (no refund_amount: what is still refundable).
@@ -215,78 +174,18 @@ pub async fn refund(
             OrbipayError::from_field_errors(errors)
         })?;
         posted_id = Some(posting.id.clone());
-        let now = Utc::now();
-        let mut details = Map::new();
-        insert_opt(
-            &mut details,
-            "refund_type",
-            posting.refund_type.clone().map(Value::String),
-        );
-        insert_opt(
-            &mut details,
-            "refund_date",
-            posting.refund_date.clone().map(Value::String),
-        );
-        insert_opt(
-            &mut details,
-            "fee_refund_amount",
-            posting.fee_refund_amount.map(|a| Value::String(a.to_string())),
-        );
-        let cmd = RefundCommand {
-            fee_only: posting.refund_type.as_deref() == Some("fee_only"),
-            id: posting.id,
-            source_payment_id: posting.source_payment_id,
-            refund_amount: posting.refund_amount,
-            confirmation_number: posting.confirmation_number,
-            status: posting.status.as_str().to_string(),
-            live: posting.status.is_live(),
-            refund_reference: posting.refund_reference,
-            details,
-            client_key,
-            request_id: rid.0.clone(),
-            now,
+        let cmd = refund_command(posting, client_key, rid.0.clone(), Utc::now());
+        let now = cmd.now;
+        let posting = Posting {
+            endpoint: Endpoint::Refund,
+            stored_copy,
         };
-        state.store.warm(&[
-            WarmKey::Record(RecordKind::Refund, &cmd.id),
-            WarmKey::Record(RecordKind::Payment, &cmd.source_payment_id),
-        ]);
-        let written = state.store.write(|w| {
-            let existing = w.record(RecordKind::Refund, &cmd.id)?;
-            let payment = w.record(RecordKind::Payment, &cmd.source_payment_id)?;
-            let refunds = match &payment {
-                Some(p) => w.refunds_of(p)?,
-                None => Vec::new(),
-            };
-            let fresh_reference = if existing.is_none() && cmd.refund_reference.is_none() {
-                w.fresh_reference('R')?
-            } else {
-                String::new()
-            };
-            let ctx = RefundContext {
-                existing: existing.as_ref(),
-                payment: payment.as_ref(),
-                refunds: &refunds,
-                fresh_reference,
-            };
-            let change = decide_refund(&cmd, &ctx)?;
-            w.stage_accepted_copy(&accepted_copy(
-                Endpoint::Refund,
-                &cmd.id,
-                &cmd.client_key,
-                &rid,
-                now,
-                stored_copy,
-            ))?;
-            let applied = w.apply(&change, Channel::Orbipay, now)?;
-            Ok::<_, OrbipayError>((change, applied))
-        });
-        let (change, applied) = settle(&state, written).await?;
+        let posted = posting::post_refund(&state.store, posting, cmd).await?;
         state.metrics.posting_applied("orbipay", RecordKind::Refund.as_str());
-        let refund = change.subject();
-        Ok(HttpResponse::Ok().json(responses::refund(refund, &applied, now)))
+        Ok(HttpResponse::Ok().json(responses::refund(posted.change.subject(), &posted.committed, now)))
     }
     .await;
-    finish(&state, Endpoint::Refund, &rid, posted_id, result)
+    finish(&state, Endpoint::Refund, &rid, posted_id, result).await
 }
 
 async fn read_json_body(
@@ -300,89 +199,10 @@ async fn read_json_body(
     Ok(read_body(req, payload, state.settings.server.max_body_bytes).await?)
 }
 
-/// The ledger's view of a parsed payment or reversal posting (also what the benchmark of the
-/// ledger decision feeds it, so the two cannot drift apart).
-pub fn payment_command(
-    posting: wire::PaymentPosting,
-    client_key: String,
-    request_id: String,
-    now: chrono::DateTime<Utc>,
-) -> PaymentCommand {
-    PaymentCommand {
-        details: payment_details(&posting),
-        id: posting.id,
-        amount: posting.amount,
-        currency: posting.currency,
-        account_number: posting.account_number,
-        confirmation_number: posting.confirmation_number,
-        customer_reference: posting.customer_reference,
-        status: posting.status.as_str().to_string(),
-        live: posting.status.is_live(),
-        payment_reference: posting.payment_reference,
-        payment_method: posting.payment_method,
-        client_key,
-        request_id,
-        now,
-    }
-}
-
-fn payment_details(p: &wire::PaymentPosting) -> Map<String, Value> {
-    let mut d = Map::new();
-    d.insert("payment_date".into(), Value::String(p.payment_date.clone()));
-    d.insert(
-        "payment_schedule_type".into(),
-        Value::String(p.payment_schedule_type.clone()),
-    );
-    d.insert(
-        "payment_amount_type".into(),
-        Value::String(p.payment_amount_type.clone()),
-    );
-    insert_opt(&mut d, "return_code", p.return_code.clone().map(Value::String));
-    insert_opt(
-        &mut d,
-        "payment_return_date",
-        p.payment_return_date.clone().map(Value::String),
-    );
-    insert_opt(&mut d, "token", p.token.clone().map(Value::String));
-    insert_opt(&mut d, "fee_amount", p.fee_amount.map(|a| Value::String(a.to_string())));
-    insert_opt(
-        &mut d,
-        "funding_account_number",
-        p.funding_account_masked.clone().map(Value::String),
-    );
-    d
-}
-
-fn insert_opt(map: &mut Map<String, Value>, key: &str, value: Option<Value>) {
-    if let Some(v) = value {
-        map.insert(key.to_string(), v);
-    }
-}
-
-/// The stored copy of an accepted posting (`orbipay-mpa.md` §6), written in the posting's
-/// transaction. The body was sanitised by the wire parser: no CVV, PAN masked, no SSN.
-fn accepted_copy(
-    endpoint: Endpoint,
-    id: &str,
-    client_key: &str,
-    rid: &RequestId,
-    at: chrono::DateTime<Utc>,
-    body: Value,
-) -> Value {
-    json!({
-        "endpoint": endpoint.path(),
-        "id": id,
-        "client_key": client_key,
-        "request_id": rid.as_str(),
-        "received_at": crate::http::rfc3339(at),
-        "body": body,
-    })
-}
-
 /// Logs and counts the outcome. A refused request leaves one request-log entry and nothing
 /// else; a duplicate answer waits until the original is durable, so "duplicate" never names
 /// a posting that could still vanish.
-fn finish(
+async fn finish(
     state: &AppState,
     endpoint: Endpoint,
     rid: &RequestId,
@@ -417,18 +237,9 @@ fn finish(
             "request_id": rid.as_str(),
             "id": posted_id,
         });
-        if let Err(e) = state.store.log_rejection(&entry) {
+        if let Err(e) = state.store.log_rejection(entry).await {
             tracing::warn!(error = %e, "could not write the request log");
         }
     }
     Err(error)
-}
-
-/// Waits for durability before answering: an applied posting is acknowledged only once it is
-/// on disk, and a duplicate answer only once the original it names is.
-async fn settle<T>(state: &AppState, written: Result<T, OrbipayError>) -> Result<T, OrbipayError> {
-    if written.is_ok() || written.as_ref().err().is_some_and(OrbipayError::is_duplicate) {
-        state.store.durable().await?;
-    }
-    written
 }

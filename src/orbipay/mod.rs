@@ -5,6 +5,7 @@ pub mod auth;
 pub mod enums;
 pub mod error;
 pub mod handlers;
+pub mod posting;
 pub mod responses;
 pub mod routes;
 pub mod schema;

@@ -8,7 +8,7 @@ use crate::domain::account::Account;
 use crate::domain::money::format_amount;
 use crate::http::rfc3339;
 use crate::ledger::Record;
-use crate::store::{Applied, LookupMatch};
+use crate::store::{Committed, LookupMatch};
 
 fn put(map: &mut Map<String, Value>, key: &str, value: Option<&str>) {
     if let Some(v) = value.filter(|v| !v.is_empty()) {
@@ -96,8 +96,8 @@ fn string_object(m: &Map<String, Value>) -> Value {
     Value::Object(o)
 }
 
-pub fn payment(record: &Record, applied: &Applied, at: DateTime<Utc>) -> Value {
-    let exp = applied.currency_exponent;
+pub fn payment(record: &Record, committed: &Committed, at: DateTime<Utc>) -> Value {
+    let exp = committed.currency_exponent;
     let mut o = Map::new();
     put(&mut o, "id", Some(&record.id));
     put(&mut o, "payment_reference", record.reference.as_deref());
@@ -109,14 +109,14 @@ pub fn payment(record: &Record, applied: &Applied, at: DateTime<Utc>) -> Value {
     put(
         &mut o,
         "current_balance",
-        applied.balance_after.map(|b| format_amount(b, exp)).as_deref(),
+        committed.balance_after.map(|b| format_amount(b, exp)).as_deref(),
     );
     put(&mut o, "posted_at", Some(&rfc3339(at)));
     serde_json::json!({ "posting_info": o })
 }
 
-pub fn refund(record: &Record, applied: &Applied, at: DateTime<Utc>) -> Value {
-    let exp = applied.currency_exponent;
+pub fn refund(record: &Record, committed: &Committed, at: DateTime<Utc>) -> Value {
+    let exp = committed.currency_exponent;
     let mut o = Map::new();
     put(&mut o, "id", Some(&record.id));
     put(&mut o, "refund_reference", record.reference.as_deref());
@@ -128,7 +128,7 @@ pub fn refund(record: &Record, applied: &Applied, at: DateTime<Utc>) -> Value {
     put(
         &mut o,
         "current_balance",
-        applied.balance_after.map(|b| format_amount(b, exp)).as_deref(),
+        committed.balance_after.map(|b| format_amount(b, exp)).as_deref(),
     );
     put(&mut o, "posted_at", Some(&rfc3339(at)));
     serde_json::json!({ "posting_info": o })

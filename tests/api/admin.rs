@@ -1095,8 +1095,8 @@ async fn export_writes_journal_and_records_as_json_lines() {
 #[tokio::test]
 #[ignore]
 async fn search_benchmark() {
-    use biller_inbox::ledger::{Change, Record, RecordKind};
-    use biller_inbox::store::Store;
+    use biller_inbox::ledger::{Change, Channel, Record, RecordKind};
+    use biller_inbox::store::{Decision, Keys, SledStore, Store, Writes};
     use std::time::Instant;
 
     let env = |k: &str, d: i64| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
@@ -1108,8 +1108,10 @@ async fn search_benchmark() {
     let start = now - chrono::Duration::days(days);
     let step = days * 86_400_000_000_000 / postings.max(1);
     {
-        let store = Store::open(&path, 256 * 1024 * 1024).expect("store");
+        let store = Store::Sled(SledStore::open(&path, 256 * 1024 * 1024).expect("store"));
         let loading = Instant::now();
+        // Many commits in flight at once, so they share flushes (group commit).
+        let mut pending = Vec::with_capacity(1024);
         for i in 0..postings {
             let at = start + chrono::Duration::nanoseconds(i * step);
             let payment = Record {
@@ -1140,11 +1142,17 @@ async fn search_benchmark() {
                 payment_created: true,
                 delta: rust_decimal::Decimal::ZERO,
             };
-            store
-                .write(|w| w.apply(&change, biller_inbox::ledger::Channel::Orbipay, at))
-                .expect("apply");
+            pending.push(store.execute(Keys::default(), move |_| {
+                let mut writes = Writes::new(Channel::Orbipay, at);
+                writes.change = Some(change.clone());
+                Ok(Decision::commit(writes, ()))
+            }));
+            if pending.len() == 1024 || i + 1 == postings {
+                for done in futures_util::future::join_all(pending.drain(..)).await {
+                    done.expect("apply");
+                }
+            }
         }
-        store.flush_now().expect("flush");
         eprintln!(
             "loaded {postings} postings over {days} days in {:.1} s",
             loading.elapsed().as_secs_f64()
@@ -1152,7 +1160,7 @@ async fn search_benchmark() {
     }
     // The store's flusher thread lets go of the lock just after the store is dropped.
     for _ in 0..100 {
-        if Store::open(&path, 16 * 1024 * 1024).is_ok() {
+        if SledStore::open(&path, 16 * 1024 * 1024).is_ok() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

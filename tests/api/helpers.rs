@@ -79,7 +79,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let store_dir = tempfile::tempdir().expect("temp dir");
     let mut settings = test_settings(&store_dir.path().join("store"));
     adjust(&mut settings);
-    let app = Application::build(settings).expect("server builds");
+    let app = Application::build(settings).await.expect("server builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     let handle = app.handle();
     tokio::spawn(app.run_until_stopped());

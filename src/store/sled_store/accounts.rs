@@ -1,46 +1,31 @@
 //! Accounts and profiles: upsert from the accounts file, and the lookup indexes.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
-use super::{codec, index_key, Store, StoreError, TreeId, WriteSet};
+use super::{codec, index_key, SledStore, StoreError, TreeId, WriteSet};
 use crate::domain::account::{Account, AccountEntry, Profile};
-
-/// What an import did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct ImportSummary {
-    pub accounts_created: usize,
-    pub accounts_updated: usize,
-    pub profiles_created: usize,
-    pub profiles_updated: usize,
-}
-
-/// One profile a lookup matched, with the accounts to show under it.
-#[derive(Debug, Clone)]
-pub struct LookupMatch {
-    pub profile: Profile,
-    pub accounts: Vec<Account>,
-}
+use crate::store::query::{ImportSummary, LookupCriteria, LookupMatch};
 
 /// How many entries go into one transaction during an import: large enough to amortise the
 /// transaction, small enough to keep memory flat for a million accounts.
 const IMPORT_CHUNK: usize = 2_000;
 
-impl Store {
-    pub fn account(&self, number: &str) -> Result<Option<Account>, StoreError> {
+impl SledStore {
+    pub(crate) fn account(&self, number: &str) -> Result<Option<Account>, StoreError> {
         match self.tree(TreeId::Accounts)?.get(number.as_bytes())? {
             None => Ok(None),
             Some(bytes) => codec::decode_account(&bytes).map(Some),
         }
     }
 
-    pub fn profile(&self, customer_reference: &str) -> Result<Option<Profile>, StoreError> {
+    pub(crate) fn profile(&self, customer_reference: &str) -> Result<Option<Profile>, StoreError> {
         match self.tree(TreeId::Profiles)?.get(customer_reference.as_bytes())? {
             None => Ok(None),
             Some(bytes) => codec::decode_profile(&bytes).map(Some),
         }
     }
 
-    pub fn has_accounts(&self) -> Result<bool, StoreError> {
+    pub(crate) fn has_accounts(&self) -> Result<bool, StoreError> {
         Ok(!self.tree(TreeId::Accounts)?.is_empty())
     }
 
@@ -48,7 +33,7 @@ impl Store {
     /// never gets here). Balances: a new account opens with its `current_balance`; an existing
     /// one keeps its live balance unless `reset_balance` is set. Runs as the single writer, so it
     /// never interleaves with a posting.
-    pub fn import_accounts(&self, entries: &[AccountEntry]) -> Result<ImportSummary, StoreError> {
+    pub(crate) fn import_accounts(&self, entries: &[AccountEntry]) -> Result<ImportSummary, StoreError> {
         self.write(|w| {
             let mut summary = ImportSummary::default();
             for chunk in entries.chunks(IMPORT_CHUNK) {
@@ -142,7 +127,11 @@ impl Store {
 
     /// Profiles matching every customer-level criterion given (AND), then narrowed by account.
     /// Returns the matches (at most `max`, ordered by customer_reference) and the total count.
-    pub fn lookup(&self, criteria: &LookupCriteria, max: usize) -> Result<(Vec<LookupMatch>, usize), StoreError> {
+    pub(crate) fn lookup(
+        &self,
+        criteria: &LookupCriteria,
+        max: usize,
+    ) -> Result<(Vec<LookupMatch>, usize), StoreError> {
         let mut candidates: Option<BTreeSet<String>> = None;
         let mut narrow = |found: BTreeSet<String>| {
             candidates = Some(match candidates.take() {
@@ -213,8 +202,9 @@ impl Store {
     }
 
     /// Sums of journal deltas per account: what the ledger says each balance moved by.
-    pub fn journal_sums(&self) -> Result<BTreeMap<String, rust_decimal::Decimal>, StoreError> {
-        let mut sums = BTreeMap::new();
+    #[cfg(test)]
+    pub(crate) fn journal_sums(&self) -> Result<std::collections::BTreeMap<String, rust_decimal::Decimal>, StoreError> {
+        let mut sums = std::collections::BTreeMap::new();
         for item in self.tree(TreeId::Log)?.iter() {
             let (_, v) = item?;
             if let Some(bytes) = super::log::value_in(&v, TreeId::Journal)? {
@@ -224,16 +214,6 @@ impl Store {
         }
         Ok(sums)
     }
-}
-
-/// The lookup criteria in store terms (the SSN already reduced to its digest).
-#[derive(Debug, Clone, Default)]
-pub struct LookupCriteria {
-    pub customer_reference: Option<String>,
-    pub account_number: Option<String>,
-    pub ssn_sha256: Option<String>,
-    pub email: Option<String>,
-    pub lookup_reference: Option<String>,
 }
 
 fn add_indexes(set: &mut WriteSet, p: &Profile) {

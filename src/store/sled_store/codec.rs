@@ -23,10 +23,10 @@
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
-use super::stored_event::StoredEvent;
 use super::StoreError;
 use crate::domain::account::{Account, AccountStatus, Address, Profile, ProfileStatus};
 use crate::ledger::{Channel, JournalEntry, Record, RecordKind, StatusChange};
+use crate::store::StoredEvent;
 
 /// Version byte of the first compact account layout.
 const ACCOUNT_V1: u8 = 0xA1;

@@ -9,7 +9,7 @@
 //! concurrent requests on.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Instant;
@@ -19,21 +19,9 @@ use tokio::sync::oneshot;
 use super::disk_sync::DiskSync;
 use super::minute_counts::Tally;
 use super::{JournalMarks, LogMarks, StoreError, LOG_APPLIED};
+use crate::store::CommitStats;
 
 type Waiter = oneshot::Sender<Result<(), StoreError>>;
-
-/// Counters the metrics endpoint reads.
-#[derive(Debug, Default)]
-pub struct FlushStats {
-    pub flushes: AtomicU64,
-    pub flushed_requests: AtomicU64,
-    pub failures: AtomicU64,
-    /// Batch sizes in buckets 1, 2-4, 5-16, 17-64, 65+.
-    pub batch_buckets: [AtomicU64; 5],
-    /// Flush latency in buckets ≤0.5ms, ≤1ms, ≤2ms, ≤5ms, ≤10ms, ≤50ms, >50ms.
-    pub latency_buckets: [AtomicU64; 7],
-    pub latency_micros_sum: AtomicU64,
-}
 
 /// How long a flush under load waits for more requests. The flusher sleeps for it rather than
 /// waiting on the channel: each request woke it before, and those wake-ups cost more than the
@@ -41,9 +29,6 @@ pub struct FlushStats {
 /// postings / Empayre events per second: 300 µs 11.7k / 8.9k; 500 µs 11.8k / 9.4k; 1000 µs
 /// 12.7k / 9.4k at 19.5 requests per fsync, with the lowest p99 of the three.
 const LINGER: std::time::Duration = std::time::Duration::from_micros(1000);
-
-pub const BATCH_BOUNDS: [u64; 4] = [1, 4, 16, 64];
-pub const LATENCY_BOUNDS_MICROS: [u64; 6] = [500, 1_000, 2_000, 5_000, 10_000, 50_000];
 
 pub struct Durability {
     /// None only while dropping.
@@ -74,7 +59,7 @@ struct Flusher {
     failed: Arc<AtomicBool>,
     journal: Arc<JournalMarks>,
     log: Arc<LogMarks>,
-    stats: Arc<FlushStats>,
+    stats: Arc<CommitStats>,
 }
 
 impl Durability {
@@ -86,7 +71,7 @@ impl Durability {
         failed: Arc<AtomicBool>,
         journal: Arc<JournalMarks>,
         log: Arc<LogMarks>,
-        stats: Arc<FlushStats>,
+        stats: Arc<CommitStats>,
     ) -> std::io::Result<Self> {
         let (sender, receiver) = mpsc::channel::<Waiter>();
         let flusher = Flusher {
@@ -148,7 +133,7 @@ impl Flusher {
             let started = Instant::now();
             let result = self.disk.flush().and_then(|_| self.advance_log_applied(applied));
             let micros = started.elapsed().as_micros() as u64;
-            record(&self.stats, batch.len() as u64, micros, result.is_ok());
+            self.stats.record(batch.len() as u64, micros, result.is_ok());
             match &result {
                 Ok(()) => {
                     self.journal.durable.fetch_max(committed, Ordering::AcqRel);
@@ -186,20 +171,4 @@ impl Flusher {
         }
         Ok(())
     }
-}
-
-fn record(stats: &FlushStats, size: u64, micros: u64, ok: bool) {
-    stats.flushes.fetch_add(1, Ordering::Relaxed);
-    stats.flushed_requests.fetch_add(size, Ordering::Relaxed);
-    if !ok {
-        stats.failures.fetch_add(1, Ordering::Relaxed);
-    }
-    let b = BATCH_BOUNDS.iter().position(|&bound| size <= bound).unwrap_or(4);
-    stats.batch_buckets[b].fetch_add(1, Ordering::Relaxed);
-    let l = LATENCY_BOUNDS_MICROS
-        .iter()
-        .position(|&bound| micros <= bound)
-        .unwrap_or(6);
-    stats.latency_buckets[l].fetch_add(1, Ordering::Relaxed);
-    stats.latency_micros_sum.fetch_add(micros, Ordering::Relaxed);
 }

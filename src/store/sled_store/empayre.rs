@@ -3,7 +3,9 @@
 
 use serde_json::Value;
 
-use super::{codec, decode, log, order_preserving_i64, Store, StoreError, StoredEvent, TreeId, Writer};
+use super::{codec, decode, log, order_preserving_i64, SledStore, StoreError, TreeId, Writer};
+use crate::store::query::EventFilter;
+use crate::store::StoredEvent;
 
 pub(super) fn event_id_key(source: &str, event_id: i64) -> Vec<u8> {
     let mut key = Vec::with_capacity(source.len() + 9);
@@ -21,24 +23,23 @@ pub(super) fn invoice_key(source: &str, invoice_id: &str) -> Vec<u8> {
     key
 }
 
-impl Writer<'_> {
+impl SledStore {
     /// Whether `(source, eventID)` was stored before.
-    pub fn event_seen(&self, source: &str, event_id: i64) -> Result<bool, StoreError> {
+    pub(super) fn event_seen(&self, source: &str, event_id: i64) -> Result<bool, StoreError> {
         Ok(self
-            .store()
             .tree(TreeId::EventIds)?
             .contains_key(event_id_key(source, event_id))?)
     }
 
-    /// A fresh arrival number for an event about to be staged.
-    /// The seq the event gets: the seq of the commit that will store it, since stored events
-    /// live in the commit log.
-    pub fn next_event_seq(&self) -> Result<u64, StoreError> {
-        Ok(self.next_commit_seq())
+    pub(super) fn invoice_snapshot(&self, source: &str, invoice_id: &str) -> Result<Option<Value>, StoreError> {
+        self.get_json(TreeId::Entities, &invoice_key(source, invoice_id))
     }
+}
 
-    /// Stages a verified body; it commits with the next `apply` or `commit_staged`.
-    pub fn stage_event(&mut self, event: &StoredEvent) -> Result<(), StoreError> {
+impl Writer<'_> {
+    /// Stages a verified body under its seq (the seq of the commit that will hold it); its
+    /// `(source, eventID)` goes into the duplicate index with it.
+    pub(super) fn stage_event(&mut self, event: &StoredEvent) -> Result<(), StoreError> {
         let seq = event.seq.to_be_bytes();
         self.staged_mut().put(TreeId::Events, seq, codec::encode_event(event));
         if let Some(id) = event.event_id {
@@ -51,12 +52,7 @@ impl Writer<'_> {
         Ok(())
     }
 
-    pub fn invoice_snapshot(&self, source: &str, invoice_id: &str) -> Result<Option<Value>, StoreError> {
-        self.store()
-            .get_json(TreeId::Entities, &invoice_key(source, invoice_id))
-    }
-
-    pub fn stage_invoice_snapshot(
+    pub(super) fn stage_invoice_snapshot(
         &mut self,
         source: &str,
         invoice_id: &str,
@@ -66,18 +62,13 @@ impl Writer<'_> {
             .put_json(TreeId::Entities, invoice_key(source, invoice_id), snapshot)
     }
 
-    pub fn stage_unmatched(&mut self, record_id: &str, item: &Value) -> Result<(), StoreError> {
+    pub(super) fn stage_unmatched(&mut self, record_id: &str, item: &Value) -> Result<(), StoreError> {
         self.staged_mut()
             .put_json(TreeId::Unmatched, record_id.as_bytes(), item)
     }
 
-    pub fn stage_matched(&mut self, record_id: &str) {
+    pub(super) fn stage_matched(&mut self, record_id: &str) {
         self.staged_mut().remove(TreeId::Unmatched, record_id.as_bytes());
-    }
-
-    /// Commits what is staged when no ledger change comes with it.
-    pub fn commit_staged(&mut self) -> Result<(), StoreError> {
-        self.commit(super::WriteSet::default())
     }
 }
 
@@ -91,20 +82,10 @@ fn event_in(entry: &[u8]) -> Result<Option<StoredEvent>, StoreError> {
         .transpose()
 }
 
-/// Filters of `GET /admin/empayre/events`.
-#[derive(Debug, Clone, Default)]
-pub struct EventFilter {
-    pub invoice_id: Option<String>,
-    pub status: Option<String>,
-    /// Only events that arrived before this arrival number (paging newest first).
-    pub before: Option<u64>,
-    pub limit: usize,
-}
-
-impl Store {
+impl SledStore {
     /// Stored events, newest first: a walk back through the commit log over the entries that
     /// hold an event (the header says so without decoding the rest).
-    pub fn events(&self, filter: &EventFilter) -> Result<Vec<StoredEvent>, StoreError> {
+    pub(crate) fn events(&self, filter: &EventFilter) -> Result<Vec<StoredEvent>, StoreError> {
         let tree = self.tree(TreeId::Log)?;
         let iter = match filter.before {
             Some(b) => tree.range(..log::key(b)),
@@ -134,7 +115,7 @@ impl Store {
         Ok(out)
     }
 
-    pub fn event(&self, source: &str, event_id: i64) -> Result<Option<StoredEvent>, StoreError> {
+    pub(crate) fn event(&self, source: &str, event_id: i64) -> Result<Option<StoredEvent>, StoreError> {
         let Some(seq) = self.tree(TreeId::EventIds)?.get(event_id_key(source, event_id))? else {
             return Ok(None);
         };
@@ -149,7 +130,7 @@ impl Store {
         }
     }
 
-    pub fn quarantined(&self, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
+    pub(crate) fn quarantined(&self, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
         let mut out = Vec::new();
         for item in self.tree(TreeId::Quarantine)?.iter().rev().take(limit) {
             let (seq, _) = item?;
@@ -160,7 +141,7 @@ impl Store {
         Ok(out)
     }
 
-    pub fn unmatched(&self) -> Result<Vec<Value>, StoreError> {
+    pub(crate) fn unmatched(&self) -> Result<Vec<Value>, StoreError> {
         let mut items: Vec<Value> = self
             .tree(TreeId::Unmatched)?
             .iter()

@@ -16,7 +16,7 @@
 //!
 //! Some trees live only in the log, because the log entry already holds them and a second copy
 //! would cost a sled write per commit: the journal, the stored Empayre events and the accepted
-//! posting copies. Their readers find them by commit seq (see `Store::journal_after`).
+//! posting copies. Their readers find them by commit seq (see `SledStore::journal_after`).
 //!
 //! Entry layout (integers big-endian): version u8 = 1, flags u8, jseq u64 (the journal entry of
 //! this commit, 0 for none), jseq_through u64 (the last journal seq at this commit, so the log

@@ -186,7 +186,7 @@ impl Tally {
     }
 }
 
-impl super::Store {
+impl super::SledStore {
     /// How many time-index keys fall in `[from, until)`: whole minutes from the counts, and
     /// each partial minute at an edge by walking the index (see `count_in_minute`).
     pub fn count_received(&self, from: i64, until: i64) -> Result<usize, StoreError> {
@@ -242,7 +242,7 @@ impl super::Store {
 }
 
 #[cfg(test)]
-impl super::Store {
+impl super::SledStore {
     /// Moves the pending counts into the tree now, as the flusher does once a second.
     pub(crate) fn persist_minute_counts_now(&self) {
         let meta = self.tree(TreeId::Meta).expect("meta");
@@ -257,12 +257,12 @@ mod tests {
 
     use crate::ledger::test_support::{payment, refund};
     use crate::ledger::{Change, Channel};
-    use crate::store::sled_store::{Store, TreeId};
+    use crate::store::sled_store::{SledStore, TreeId};
 
     #[test]
     fn counts_agree_with_walking_the_index_for_any_window() {
         let dir = tempfile::tempdir().expect("dir");
-        let store = Store::open(&dir.path().join("s"), 8 << 20).expect("store");
+        let store = SledStore::open(&dir.path().join("s"), 8 << 20).expect("store");
         let base = Utc.with_ymd_and_hms(2026, 11, 21, 10, 0, 0).single().expect("time");
         // Records at uneven offsets over ~5 minutes, plus a payment and its refund created in
         // one change (the same minute counted twice in one transaction).
@@ -341,7 +341,7 @@ mod tests {
         let path = dir.path().join("s");
         let base = Utc.with_ymd_and_hms(2026, 11, 21, 10, 0, 0).single().expect("time");
         {
-            let store = Store::open(&path, 8 << 20).expect("store");
+            let store = SledStore::open(&path, 8 << 20).expect("store");
             post_at(&store, base, 0..5);
             // As if written by a version without counts.
             store.tree(TreeId::CountByMinute).expect("tree").clear().expect("clear");
@@ -352,7 +352,7 @@ mod tests {
                 .expect("unmark");
             store.flush_now().expect("flush");
         }
-        let store = Store::open(&path, 8 << 20).expect("reopened");
+        let store = SledStore::open(&path, 8 << 20).expect("reopened");
         let from = base.timestamp_nanos_opt().expect("nanos");
         let until = (base + chrono::Duration::minutes(10))
             .timestamp_nanos_opt()
@@ -363,7 +363,7 @@ mod tests {
     }
 
     /// Postings at 0 s, 40 s, ..., one per commit, with no account.
-    fn post_at(store: &Store, base: chrono::DateTime<Utc>, range: std::ops::Range<i64>) {
+    fn post_at(store: &SledStore, base: chrono::DateTime<Utc>, range: std::ops::Range<i64>) {
         for i in range {
             let mut p = payment(&format!("p{i}"), "1.00", false);
             p.account_number = None;
@@ -381,7 +381,7 @@ mod tests {
         }
     }
 
-    fn whole_minutes(store: &Store, base: chrono::DateTime<Utc>) -> usize {
+    fn whole_minutes(store: &SledStore, base: chrono::DateTime<Utc>) -> usize {
         let from = base.timestamp_nanos_opt().expect("nanos");
         let until = (base + chrono::Duration::minutes(30))
             .timestamp_nanos_opt()
@@ -395,12 +395,12 @@ mod tests {
         let path = dir.path().join("s");
         let base = Utc.with_ymd_and_hms(2026, 11, 21, 10, 0, 0).single().expect("time");
         {
-            let store = Store::open(&path, 8 << 20).expect("store");
+            let store = SledStore::open(&path, 8 << 20).expect("store");
             post_at(&store, base, 0..6);
             assert_eq!(whole_minutes(&store, base), 6, "pending counts are seen at once");
             store.flush_now().expect("flush");
         }
-        let store = Store::open(&path, 8 << 20).expect("reopened");
+        let store = SledStore::open(&path, 8 << 20).expect("reopened");
         assert_eq!(whole_minutes(&store, base), 6);
     }
 
@@ -410,7 +410,7 @@ mod tests {
         let path = dir.path().join("s");
         let base = Utc.with_ymd_and_hms(2026, 11, 21, 10, 0, 0).single().expect("time");
         {
-            let store = Store::open(&path, 8 << 20).expect("store");
+            let store = SledStore::open(&path, 8 << 20).expect("store");
             post_at(&store, base, 0..4);
             store.persist_minute_counts_now();
             assert!(!store.tree(TreeId::CountByMinute).expect("tree").is_empty());
@@ -418,7 +418,7 @@ mod tests {
             assert_eq!(whole_minutes(&store, base), 7);
             store.flush_now().expect("flush");
         }
-        let store = Store::open(&path, 8 << 20).expect("reopened");
+        let store = SledStore::open(&path, 8 << 20).expect("reopened");
         assert_eq!(whole_minutes(&store, base), 7);
         store.persist_minute_counts_now();
         assert_eq!(whole_minutes(&store, base), 7);

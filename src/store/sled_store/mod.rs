@@ -31,14 +31,14 @@
 //! The trees marked "in the commit log only" exist as names but stay empty.
 
 mod accounts;
+mod backend;
 mod codec;
 mod disk_sync;
-pub mod durability;
+mod durability;
 mod empayre;
 mod log;
 pub(crate) mod minute_counts;
 mod search;
-mod stored_event;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -48,25 +48,12 @@ use std::sync::{Arc, Mutex, RwLock};
 use serde::de::DeserializeOwned;
 use sled::Transactional;
 
-pub use accounts::{ImportSummary, LookupCriteria, LookupMatch};
-pub use empayre::EventFilter;
-pub use search::{Condition, Direction, Filter, Operand, SearchField, SearchPage, SearchQuery, SortField};
-pub use stored_event::StoredEvent;
-pub use writer::{Applied, Writer};
+use writer::Writer;
 
 use crate::ledger::{JournalEntry, Record, RecordKind};
+use crate::store::{CommitStats, Keys, StoreError, REJECTIONS_KEPT};
 use disk_sync::DiskSync;
-use durability::{Durability, FlushStats};
-
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum StoreError {
-    #[error("the store at {path} is in use by another process (is a server running on it?)")]
-    Locked { path: String },
-    #[error("store unavailable: {0}")]
-    Unavailable(String),
-    #[error("stored data is corrupt: {0}")]
-    Corrupt(String),
-}
+use durability::Durability;
 
 impl From<sled::Error> for StoreError {
     fn from(e: sled::Error) -> Self {
@@ -220,21 +207,12 @@ impl WriteSet {
     }
 }
 
-/// A key `Store::warm` reads ahead of a writer section.
-#[derive(Debug, Clone, Copy)]
-pub enum WarmKey<'a> {
-    Record(RecordKind, &'a str),
-    Account(&'a str),
-    Profile(&'a str),
-    /// An Empayre (source, eventID): the duplicate check.
-    EventId(&'a str, i64),
-    /// An Empayre (source, invoice id): the invoice snapshot.
-    Invoice(&'a str, &'a str),
-}
-
+/// The embedded backend: one sled database, one process at a time.
 #[derive(Clone)]
-pub struct Store {
+pub struct SledStore {
     shared: Arc<Shared>,
+    /// `/health/ready` fails below this much free disk under the store (`store.min_free_bytes`).
+    min_free_bytes: u64,
 }
 
 /// What outlives one sled instance: the store is reopened in place after an I/O error.
@@ -253,13 +231,10 @@ struct Shared {
     failed: Arc<AtomicBool>,
     journal: Arc<JournalMarks>,
     log: Arc<LogMarks>,
-    stats: Arc<FlushStats>,
+    stats: Arc<CommitStats>,
     /// How many entries the request log holds (counted once at open, then kept up to date).
     rejections_logged: AtomicUsize,
 }
-
-/// How many refused requests the request log keeps (the newest).
-pub const REJECTIONS_KEPT: usize = 10_000;
 
 /// One open sled instance. Field order matters on drop: the flusher holds the last `Db`
 /// handle, and joining it releases sled's lock on the directory.
@@ -298,12 +273,12 @@ impl LogMarks {
     }
 }
 
-impl Store {
+impl SledStore {
     pub fn open(path: &Path, cache_capacity_bytes: u64) -> Result<Self, StoreError> {
         let failed = Arc::new(AtomicBool::new(false));
         let journal = Arc::new(JournalMarks::default());
         let log = Arc::new(LogMarks::default());
-        let stats = Arc::new(FlushStats::default());
+        let stats = Arc::new(CommitStats::default());
         let display = path.display().to_string();
         let inner = open_instance(path, &display, cache_capacity_bytes, &failed, &journal, &log, &stats)?;
         let rejections_logged = inner.trees[TreeId::Rejections as usize].len();
@@ -323,7 +298,14 @@ impl Store {
                 stats,
                 rejections_logged: AtomicUsize::new(rejections_logged),
             }),
+            min_free_bytes: 0,
         })
+    }
+
+    /// Sets the free disk below which `/health/ready` fails.
+    pub fn with_min_free_bytes(mut self, min_free_bytes: u64) -> Self {
+        self.min_free_bytes = min_free_bytes;
+        self
     }
 
     pub fn path(&self) -> &str {
@@ -344,7 +326,7 @@ impl Store {
     }
 
     /// Waits until every write made before the call is on disk (group commit).
-    pub async fn durable(&self) -> Result<(), StoreError> {
+    pub(crate) async fn durable(&self) -> Result<(), StoreError> {
         // Take the flusher's sender and let go of the instance before waiting, so that a reopen
         // is never held up by a request waiting for a flush.
         let wait = self.instance()?.durability.waiter()?;
@@ -353,13 +335,13 @@ impl Store {
 
     /// Flushes and syncs directly, for start-up and command-line tools where there is no
     /// concurrent writer to batch with (and possibly no async runtime to wait in).
-    pub fn flush_now(&self) -> Result<(), StoreError> {
+    pub(crate) fn flush_now(&self) -> Result<(), StoreError> {
         self.instance()?.disk.flush().inspect_err(|_| {
             self.shared.failed.store(true, Ordering::Release);
         })
     }
 
-    pub fn flush_stats(&self) -> &FlushStats {
+    pub(crate) fn commit_stats(&self) -> &CommitStats {
         &self.shared.stats
     }
 
@@ -369,7 +351,7 @@ impl Store {
 
     /// Runs `f` as the only writer. Reads inside see every earlier commit; `Writer::commit`
     /// applies a write set atomically. After an I/O error the store is reopened first.
-    pub fn write<T, E: From<StoreError>>(&self, f: impl FnOnce(&mut Writer) -> Result<T, E>) -> Result<T, E> {
+    pub(crate) fn write<T, E: From<StoreError>>(&self, f: impl FnOnce(&mut Writer) -> Result<T, E>) -> Result<T, E> {
         let mut state = self
             .shared
             .writer
@@ -567,23 +549,31 @@ impl Store {
     /// the writer lock: a page sled has to fetch from disk then delays this request only, not
     /// every writer queued behind it (the profile showed disk reads inside the writer section).
     /// Errors are left to the writer section, which reads the same keys again.
-    pub fn warm(&self, keys: &[WarmKey<'_>]) {
+    pub(crate) fn warm(&self, keys: &Keys) {
         let Ok(instance) = self.instance() else {
             return;
         };
-        for key in keys {
-            let (tree, bytes) = match key {
-                WarmKey::Record(kind, id) => (TreeId::Records, record_key(*kind, id)),
-                WarmKey::Account(number) => (TreeId::Accounts, number.as_bytes().to_vec()),
-                WarmKey::Profile(reference) => (TreeId::Profiles, reference.as_bytes().to_vec()),
-                WarmKey::EventId(source, id) => (TreeId::EventIds, empayre::event_id_key(source, *id)),
-                WarmKey::Invoice(source, id) => (TreeId::Entities, empayre::invoice_key(source, id)),
-            };
-            let _ = instance.trees[tree as usize].get(bytes);
+        let read = |tree: TreeId, key: &[u8]| {
+            let _ = instance.trees[tree as usize].get(key);
+        };
+        for (kind, id) in &keys.records {
+            read(TreeId::Records, &record_key(*kind, id));
+        }
+        for number in &keys.accounts {
+            read(TreeId::Accounts, number.as_bytes());
+        }
+        for reference in &keys.profiles {
+            read(TreeId::Profiles, reference.as_bytes());
+        }
+        for (source, id) in &keys.events {
+            read(TreeId::EventIds, &empayre::event_id_key(source, *id));
+        }
+        for (source, id) in &keys.invoices {
+            read(TreeId::Entities, &empayre::invoice_key(source, id));
         }
     }
 
-    pub fn record(&self, kind: RecordKind, id: &str) -> Result<Option<Record>, StoreError> {
+    pub(crate) fn record(&self, kind: RecordKind, id: &str) -> Result<Option<Record>, StoreError> {
         self.record_at(&record_key(kind, id))
     }
 
@@ -598,7 +588,7 @@ impl Store {
     /// Journal entries with `seq > after`, in order, at most `limit`, and only durable ones:
     /// an entry committed but not yet flushed could still vanish, and a poller must never see
     /// an entry change or disappear. Journal entries live in the commit log.
-    pub fn journal_after(&self, after: u64, limit: usize) -> Result<Vec<JournalEntry>, StoreError> {
+    pub(crate) fn journal_after(&self, after: u64, limit: usize) -> Result<Vec<JournalEntry>, StoreError> {
         let durable = self.shared.journal.durable.load(Ordering::Acquire);
         if after >= durable || limit == 0 {
             return Ok(Vec::new());
@@ -625,7 +615,7 @@ impl Store {
     ///
     /// Anyone can be refused, credentials or not, so the log is bounded: it keeps the newest
     /// `REJECTIONS_KEPT` entries and drops the oldest, and refused requests cannot fill the disk.
-    pub fn log_rejection(&self, entry: &serde_json::Value) -> Result<(), StoreError> {
+    pub(crate) fn log_rejection(&self, entry: &serde_json::Value) -> Result<(), StoreError> {
         let id = self.next_id()?;
         let bytes = serde_json::to_vec(entry).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let tree = self.tree(TreeId::Rejections)?;
@@ -638,7 +628,7 @@ impl Store {
     }
 
     /// The newest rejections first.
-    pub fn recent_rejections(&self, limit: usize) -> Result<Vec<serde_json::Value>, StoreError> {
+    pub(crate) fn recent_rejections(&self, limit: usize) -> Result<Vec<serde_json::Value>, StoreError> {
         self.tree(TreeId::Rejections)?
             .iter()
             .rev()
@@ -651,7 +641,7 @@ impl Store {
     }
 
     /// A write+flush+read round trip, for readiness checks.
-    pub fn probe(&self) -> Result<(), StoreError> {
+    pub(crate) fn probe(&self) -> Result<(), StoreError> {
         // Taking the writer reopens a store that failed, so readiness comes back by itself
         // once the disk does.
         self.write(|_| Ok::<(), StoreError>(()))?;
@@ -680,7 +670,7 @@ fn open_instance(
     failed: &Arc<AtomicBool>,
     journal: &Arc<JournalMarks>,
     log: &Arc<LogMarks>,
-    stats: &Arc<FlushStats>,
+    stats: &Arc<CommitStats>,
 ) -> Result<Inner, StoreError> {
     let created = DiskSync::missing_dirs(path);
     let db = sled::Config::new()
@@ -828,7 +818,11 @@ pub(crate) fn record_key(kind: RecordKind, id: &str) -> Vec<u8> {
 
 /// Time-index key: an order-preserving encoding of the receive time, then the record key.
 pub(crate) fn received_key(at: chrono::DateTime<chrono::Utc>, kind: RecordKind, id: &str) -> Vec<u8> {
-    let nanos = at.timestamp_nanos_opt().unwrap_or(i64::MAX);
+    received_key_at(at.timestamp_nanos_opt().unwrap_or(i64::MAX), kind, id)
+}
+
+/// Time-index key of a receive time in nanoseconds since the epoch.
+pub(crate) fn received_key_at(nanos: i64, kind: RecordKind, id: &str) -> Vec<u8> {
     let mut key = Vec::with_capacity(9 + id.len());
     key.extend_from_slice(&order_preserving_i64(nanos));
     key.extend_from_slice(&record_key(kind, id));
@@ -856,7 +850,7 @@ mod tests {
     use crate::ledger::test_support::{account, payment};
     use crate::ledger::{Change, Channel};
 
-    fn import(store: &Store, account: crate::domain::account::Account) {
+    fn import(store: &SledStore, account: crate::domain::account::Account) {
         store
             .import_accounts(&[AccountEntry {
                 account,
@@ -866,7 +860,7 @@ mod tests {
             .expect("imported");
     }
 
-    fn post(store: &Store, id: &str, amount: &str) {
+    fn post(store: &SledStore, id: &str, amount: &str) {
         let change = Change {
             created: true,
             payment_created: true,
@@ -885,7 +879,7 @@ mod tests {
     fn a_commit_cut_after_its_log_entry_is_completed_on_open() {
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("s");
-        let store = Store::open(&path, 8 << 20).expect("store");
+        let store = SledStore::open(&path, 8 << 20).expect("store");
         import(&store, account("USD"));
         post(&store, "p1", "10.00");
         post(&store, "p2", "2.50");
@@ -911,7 +905,7 @@ mod tests {
         // Every handle on the instance must go before sled can be opened again.
         drop((records, meta, store));
 
-        let store = Store::open(&path, 8 << 20).expect("reopened");
+        let store = SledStore::open(&path, 8 << 20).expect("reopened");
         assert!(store.record(RecordKind::Payment, "p1").expect("read").is_some());
         assert!(store.record(RecordKind::Payment, "p2").expect("read").is_some());
         let balance = store.account("A").expect("read").expect("account").current_balance();
@@ -928,7 +922,7 @@ mod tests {
     fn an_import_is_never_undone_by_replaying_an_older_commit() {
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("s");
-        let store = Store::open(&path, 8 << 20).expect("store");
+        let store = SledStore::open(&path, 8 << 20).expect("store");
         import(&store, account("USD"));
         post(&store, "p1", "10.00");
         let mut renamed = account("USD");
@@ -937,7 +931,7 @@ mod tests {
         store.flush_now().expect("flushed");
         drop(store);
 
-        let store = Store::open(&path, 8 << 20).expect("reopened");
+        let store = SledStore::open(&path, 8 << 20).expect("reopened");
         let acc = store.account("A").expect("read").expect("account");
         assert_eq!(acc.account_holder_name.as_deref(), Some("New Name"));
         assert_eq!(acc.current_balance().to_string(), "490.00", "the posting kept");
@@ -948,7 +942,7 @@ mod tests {
     #[test]
     fn the_feed_finds_every_entry_between_commits_without_one() {
         let dir = tempfile::tempdir().expect("dir");
-        let store = Store::open(&dir.path().join("s"), 8 << 20).expect("store");
+        let store = SledStore::open(&dir.path().join("s"), 8 << 20).expect("store");
         import(&store, account("USD"));
         for i in 0..40 {
             post(&store, &format!("p{i}"), "1.00");
@@ -981,7 +975,7 @@ mod tests {
     #[test]
     fn the_request_log_keeps_only_the_newest_entries() {
         let dir = tempfile::tempdir().expect("dir");
-        let store = Store::open(&dir.path().join("s"), 8 << 20).expect("store");
+        let store = SledStore::open(&dir.path().join("s"), 8 << 20).expect("store");
         let total = REJECTIONS_KEPT + 50;
         for i in 0..total {
             store.log_rejection(&serde_json::json!({ "n": i })).expect("logged");
@@ -992,7 +986,7 @@ mod tests {
         assert_eq!(kept[REJECTIONS_KEPT - 1]["n"], 50, "the 50 oldest were dropped");
         drop(store);
         // The count survives a reopen: the bound still holds.
-        let store = Store::open(&dir.path().join("s"), 8 << 20).expect("reopened");
+        let store = SledStore::open(&dir.path().join("s"), 8 << 20).expect("reopened");
         store.log_rejection(&serde_json::json!({ "n": total })).expect("logged");
         assert_eq!(
             store.recent_rejections(usize::MAX).expect("read").len(),

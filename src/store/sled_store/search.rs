@@ -14,92 +14,15 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
-use super::{codec, log, order_preserving_i64, Store, StoreError, TreeId};
+use super::{codec, log, order_preserving_i64, received_key_at, SledStore, StoreError, TreeId};
 use crate::ledger::{JournalEntry, Record, RecordKind};
+use crate::store::query::{
+    Condition, Direction, Filter, Operand, RecordCursor, SearchField, SearchPage, SearchQuery, SortField,
+};
 
-/// A field a search may filter on (besides `received_at`, which is the window).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SearchField {
-    Channel,
-    Kind,
-    Id,
-    AccountNumber,
-    Status,
-    Amount,
-    Currency,
-    ConfirmationNumber,
-    PaymentMethod,
-    ClientKey,
-}
-
-impl SearchField {
-    /// Fields the time-index key carries, so filtering on them reads no record.
-    fn in_key(self) -> bool {
-        matches!(self, Self::Channel | Self::Kind | Self::Id)
-    }
-}
-
-/// A field a search may order by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SortField {
-    ReceivedAt,
-    Amount,
-    AccountNumber,
-    Status,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
-    Asc,
-    Desc,
-}
-
-/// A value to compare a field with: text for text fields, a decimal for `amount`.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Operand {
-    Text(String),
-    Amount(Decimal),
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum Condition {
-    Eq(Operand),
-    In(Vec<Operand>),
-    /// `%` matches any run of characters; everything else matches itself (case-sensitive).
-    Like(String),
-    Lt(Operand),
-    Gt(Operand),
-    Le(Operand),
-    Ge(Operand),
-    /// Both ends inclusive.
-    Between(Operand, Operand),
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Filter {
-    pub field: SearchField,
-    pub condition: Condition,
-}
-
-/// A validated search: the time window, filters (all must hold), order, and the page.
-#[derive(Debug, Clone)]
-pub struct SearchQuery {
-    /// Window start, nanoseconds since the epoch, inclusive.
-    pub from_nanos: i64,
-    /// Window end, nanoseconds since the epoch, exclusive.
-    pub until_nanos: i64,
-    pub filters: Vec<Filter>,
-    /// Applied in order; ties end with the index key in the first order's direction.
-    pub order: Vec<(SortField, Direction)>,
-    pub offset: usize,
-    pub limit: usize,
-}
-
-/// One page of matches and how many matched in all.
-#[derive(Debug, Clone)]
-pub struct SearchPage {
-    pub total: usize,
-    pub records: Vec<Record>,
+/// Fields the time-index key carries, so filtering on them reads no record.
+fn in_key(field: SearchField) -> bool {
+    matches!(field, SearchField::Channel | SearchField::Kind | SearchField::Id)
 }
 
 /// The fields of a stored record a filter or an order may need, borrowed from the stored bytes
@@ -191,9 +114,9 @@ struct Hit {
     status: Option<String>,
 }
 
-impl Store {
+impl SledStore {
     /// Runs a search over the time index of its window; see the module notes for the cost model.
-    pub fn search(&self, q: &SearchQuery) -> Result<SearchPage, StoreError> {
+    pub(crate) fn search(&self, q: &SearchQuery) -> Result<SearchPage, StoreError> {
         if q.from_nanos >= q.until_nanos {
             return Ok(SearchPage {
                 total: 0,
@@ -201,7 +124,7 @@ impl Store {
             });
         }
         let (key_filters, record_filters): (Vec<&Filter>, Vec<&Filter>) =
-            q.filters.iter().partition(|f| f.field.in_key());
+            q.filters.iter().partition(|f| in_key(f.field));
         let range = self
             .tree(TreeId::IdxReceived)?
             .range(order_preserving_i64(q.from_nanos)..order_preserving_i64(q.until_nanos));
@@ -288,7 +211,7 @@ impl Store {
 
     /// An account's journal entries, newest first, at most `limit`: a walk down the chain
     /// that starts at the account and links each entry to the account's one before.
-    pub fn account_journal(&self, account_number: &str, limit: usize) -> Result<Vec<JournalEntry>, StoreError> {
+    pub(crate) fn account_journal(&self, account_number: &str, limit: usize) -> Result<Vec<JournalEntry>, StoreError> {
         let Some(account) = self.account(account_number)? else {
             return Ok(Vec::new());
         };
@@ -317,21 +240,36 @@ impl Store {
         Ok(out)
     }
 
-    /// Every record received at or after `since` (all when None), in receive order, through the
-    /// time index.
-    pub fn records_received_since(
+    /// Records received at or after `since` (all when None), in receive order, after `cursor`,
+    /// at most `limit`, through the time index.
+    pub(super) fn records_received(
         &self,
         since: Option<DateTime<Utc>>,
-    ) -> Result<impl Iterator<Item = Result<Record, StoreError>> + '_, StoreError> {
+        cursor: Option<&RecordCursor>,
+        limit: usize,
+    ) -> Result<Vec<Record>, StoreError> {
         let from = since.map_or(i64::MIN, |t| t.timestamp_nanos_opt().unwrap_or(i64::MIN));
-        Ok(self
-            .tree(TreeId::IdxReceived)?
-            .range(order_preserving_i64(from)..)
-            .map(move |item| {
-                let (key, _) = item?;
-                let parts = split_key(&key)?;
-                self.record_at(parts.record_key)?.ok_or_else(|| missing_record(&parts))
-            }))
+        let start = order_preserving_i64(from).to_vec();
+        let after = cursor.map(|c| received_key_at(c.received_at_nanos, c.kind, &c.id));
+        let range = match &after {
+            // Past the cursor's own key: the smallest key greater than it.
+            Some(after) if *after >= start => {
+                let mut next = after.clone();
+                next.push(0);
+                self.tree(TreeId::IdxReceived)?.range(next..)
+            }
+            _ => self.tree(TreeId::IdxReceived)?.range(start..),
+        };
+        let mut out = Vec::with_capacity(limit.min(1024));
+        for item in range.take(limit) {
+            let (key, _) = item?;
+            let parts = split_key(&key)?;
+            out.push(
+                self.record_at(parts.record_key)?
+                    .ok_or_else(|| missing_record(&parts))?,
+            );
+        }
+        Ok(out)
     }
 }
 
@@ -500,7 +438,7 @@ mod tests {
     #[test]
     fn searches_read_legacy_json_and_compact_records_alike() {
         let dir = tempfile::tempdir().expect("dir");
-        let store = Store::open(&dir.path().join("s"), 8 << 20).expect("store");
+        let store = SledStore::open(&dir.path().join("s"), 8 << 20).expect("store");
         let at = chrono::DateTime::from_timestamp(1_700_000_000, 0).expect("time");
         let mut legacy = crate::ledger::test_support::payment("legacy", "25.50", true);
         legacy.received_at = at;

@@ -2,16 +2,18 @@
 //! account balance and the journal entry as one commit (one commit log entry, see `log`).
 
 use chrono::{DateTime, Utc};
-use rust_decimal::Decimal;
 
-use super::{log, received_key, Store, StoreError, TreeId, WriteSet};
+use serde_json::Value;
+
+use super::{log, received_key, SledStore, StoreError, TreeId, WriteSet};
 use crate::domain::account::{Account, Profile};
 use crate::ledger::{Change, Channel, Record, RecordKind};
+use crate::store::{Committed, UnmatchedUpdate, View, Writes};
 
 /// The journal's and the commit log's next seqs, which only the writer advances. Both are
 /// recovered from the last commit log entry at start-up, and a seq is used only by the entry
 /// that holds it, so a crash cannot leave a gap.
-pub struct WriterState {
+pub(crate) struct WriterState {
     next_seq: u64,
     next_commit: u64,
 }
@@ -46,16 +48,8 @@ impl WriterState {
     }
 }
 
-/// What an applied change left behind.
-#[derive(Debug, Clone)]
-pub struct Applied {
-    pub balance_after: Option<Decimal>,
-    pub currency_exponent: u32,
-    pub journal_seq: Option<u64>,
-}
-
-pub struct Writer<'a> {
-    store: &'a Store,
+pub(crate) struct Writer<'a> {
+    store: &'a SledStore,
     state: &'a mut WriterState,
     /// Writes staged by the caller (stored copies, events) that commit with the next change.
     staged: WriteSet,
@@ -65,7 +59,7 @@ pub struct Writer<'a> {
 }
 
 impl<'a> Writer<'a> {
-    pub(super) fn new(store: &'a Store, state: &'a mut WriterState) -> Self {
+    pub(super) fn new(store: &'a SledStore, state: &'a mut WriterState) -> Self {
         Self {
             store,
             state,
@@ -74,71 +68,85 @@ impl<'a> Writer<'a> {
         }
     }
 
-    pub fn store(&self) -> &Store {
-        self.store
-    }
-
-    pub fn account(&self, number: &str) -> Result<Option<Account>, StoreError> {
-        let account = self.store.account(number)?;
-        self.last_account.replace(account.clone());
-        Ok(account)
-    }
-
-    pub fn profile(&self, customer_reference: &str) -> Result<Option<Profile>, StoreError> {
-        self.store.profile(customer_reference)
-    }
-
-    pub fn record(&self, kind: RecordKind, id: &str) -> Result<Option<Record>, StoreError> {
-        self.store.record(kind, id)
-    }
-
-    /// The refunds of a payment, in the order they were recorded.
-    pub fn refunds_of(&self, payment: &Record) -> Result<Vec<Record>, StoreError> {
-        let kind = match payment.kind {
-            RecordKind::EmpayrePayment => RecordKind::EmpayreRefund,
-            _ => RecordKind::Refund,
-        };
-        let mut out = Vec::with_capacity(payment.refund_ids.len());
-        for id in &payment.refund_ids {
-            match self.record(kind, id)? {
-                Some(r) => out.push(r),
-                None => {
-                    return Err(StoreError::Corrupt(format!(
-                        "refund {id} of payment {} is missing",
-                        payment.id
-                    )))
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    /// A reference for a record EBPP sent none for: `prefix` + at least 12 digits, unique in the
-    /// store. The number is sled's id generator, which stays unique across crashes (it skips
-    /// ahead on recovery), so no counter has to be written with each posting.
-    pub fn fresh_reference(&mut self, prefix: char) -> Result<String, StoreError> {
-        Ok(format!("{prefix}{:012}", self.store.next_id()?))
-    }
-
     pub(super) fn staged_mut(&mut self) -> &mut WriteSet {
         &mut self.staged
     }
 
     /// Stages a record update that moves no money by itself (it commits with the next change).
-    pub fn stage_record(&mut self, record: &Record) {
+    fn stage_record(&mut self, record: &Record) {
         self.staged.put_record(record);
     }
 
     /// Stages the stored copy of an accepted posting (`orbipay-mpa.md` §6); it commits with the
     /// posting's change.
-    pub fn stage_accepted_copy(&mut self, entry: &serde_json::Value) -> Result<(), StoreError> {
+    fn stage_accepted_copy(&mut self, entry: &serde_json::Value) -> Result<(), StoreError> {
         let id = self.store.next_id()?;
         self.staged.put_json(TreeId::Accepted, id.to_be_bytes(), entry)
     }
 
+    /// Commits what a decision wrote, as one commit; assigns the event's seq (the commit's).
+    pub(super) fn commit_writes(&mut self, writes: Writes) -> Result<Committed, StoreError> {
+        let Writes {
+            change,
+            channel,
+            at,
+            records,
+            accepted_copy,
+            event,
+            invoice,
+            unmatched,
+        } = writes;
+        if let Some(copy) = &accepted_copy {
+            self.stage_accepted_copy(copy)?;
+        }
+        if let Some((source, invoice_id, snapshot)) = &invoice {
+            self.stage_invoice_snapshot(source, invoice_id, snapshot)?;
+        }
+        match &unmatched {
+            Some(UnmatchedUpdate::Put(record_id, item)) => self.stage_unmatched(record_id, item)?,
+            Some(UnmatchedUpdate::Clear(record_id)) => self.stage_matched(record_id),
+            None => {}
+        }
+        for record in &records {
+            self.stage_record(record);
+        }
+        let event_seq = match event {
+            Some(mut event) => {
+                // Stored events live in the commit log: an event's seq is its commit's.
+                event.seq = self.next_commit_seq();
+                self.stage_event(&event)?;
+                Some(event.seq)
+            }
+            None => None,
+        };
+        match change {
+            Some(change) => {
+                let applied = self.apply(&change, channel, at)?;
+                Ok(Committed {
+                    change: Some(change),
+                    event_seq,
+                    ..applied
+                })
+            }
+            None => {
+                self.commit(WriteSet::default())?;
+                Ok(Committed {
+                    event_seq,
+                    currency_exponent: 2,
+                    ..Committed::default()
+                })
+            }
+        }
+    }
+
     /// Commits a ledger change: the records, the account's balance and a journal entry when the
     /// balance moved, plus everything staged — all in one transaction.
-    pub fn apply(&mut self, change: &Change, channel: Channel, at: DateTime<Utc>) -> Result<Applied, StoreError> {
+    pub(crate) fn apply(
+        &mut self,
+        change: &Change,
+        channel: Channel,
+        at: DateTime<Utc>,
+    ) -> Result<Committed, StoreError> {
         let mut extra = std::mem::take(&mut self.staged);
         let cached = self.last_account.take();
         let account = match &change.payment.account_number {
@@ -192,10 +200,12 @@ impl<'a> Writer<'a> {
                 .committed
                 .store(seq, std::sync::atomic::Ordering::Release);
         }
-        Ok(Applied {
+        Ok(Committed {
             balance_after: account.as_ref().map(Account::current_balance),
             currency_exponent: account.as_ref().map(Account::exponent).unwrap_or(2),
             journal_seq,
+            event_seq: None,
+            change: None,
         })
     }
 
@@ -221,7 +231,7 @@ impl<'a> Writer<'a> {
     }
 
     /// Commits a bulk write (an accounts import chunk) in one transaction; see
-    /// `Store::commit_transaction`.
+    /// `SledStore::commit_transaction`.
     pub(crate) fn commit_bulk(&mut self, mut set: WriteSet) -> Result<(), StoreError> {
         set.ops.append(&mut std::mem::take(&mut self.staged).ops);
         self.store.commit_transaction(set)
@@ -230,5 +240,59 @@ impl<'a> Writer<'a> {
     /// The seq the next commit gets: a stored event's seq (see `log`).
     pub(crate) fn next_commit_seq(&self) -> u64 {
         self.state.next_commit()
+    }
+}
+
+/// The decision's reads, under the writer lock: every earlier commit is visible, and nothing
+/// else can write until the decision's writes are committed.
+impl View for Writer<'_> {
+    fn record(&self, kind: RecordKind, id: &str) -> Result<Option<Record>, StoreError> {
+        self.store.record(kind, id)
+    }
+
+    fn refunds_of(&self, payment: &Record) -> Result<Vec<Record>, StoreError> {
+        let kind = match payment.kind {
+            RecordKind::EmpayrePayment => RecordKind::EmpayreRefund,
+            _ => RecordKind::Refund,
+        };
+        let mut out = Vec::with_capacity(payment.refund_ids.len());
+        for id in &payment.refund_ids {
+            match self.store.record(kind, id)? {
+                Some(r) => out.push(r),
+                None => {
+                    return Err(StoreError::Corrupt(format!(
+                        "refund {id} of payment {} is missing",
+                        payment.id
+                    )))
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Remembers the account: `apply` uses it instead of reading it again (nothing else can
+    /// write while the writer lock is held).
+    fn account(&self, number: &str) -> Result<Option<Account>, StoreError> {
+        let account = self.store.account(number)?;
+        self.last_account.replace(account.clone());
+        Ok(account)
+    }
+
+    fn profile(&self, customer_reference: &str) -> Result<Option<Profile>, StoreError> {
+        self.store.profile(customer_reference)
+    }
+
+    fn event_seen(&self, source: &str, event_id: i64) -> Result<bool, StoreError> {
+        self.store.event_seen(source, event_id)
+    }
+
+    fn invoice(&self, source: &str, invoice_id: &str) -> Result<Option<Value>, StoreError> {
+        self.store.invoice_snapshot(source, invoice_id)
+    }
+
+    /// The number is sled's id generator, which stays unique across crashes (it skips ahead on
+    /// recovery), so no counter has to be written with each posting.
+    fn fresh_reference(&self, prefix: char) -> Result<String, StoreError> {
+        Ok(format!("{prefix}{:012}", self.store.next_id()?))
     }
 }

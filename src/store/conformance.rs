@@ -1,0 +1,351 @@
+//! The contract of the storage interface, as tests generic over `Backend`: what any backend
+//! must do, whatever it stores in. Each backend runs the whole suite on a fresh, empty store of
+//! its own (`sled_store` below; a database backend adds its own `suite!` line).
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde_json::json;
+
+use super::{
+    Backend, Decision, EventFilter, Keys, RecordCursor, StoreError, StoredEvent, UnmatchedUpdate, View, Writes,
+};
+use crate::domain::account::AccountEntry;
+use crate::ledger::test_support::{account, payment, profile};
+use crate::ledger::{Change, Channel, Record, RecordKind};
+
+fn at(second: u32) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(&format!("2026-11-21T09:00:{second:02}Z"))
+        .expect("time")
+        .with_timezone(&Utc)
+}
+
+/// Account "A" (USD, opening 500.00) with profile "C".
+async fn with_account<B: Backend>(store: &B) {
+    store
+        .import_accounts(vec![AccountEntry {
+            account: account("USD"),
+            profiles: vec![profile()],
+            reset_balance: false,
+        }])
+        .await
+        .expect("imported");
+}
+
+/// A new live payment on "A" that lowers its balance by `amount`.
+fn credit(id: &str, amount: &str, second: u32) -> Change {
+    let mut p = payment(id, amount, true);
+    p.received_at = at(second);
+    p.updated_at = at(second);
+    Change {
+        delta: -p.amount,
+        payment: p,
+        refund: None,
+        created: true,
+        payment_created: true,
+    }
+}
+
+/// Commits `change` unless a payment with its id exists (then: a confirmed duplicate).
+async fn post<B: Backend>(store: &B, change: Change) -> Result<Option<super::Committed>, StoreError> {
+    let keys = Keys {
+        records: vec![(RecordKind::Payment, change.payment.id.clone())],
+        accounts: vec!["A".into()],
+        ..Keys::default()
+    };
+    let executed = store
+        .execute(keys, move |view: &dyn View| {
+            if view.record(RecordKind::Payment, &change.payment.id)?.is_some() {
+                return Ok(Decision::Confirm("duplicate"));
+            }
+            let mut writes = Writes::new(Channel::Orbipay, change.payment.received_at);
+            writes.change = Some(change.clone());
+            Ok(Decision::commit(writes, "applied"))
+        })
+        .await?;
+    Ok(executed.committed)
+}
+
+pub(crate) async fn commits_settle_the_balance_and_number_the_journal<B: Backend>(store: B) {
+    with_account(&store).await;
+    let mut seqs = Vec::new();
+    for (i, amount) in ["10.00", "2.50", "0.01"].iter().enumerate() {
+        let committed = post(&store, credit(&format!("p{i}"), amount, i as u32))
+            .await
+            .expect("posted")
+            .expect("committed");
+        seqs.push(committed.journal_seq.expect("a journal entry"));
+        assert_eq!(committed.currency_exponent, 2);
+        let change = committed.change.expect("the change comes back");
+        assert_eq!(change.payment.id, format!("p{i}"));
+    }
+    assert_eq!(seqs, vec![1, 2, 3], "journal seqs are gap-free from 1");
+    let balance = store
+        .account("A")
+        .await
+        .expect("read")
+        .expect("account")
+        .current_balance();
+    assert_eq!(balance.to_string(), "487.49");
+    let journal = store.journal_after(0, 10).await.expect("feed");
+    let balances: Vec<String> = journal.iter().map(|e| e.balance_after.to_string()).collect();
+    assert_eq!(balances, ["490.00", "487.50", "487.49"]);
+    assert_eq!(journal.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3]);
+    assert_eq!(store.journal_after(1, 1).await.expect("feed")[0].seq, 2);
+    let newest_first: Vec<u64> = store
+        .account_journal("A", 10)
+        .await
+        .expect("account journal")
+        .iter()
+        .map(|e| e.seq)
+        .collect();
+    assert_eq!(newest_first, [3, 2, 1]);
+}
+
+pub(crate) async fn refusals_and_confirmations_write_nothing<B: Backend>(store: B) {
+    with_account(&store).await;
+    let refused = store
+        .execute(Keys::default(), |_: &dyn View| Ok(Decision::Refuse(7)))
+        .await
+        .expect("executed");
+    assert_eq!((refused.outcome, refused.committed), (7, None));
+    post(&store, credit("p1", "1.00", 1)).await.expect("posted");
+    let again = post(&store, credit("p1", "1.00", 2)).await.expect("executed");
+    assert_eq!(again, None, "a duplicate commits nothing");
+    assert_eq!(store.journal_after(0, 10).await.expect("feed").len(), 1);
+    let balance = store
+        .account("A")
+        .await
+        .expect("read")
+        .expect("account")
+        .current_balance();
+    assert_eq!(balance.to_string(), "499.00");
+    let failed = store
+        .execute(Keys::default(), |_: &dyn View| -> Result<Decision<()>, StoreError> {
+            Err(StoreError::Corrupt("the decision failed".into()))
+        })
+        .await;
+    assert!(matches!(failed, Err(StoreError::Corrupt(_))));
+}
+
+pub(crate) async fn concurrent_copies_apply_exactly_once<B: Backend>(store: B) {
+    with_account(&store).await;
+    let copies = (0..20).map(|_| post(&store, credit("same", "5.00", 1)));
+    let results = futures_util::future::join_all(copies).await;
+    let applied = results
+        .into_iter()
+        .map(|r| r.expect("executed"))
+        .filter(Option::is_some)
+        .count();
+    assert_eq!(applied, 1);
+    assert_eq!(store.journal_after(0, 100).await.expect("feed").len(), 1);
+    let balance = store
+        .account("A")
+        .await
+        .expect("read")
+        .expect("account")
+        .current_balance();
+    assert_eq!(balance.to_string(), "495.00");
+}
+
+pub(crate) async fn events_are_numbered_and_deduplicated<B: Backend>(store: B) {
+    let event = |id: i64, status: &str| {
+        let (body, body_encoding) = StoredEvent::body_from(format!("{{\"eventID\":{id}}}").as_bytes());
+        StoredEvent {
+            seq: 0,
+            source: "s".into(),
+            event_id: Some(id),
+            event_type: Some("InvoiceCreated".into()),
+            invoice_id: Some("inv".into()),
+            status: status.into(),
+            reason: None,
+            key_id: "k".into(),
+            received_at: at(1),
+            request_id: "r".into(),
+            body_sha256: "00".into(),
+            body,
+            body_encoding,
+            changes: Vec::new(),
+            stale: Vec::new(),
+        }
+    };
+    let store_event = |e: StoredEvent| {
+        let source = e.source.clone();
+        let id = e.event_id.unwrap_or_default();
+        store.execute(
+            Keys {
+                events: vec![(source.clone(), id)],
+                invoices: vec![(source.clone(), "inv".into())],
+                ..Keys::default()
+            },
+            move |view: &dyn View| {
+                if view.event_seen(&source, id)? {
+                    return Ok(Decision::Confirm(None));
+                }
+                let before = view.invoice(&source, "inv")?;
+                let mut writes = Writes::new(Channel::Empayre, at(1));
+                writes.invoice = Some((source.clone(), "inv".into(), json!({"last_event_id": id})));
+                writes.event = Some(e.clone());
+                Ok(Decision::commit(writes, Some(before)))
+            },
+        )
+    };
+    let first = store_event(event(7, "stored")).await.expect("stored");
+    assert_eq!(first.outcome, Some(None), "no invoice snapshot before the first event");
+    let seq = first.committed.and_then(|c| c.event_seq).expect("an event seq");
+    let second = store_event(event(8, "quarantined")).await.expect("stored");
+    assert_eq!(
+        second.outcome,
+        Some(Some(json!({"last_event_id": 7}))),
+        "the snapshot is visible to later decisions"
+    );
+    let seq2 = second.committed.and_then(|c| c.event_seq).expect("an event seq");
+    assert!(seq2 > seq, "arrival order");
+    let again = store_event(event(7, "stored")).await.expect("executed");
+    assert_eq!((again.outcome, again.committed), (None, None), "a duplicate");
+    let found = store.event("s", 7).await.expect("read").expect("event");
+    assert_eq!((found.seq, found.body.as_str()), (seq, "{\"eventID\":7}"));
+    let listed = store
+        .events(&EventFilter {
+            limit: 10,
+            ..EventFilter::default()
+        })
+        .await
+        .expect("events");
+    assert_eq!(
+        listed.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        [seq2, seq],
+        "newest first"
+    );
+    let quarantined = store.quarantined(10).await.expect("quarantine");
+    assert_eq!(quarantined.iter().map(|e| e.event_id).collect::<Vec<_>>(), [Some(8)]);
+}
+
+pub(crate) async fn references_are_unique<B: Backend>(store: B) {
+    let mut seen = BTreeSet::new();
+    for _ in 0..50 {
+        let executed = store
+            .execute(Keys::default(), |view: &dyn View| {
+                Ok(Decision::Refuse(view.fresh_reference('P')?))
+            })
+            .await
+            .expect("executed");
+        let reference = executed.outcome;
+        assert!(reference.starts_with('P') && reference.len() >= 13, "{reference}");
+        assert!(reference[1..].bytes().all(|b| b.is_ascii_digit()), "{reference}");
+        assert!(seen.insert(reference), "unique");
+    }
+}
+
+pub(crate) async fn record_updates_and_the_unmatched_list_commit_with_the_change<B: Backend>(store: B) {
+    with_account(&store).await;
+    let mut unmatched = payment("u", "3.00", true);
+    unmatched.kind = RecordKind::EmpayrePayment;
+    unmatched.account_number = None;
+    let record: Record = unmatched.clone();
+    let executed = store
+        .execute(Keys::default(), move |_: &dyn View| {
+            let mut writes = Writes::new(Channel::Empayre, at(1));
+            writes.change = Some(Change {
+                payment: record.clone(),
+                refund: None,
+                created: true,
+                payment_created: true,
+                delta: Decimal::ZERO,
+            });
+            writes.unmatched = Some(UnmatchedUpdate::Put(
+                "u".into(),
+                json!({"key": "u", "received_at": "x"}),
+            ));
+            Ok(Decision::commit(writes, ()))
+        })
+        .await
+        .expect("executed");
+    let committed = executed.committed.expect("committed");
+    assert_eq!((committed.journal_seq, committed.balance_after), (None, None));
+    assert_eq!(store.unmatched().await.expect("list").len(), 1);
+    let stored = store
+        .record(RecordKind::EmpayrePayment, "u")
+        .await
+        .expect("read")
+        .expect("record");
+    assert_eq!(stored, unmatched);
+    store
+        .execute(Keys::default(), |_: &dyn View| {
+            let mut writes = Writes::new(Channel::Admin, at(2));
+            writes.unmatched = Some(UnmatchedUpdate::Clear("u".into()));
+            Ok(Decision::commit(writes, ()))
+        })
+        .await
+        .expect("executed");
+    assert!(store.unmatched().await.expect("list").is_empty());
+}
+
+pub(crate) async fn records_come_back_in_receive_order_page_by_page<B: Backend>(store: B) {
+    with_account(&store).await;
+    for i in 0..7u32 {
+        // Posted out of order: the walk orders by receive time.
+        let second = (i * 5) % 7;
+        post(&store, credit(&format!("p{second}"), "1.00", second))
+            .await
+            .expect("posted");
+    }
+    let (mut ids, mut cursor) = (Vec::new(), None);
+    loop {
+        let page = store.records_received(None, cursor.take(), 3).await.expect("page");
+        let Some(last) = page.last() else { break };
+        cursor = Some(RecordCursor::of(last));
+        ids.extend(page.iter().map(|r| r.id.clone()));
+    }
+    assert_eq!(ids, ["p0", "p1", "p2", "p3", "p4", "p5", "p6"]);
+    let since = store.records_received(Some(at(5)), None, 10).await.expect("page");
+    assert_eq!(since.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["p5", "p6"]);
+}
+
+pub(crate) async fn the_request_log_reads_newest_first<B: Backend>(store: B) {
+    for n in 0..3 {
+        store.log_rejection(json!({ "n": n })).await.expect("logged");
+    }
+    let log = store.recent_rejections(2).await.expect("read");
+    assert_eq!(log, [json!({"n": 2}), json!({"n": 1})]);
+    assert!(store.readiness().await.is_ok());
+}
+
+/// Runs every test of the suite against a backend made by `$open` (an expression giving a
+/// fresh, empty store; it may use `dir`, a temp dir that outlives the test).
+macro_rules! suite {
+    ($backend:ident, $open:expr) => {
+        mod $backend {
+            use super::*;
+
+            async fn fresh(dir: &tempfile::TempDir) -> impl Backend {
+                let open = $open;
+                open(dir)
+            }
+
+            macro_rules! case {
+                ($name:ident) => {
+                    #[tokio::test]
+                    async fn $name() {
+                        let dir = tempfile::tempdir().expect("dir");
+                        super::$name(fresh(&dir).await).await;
+                    }
+                };
+            }
+
+            case!(commits_settle_the_balance_and_number_the_journal);
+            case!(refusals_and_confirmations_write_nothing);
+            case!(concurrent_copies_apply_exactly_once);
+            case!(events_are_numbered_and_deduplicated);
+            case!(references_are_unique);
+            case!(record_updates_and_the_unmatched_list_commit_with_the_change);
+            case!(records_come_back_in_receive_order_page_by_page);
+            case!(the_request_log_reads_newest_first);
+        }
+    };
+}
+
+suite!(sled, |dir: &tempfile::TempDir| {
+    super::super::SledStore::open(&dir.path().join("store"), 8 << 20).expect("store")
+});
