@@ -10,6 +10,8 @@ missing=()
 need() { command -v "$1" >/dev/null 2>&1 || missing+=("$2"); }
 # (one `need COMMAND PACKAGE` line per program a test drives)
 need strace strace   # tests/api/durability.rs: a 2xx follows an fsync of the store
+need python3 python3                                                 # the OpenAPI conformance gate
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)   # its virtual environment
 
 # The PostgreSQL tests (tests/api/pg.rs) start a throwaway cluster from the server binaries,
 # which Debian keeps off PATH in /usr/lib/postgresql/VERSION/bin; the package also creates the
@@ -29,3 +31,7 @@ if ((${#missing[@]})); then
 fi
 
 cargo test --locked
+
+# The OpenAPI conformance gate: schemathesis and openapi-spec-validator (pinned, from PyPI, into a
+# venv under target/ on first use) against the demo server. Alone: bash scripts/conformance.sh
+bash scripts/conformance.sh
