@@ -235,6 +235,7 @@ fn decide(view: &dyn View, d: &Delivery, parsed: &Parsed) -> Result<Decision<Acc
             account: account.as_ref().map_err(|r| *r),
             request_id: &d.request_id,
             now: d.now,
+            origin: crate::ledger::Origin::Webhook,
         },
     );
     stored.stale = projection.stale.iter().map(|s| s.to_string()).collect();
@@ -348,6 +349,7 @@ fn payment_snapshot(d: &Delivery, event: &Event) -> Option<PaymentSnapshot> {
         invoice_id: invoice.id.clone(),
         payment_id: payment.id.clone(),
         event_id: event.event_id,
+        state_at: occured_at(event),
         status: status.as_str().to_string(),
         live: *status == PaymentStatus::Captured,
         // ISO 4217 exponent of the currency; an unknown code cannot match any account, and
@@ -358,6 +360,13 @@ fn payment_snapshot(d: &Delivery, event: &Event) -> Option<PaymentSnapshot> {
     })
 }
 
+/// The event's `occuredAt` as a time (RFC 3339, 0–9 fraction digits); None when unreadable.
+fn occured_at(event: &Event) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(&event.occured_at)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
 fn refund_snapshot(event: &Event, payment: &PaymentSnapshot) -> Option<RefundSnapshot> {
     let refund = event.refund.as_ref()?;
     let status = refund.status.as_ref()?;
@@ -366,6 +375,7 @@ fn refund_snapshot(event: &Event, payment: &PaymentSnapshot) -> Option<RefundSna
     Some(RefundSnapshot {
         refund_id: refund.id.clone(),
         event_id: event.event_id,
+        state_at: occured_at(event),
         status: status.as_str().to_string(),
         live: *status == RefundStatus::Succeeded,
         amount: minor_to_decimal(minor, currency_exponent(&currency).unwrap_or(0)),

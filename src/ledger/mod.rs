@@ -17,7 +17,7 @@ pub mod settle;
 
 use rust_decimal::Decimal;
 
-pub use record::{Channel, JournalEntry, Record, RecordKind, StatusChange};
+pub use record::{Channel, JournalEntry, Origin, Record, RecordKind, StatusChange};
 pub use settle::{link_chain, settle, JournalDraft, SettleError, Settlement};
 
 /// The balance effect of a payment group: a live payment lowers the balance due by its amount,

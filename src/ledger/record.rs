@@ -87,6 +87,32 @@ impl Channel {
     }
 }
 
+/// Which path applied an Empayre change: a webhook delivery, or a reconciliation with the
+/// platform's API (which applies what no webhook delivered).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Origin {
+    Webhook,
+    Reconcile,
+}
+
+impl Origin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Webhook => "webhook",
+            Self::Reconcile => "reconcile",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "webhook" => Self::Webhook,
+            "reconcile" => Self::Reconcile,
+            _ => return None,
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StatusChange {
     pub status: String,
