@@ -22,6 +22,12 @@ pub struct Metrics {
     rejections: Mutex<BTreeMap<&'static str, u64>>,
     quarantined: AtomicU64,
     unmatched: AtomicU64,
+    /// (source, trigger, status) → runs.
+    reconcile_runs: Mutex<BTreeMap<(String, &'static str, &'static str), u64>>,
+    /// (source, outcome) → payments and refunds, of runs that were not dry runs.
+    reconcile_items: Mutex<BTreeMap<(String, &'static str), u64>>,
+    /// source → end of the last window a run finished (Unix seconds).
+    reconcile_window_end: Mutex<BTreeMap<String, i64>>,
     latency_buckets: [AtomicU64; REQUEST_BOUNDS.len() + 1],
     latency_micros_sum: AtomicU64,
 }
@@ -73,6 +79,43 @@ impl Metrics {
         bump(&self.rejections, cause);
     }
 
+    /// Counts a reconciliation run and, unless it was a dry run, what it did.
+    pub fn reconciled(&self, report: &crate::empayre::reconcile::Report) {
+        use crate::empayre::reconcile::RunStatus;
+        let status = match report.status {
+            RunStatus::Ok => "ok",
+            RunStatus::Failed => "failed",
+        };
+        bump(
+            &self.reconcile_runs,
+            (report.source.clone(), report.trigger.as_str(), status),
+        );
+        if report.dry_run {
+            return;
+        }
+        let c = &report.counts;
+        if let Ok(mut m) = self.reconcile_items.lock() {
+            for (outcome, n) in [
+                ("seen", c.seen),
+                ("ignored", c.ignored),
+                ("already_applied", c.already_applied),
+                ("applied", c.applied),
+                ("unmatched", c.unmatched),
+                ("failed", c.failed),
+            ] {
+                *m.entry((report.source.clone(), outcome)).or_default() += n;
+            }
+        }
+        if report.status == RunStatus::Ok {
+            if let (Ok(mut m), Ok(end)) = (
+                self.reconcile_window_end.lock(),
+                chrono::DateTime::parse_from_rfc3339(&report.to),
+            ) {
+                m.insert(report.source.clone(), end.timestamp());
+            }
+        }
+    }
+
     pub fn rejections_total(&self) -> u64 {
         self.rejections.lock().map(|m| m.values().sum()).unwrap_or(0)
     }
@@ -120,6 +163,7 @@ impl Metrics {
             "# HELP biller_inbox_unmatched_total Empayre payments recorded without an account.\n# TYPE biller_inbox_unmatched_total counter\nbiller_inbox_unmatched_total {}",
             self.unmatched.load(Ordering::Relaxed)
         );
+        self.render_reconcile(&mut out);
         let request_counts: Vec<u64> = self.latency_buckets.iter().map(|b| b.load(Ordering::Relaxed)).collect();
         histogram(
             &mut out,
@@ -160,6 +204,41 @@ impl Metrics {
             flush.failures.load(Ordering::Relaxed)
         );
         out
+    }
+}
+
+impl Metrics {
+    fn render_reconcile(&self, out: &mut String) {
+        out.push_str("# HELP biller_inbox_empayre_reconcile_runs_total Reconciliation runs with the Empayre API by source, trigger (manual, schedule) and status (ok, failed).\n# TYPE biller_inbox_empayre_reconcile_runs_total counter\n");
+        if let Ok(m) = self.reconcile_runs.lock() {
+            for ((source, trigger, status), n) in m.iter() {
+                let _ = writeln!(
+                    out,
+                    "biller_inbox_empayre_reconcile_runs_total{{source=\"{}\",trigger=\"{trigger}\",status=\"{status}\"}} {n}",
+                    escape(source)
+                );
+            }
+        }
+        out.push_str("# HELP biller_inbox_empayre_reconcile_items_total Payments and refunds reconciliation saw, by outcome (seen, ignored, already_applied, applied, unmatched, failed); dry runs excluded.\n# TYPE biller_inbox_empayre_reconcile_items_total counter\n");
+        if let Ok(m) = self.reconcile_items.lock() {
+            for ((source, outcome), n) in m.iter() {
+                let _ = writeln!(
+                    out,
+                    "biller_inbox_empayre_reconcile_items_total{{source=\"{}\",outcome=\"{outcome}\"}} {n}",
+                    escape(source)
+                );
+            }
+        }
+        out.push_str("# HELP biller_inbox_empayre_reconcile_window_end_seconds End of the last window a reconciliation finished (Unix time): alert when it falls behind.\n# TYPE biller_inbox_empayre_reconcile_window_end_seconds gauge\n");
+        if let Ok(m) = self.reconcile_window_end.lock() {
+            for (source, end) in m.iter() {
+                let _ = writeln!(
+                    out,
+                    "biller_inbox_empayre_reconcile_window_end_seconds{{source=\"{}\"}} {end}",
+                    escape(source)
+                );
+            }
+        }
     }
 }
 

@@ -39,6 +39,9 @@ pub struct Application {
     port: u16,
     server: Server,
     pub state: web::Data<AppState>,
+    /// Background jobs (Empayre reconciliation), stopped when the server stops.
+    jobs: Vec<tokio::task::JoinHandle<()>>,
+    stop_jobs: tokio::sync::watch::Sender<bool>,
 }
 
 impl Application {
@@ -64,6 +67,7 @@ impl Application {
             orbipay_auth,
             store,
             metrics: Metrics::default(),
+            reconciler: Default::default(),
             settings,
         });
         let address = format!("{}:{}", state.settings.server.host, state.settings.server.port);
@@ -110,7 +114,15 @@ impl Application {
                 source,
             })?
             .run();
-        Ok(Self { port, server, state })
+        let (stop_jobs, stopped) = tokio::sync::watch::channel(false);
+        let jobs = crate::empayre::reconcile_job::spawn_jobs(&state, &stopped);
+        Ok(Self {
+            port,
+            server,
+            state,
+            jobs,
+            stop_jobs,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -122,7 +134,13 @@ impl Application {
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        // The jobs hold the store; once they are done, nothing does but `state`.
+        let _ = self.stop_jobs.send(true);
+        for job in self.jobs {
+            let _ = job.await;
+        }
+        served
     }
 }
 

@@ -3,6 +3,7 @@
 
 use rust_decimal::Decimal;
 
+use crate::empayre::reconcile::Reconciler;
 use crate::empayre::sources::Sources;
 use crate::metrics::Metrics;
 use crate::orbipay::auth::OrbipayAuth;
@@ -17,4 +18,6 @@ pub struct AppState {
     pub empayre_sources: Sources,
     pub min_payment_amount: Decimal,
     pub metrics: Metrics,
+    /// Reconciliation runs with the Empayre API: one at a time per source, the newest reports.
+    pub reconciler: Reconciler,
 }

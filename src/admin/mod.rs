@@ -15,6 +15,7 @@ pub mod empayre;
 pub mod error;
 pub mod feeds;
 pub mod postings;
+pub mod reconcile;
 pub mod search;
 pub mod views;
 
@@ -47,6 +48,10 @@ pub const AREAS: &[Area] = &[
     Area {
         configure: empayre::configure,
         openapi: empayre::Api::openapi,
+    },
+    Area {
+        configure: reconcile::configure,
+        openapi: reconcile::Api::openapi,
     },
 ];
 

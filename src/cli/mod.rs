@@ -67,7 +67,8 @@ enum Command {
         #[command(subcommand)]
         command: AccountsCommand,
     },
-    /// Calls to the Empayre API of a source (api_url, api_token): register its webhook.
+    /// Calls to the Empayre API of a source (api_url, api_token): register its webhook,
+    /// reconcile its payments.
     Empayre {
         #[command(subcommand)]
         command: EmpayreCommand,
@@ -98,6 +99,28 @@ enum EmpayreCommand {
         /// Replace a different (or unusable) key in the key file.
         #[arg(long)]
         force: bool,
+    },
+    /// Apply captured payments, refunds and charge-backs of a window that no webhook delivered.
+    /// Runs inside the running server (through its admin API), which holds the store.
+    Reconcile {
+        /// The [[empayre.sources]] entry (api_token, shop_ids).
+        #[arg(long, value_name = "NAME")]
+        source: String,
+        /// Start of the window (RFC 3339): payments and refunds created from then on.
+        #[arg(long, value_name = "RFC3339")]
+        since: String,
+        /// End of the window (RFC 3339); now when absent.
+        #[arg(long, value_name = "RFC3339")]
+        until: Option<String>,
+        /// Decide and report, apply nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// The running server, e.g. http://127.0.0.1:8080 (default: server.host and server.port).
+        #[arg(long, value_name = "URL")]
+        target: Option<String>,
+        /// Print the server's report as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -176,6 +199,29 @@ pub fn run() -> ExitCode {
                     event_types,
                     dry_run,
                     force,
+                },
+            )
+        }),
+        Command::Empayre {
+            command:
+                EmpayreCommand::Reconcile {
+                    source,
+                    since,
+                    until,
+                    dry_run,
+                    target,
+                    json,
+                },
+        } => load(cli.config.as_deref()).and_then(|(s, _)| {
+            empayre::reconcile(
+                &s,
+                empayre::ReconcileOptions {
+                    source,
+                    since,
+                    until,
+                    dry_run,
+                    target,
+                    json,
                 },
             )
         }),

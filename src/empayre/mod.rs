@@ -6,6 +6,8 @@ pub mod api;
 pub mod event;
 pub mod handlers;
 pub mod keys;
+pub mod reconcile;
+pub mod reconcile_job;
 pub mod register;
 pub mod routes;
 pub mod schema;

@@ -14,9 +14,10 @@ use super::sources::Source;
 use crate::domain::account::Account;
 use crate::domain::money::{currency_exponent, format_amount, minor_to_decimal};
 use crate::ledger::empayre::{
-    assign_account, payment_record_id, project, PaymentSnapshot, ProjectionContext, RefundSnapshot, UnmatchedReason,
+    assign_account, payment_record_id, payment_verdict, project, refund_record_id, refund_verdict, PaymentSnapshot,
+    ProjectionContext, RefundSnapshot, UnmatchedReason, Verdict,
 };
-use crate::ledger::{Change, Channel, RecordKind};
+use crate::ledger::{Change, Channel, Origin, Record, RecordKind};
 use crate::store::{Committed, Decision, Keys, Store, StoreError, StoredEvent, UnmatchedUpdate, View, Writes};
 
 /// The answer to a verified request.
@@ -216,49 +217,105 @@ fn decide(view: &dyn View, d: &Delivery, parsed: &Parsed) -> Result<Decision<Acc
     let refund = refund_snapshot(event, &snapshot);
     let record_id = payment_record_id(&snapshot.source, &snapshot.invoice_id, &snapshot.payment_id);
     let existing = view.record(RecordKind::EmpayrePayment, &record_id)?;
-    let refunds = match &existing {
-        Some(p) => view.refunds_of(p)?,
-        None => Vec::new(),
-    };
-    let needs_account = existing.as_ref().is_none_or(|p| p.account_number.is_none());
-    let account = if needs_account {
-        find_account(view, &d.account_pointer, value.as_ref(), &snapshot.currency)?
-    } else {
-        Err(UnmatchedReason::NoAccount)
-    };
-    let projection = project(
-        &snapshot,
-        refund.as_ref(),
-        &ProjectionContext {
-            existing_payment: existing.as_ref(),
-            existing_refunds: &refunds,
-            account: account.as_ref().map_err(|r| *r),
+    let projected = project_payment(
+        view,
+        &Projecting {
+            account_pointer: &d.account_pointer,
+            named_in: value.as_ref(),
+            payment: &snapshot,
+            refund: refund.as_ref(),
             request_id: &d.request_id,
             now: d.now,
-            origin: crate::ledger::Origin::Webhook,
+            origin: Origin::Webhook,
         },
-    );
-    stored.stale = projection.stale.iter().map(|s| s.to_string()).collect();
-    accepted.unmatched = projection.unmatched;
-    let Some(change) = projection.change else {
+        existing,
+    )?;
+    stored.stale = projected.stale.iter().map(|s| s.to_string()).collect();
+    accepted.unmatched = projected.unmatched;
+    let Some(change) = projected.change else {
         writes.event = Some(stored);
         return Ok(Decision::commit(writes, accepted));
     };
-    writes.unmatched = match projection.unmatched {
-        Some(reason) => Some(UnmatchedUpdate::Put(
-            record_id.clone(),
-            unmatched_item(&record_id, &snapshot, &change, reason),
-        )),
-        None if existing.as_ref().is_some_and(|p| p.account_number.is_none()) => {
-            Some(UnmatchedUpdate::Clear(record_id))
-        }
-        None => None,
-    };
+    writes.unmatched = projected.unmatched_update;
     stored.changes = changes_of(&change);
     writes.event = Some(stored);
     writes.change = Some(change);
     accepted.applied = true;
     Ok(Decision::commit(writes, accepted))
+}
+
+/// One projection of a payment (and refund) snapshot, by whichever path.
+struct Projecting<'a> {
+    account_pointer: &'a str,
+    /// The JSON the source's `account_pointer` looks into: the event, or what a reconciliation
+    /// built in its shape. None: there is nothing to look in (a reconciled refund).
+    named_in: Option<&'a Value>,
+    payment: &'a PaymentSnapshot,
+    refund: Option<&'a RefundSnapshot>,
+    request_id: &'a str,
+    now: DateTime<Utc>,
+    origin: Origin,
+}
+
+struct Projected {
+    change: Option<Change>,
+    unmatched: Option<UnmatchedReason>,
+    stale: Vec<&'static str>,
+    unmatched_update: Option<UnmatchedUpdate>,
+}
+
+/// The step the webhook and the reconciliation share: the snapshots against the ledger's records
+/// (`existing`, read by the caller, and its refunds), the account at the source's pointer for a
+/// payment that has none, and the unmatched list's update.
+fn project_payment(view: &dyn View, p: &Projecting, existing: Option<Record>) -> Result<Projected, StoreError> {
+    let record_id = payment_record_id(&p.payment.source, &p.payment.invoice_id, &p.payment.payment_id);
+    let refunds = match &existing {
+        Some(payment) => view.refunds_of(payment)?,
+        None => Vec::new(),
+    };
+    let needs_account = existing.as_ref().is_none_or(|payment| payment.account_number.is_none());
+    let account = match (needs_account, p.named_in) {
+        (false, _) => Err(UnmatchedReason::NoAccount),
+        (true, Some(named_in)) => find_account(view, p.account_pointer, Some(named_in), &p.payment.currency)?,
+        // Nothing to look in: an unmatched payment keeps the reason it has.
+        (true, None) => Err(existing
+            .as_ref()
+            .and_then(|e| e.details.get("unmatched_reason"))
+            .and_then(Value::as_str)
+            .and_then(UnmatchedReason::parse)
+            .unwrap_or(UnmatchedReason::NoAccount)),
+    };
+    let projection = project(
+        p.payment,
+        p.refund,
+        &ProjectionContext {
+            existing_payment: existing.as_ref(),
+            existing_refunds: &refunds,
+            account: account.as_ref().map_err(|r| *r),
+            request_id: p.request_id,
+            now: p.now,
+            origin: p.origin,
+        },
+    );
+    let unmatched_update = projection
+        .change
+        .as_ref()
+        .and_then(|change| match projection.unmatched {
+            Some(reason) => Some(UnmatchedUpdate::Put(
+                record_id.clone(),
+                unmatched_item(&record_id, p.payment, change, reason),
+            )),
+            None if existing.as_ref().is_some_and(|e| e.account_number.is_none()) => {
+                Some(UnmatchedUpdate::Clear(record_id.clone()))
+            }
+            None => None,
+        });
+    Ok(Projected {
+        change: projection.change,
+        unmatched: projection.unmatched,
+        stale: projection.stale,
+        unmatched_update,
+    })
 }
 
 /// What the unmatched list shows of a payment recorded without an account.
@@ -486,4 +543,201 @@ pub async fn assign(
         .take()
         .ok_or_else(|| StoreError::Corrupt("an assignment committed without its payment".into()))?;
     Ok(Assigned { change, committed })
+}
+
+/// A payment as the platform's API reports it (`searchPayments`), for a reconciliation.
+#[derive(Debug, Clone)]
+pub struct PlatformPayment {
+    pub invoice_id: String,
+    pub payment_id: String,
+    pub status: String,
+    pub amount_minor: i64,
+    pub currency: String,
+    /// `statusChangedAt`, when the API gives it.
+    pub state_at: Option<DateTime<Utc>>,
+    /// What the source's `account_pointer` looks into, in the shape of a webhook body
+    /// (`{"invoice": ..., "payment": ...}`): built from `getInvoiceByID` for a payment the
+    /// ledger does not know, None for one it knows (its account is settled already).
+    pub named_in: Option<Value>,
+}
+
+/// A refund as the platform's API reports it (`searchRefunds`).
+#[derive(Debug, Clone)]
+pub struct PlatformRefund {
+    pub invoice_id: String,
+    pub payment_id: String,
+    pub refund_id: String,
+    pub status: String,
+    pub amount_minor: i64,
+    pub currency: String,
+}
+
+/// What a reconciliation did with one payment or refund.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reconciled {
+    /// Applied through the projection (in a dry run: would be). `unmatched` when the payment is
+    /// recorded without an account (nothing credited).
+    Applied {
+        unmatched: Option<UnmatchedReason>,
+        delta: rust_decimal::Decimal,
+    },
+    /// The ledger holds this state, or a later one.
+    AlreadyApplied,
+    /// The ledger and the platform disagree in a way no time orders.
+    Conflict(String),
+    /// A refund of a payment the ledger does not have.
+    PaymentUnknown,
+}
+
+/// Who is reconciling: the source, and the run's request id and time.
+#[derive(Debug, Clone)]
+pub struct Reconciling {
+    pub source: String,
+    pub account_pointer: String,
+    pub request_id: String,
+    pub now: DateTime<Utc>,
+    /// Decide, commit nothing.
+    pub dry_run: bool,
+}
+
+/// The decision's outcome, as a reconciliation counts it, from a projection.
+fn reconciled(r: &Reconciling, projected: Projected) -> Decision<Reconciled> {
+    let Some(change) = projected.change else {
+        return Decision::Confirm(Reconciled::AlreadyApplied);
+    };
+    let outcome = Reconciled::Applied {
+        unmatched: projected.unmatched,
+        delta: change.delta,
+    };
+    if r.dry_run {
+        return Decision::Refuse(outcome);
+    }
+    let mut writes = Writes::new(Channel::Empayre, r.now);
+    writes.unmatched = projected.unmatched_update;
+    writes.change = Some(change);
+    Decision::commit(writes, outcome)
+}
+
+/// Applies a payment state the platform reports and the ledger has not seen, through the same
+/// projection as a webhook (`Origin::Reconcile`), durably. The verdict is taken under the
+/// store's lock, so a webhook racing it is either seen or sees it.
+pub async fn reconcile_payment(store: &Store, r: Reconciling, p: PlatformPayment) -> Result<Reconciled, StoreError> {
+    let record_id = payment_record_id(&r.source, &p.invoice_id, &p.payment_id);
+    let keys = Keys {
+        records: vec![(RecordKind::EmpayrePayment, record_id.clone())],
+        accounts: p
+            .named_in
+            .as_ref()
+            .and_then(|v| named_account(&r.account_pointer, v))
+            .into_iter()
+            .collect(),
+        ..Keys::default()
+    };
+    let executed = store
+        .execute(keys, move |view| {
+            let existing = view.record(RecordKind::EmpayrePayment, &record_id)?;
+            match payment_verdict(existing.as_ref(), &p.status, p.state_at) {
+                Verdict::Apply => {}
+                Verdict::AlreadyApplied => return Ok(Decision::Confirm(Reconciled::AlreadyApplied)),
+                Verdict::Conflict(why) => return Ok(Decision::Refuse(Reconciled::Conflict(why))),
+            }
+            // A payment the ledger knows keeps the amount its webhook carried (`changedAmount`
+            // is not in the search answer).
+            let (amount_minor, currency) = match &existing {
+                Some(record) => (
+                    record
+                        .details
+                        .get("amount_minor")
+                        .and_then(Value::as_i64)
+                        .unwrap_or(p.amount_minor),
+                    record.currency.clone(),
+                ),
+                None => (p.amount_minor, p.currency.clone()),
+            };
+            let snapshot = PaymentSnapshot {
+                source: r.source.clone(),
+                invoice_id: p.invoice_id.clone(),
+                payment_id: p.payment_id.clone(),
+                event_id: 0,
+                state_at: p.state_at,
+                status: p.status.clone(),
+                live: p.status == PaymentStatus::Captured.as_str(),
+                amount: minor_to_decimal(amount_minor, currency_exponent(&currency).unwrap_or(0)),
+                amount_minor,
+                currency,
+            };
+            let projecting = Projecting {
+                account_pointer: &r.account_pointer,
+                named_in: p.named_in.as_ref(),
+                payment: &snapshot,
+                refund: None,
+                request_id: &r.request_id,
+                now: r.now,
+                origin: Origin::Reconcile,
+            };
+            Ok(reconciled(&r, project_payment(view, &projecting, existing)?))
+        })
+        .await?;
+    Ok(executed.outcome)
+}
+
+/// Applies a refund state the platform reports and the ledger has not seen, durably.
+pub async fn reconcile_refund(store: &Store, r: Reconciling, refund: PlatformRefund) -> Result<Reconciled, StoreError> {
+    let payment_id = payment_record_id(&r.source, &refund.invoice_id, &refund.payment_id);
+    let keys = Keys {
+        records: vec![(RecordKind::EmpayrePayment, payment_id.clone())],
+        ..Keys::default()
+    };
+    let executed = store
+        .execute(keys, move |view| {
+            let Some(payment) = view.record(RecordKind::EmpayrePayment, &payment_id)? else {
+                return Ok(Decision::Refuse(Reconciled::PaymentUnknown));
+            };
+            let refund_id = refund_record_id(&payment_id, &refund.refund_id);
+            let existing = view.refunds_of(&payment)?.into_iter().find(|x| x.id == refund_id);
+            match refund_verdict(existing.as_ref(), &refund.status) {
+                Verdict::Apply => {}
+                Verdict::AlreadyApplied => return Ok(Decision::Confirm(Reconciled::AlreadyApplied)),
+                Verdict::Conflict(why) => return Ok(Decision::Refuse(Reconciled::Conflict(why))),
+            }
+            // The payment as the ledger holds it: the refund moves, the payment does not.
+            let snapshot = PaymentSnapshot {
+                source: r.source.clone(),
+                invoice_id: refund.invoice_id.clone(),
+                payment_id: refund.payment_id.clone(),
+                event_id: 0,
+                state_at: None,
+                status: payment.status.clone(),
+                live: payment.live,
+                amount: payment.amount,
+                amount_minor: payment
+                    .details
+                    .get("amount_minor")
+                    .and_then(Value::as_i64)
+                    .unwrap_or_default(),
+                currency: payment.currency.clone(),
+            };
+            let refund_snapshot = RefundSnapshot {
+                refund_id: refund.refund_id.clone(),
+                event_id: 0,
+                state_at: None,
+                status: refund.status.clone(),
+                live: refund.status == RefundStatus::Succeeded.as_str(),
+                amount: minor_to_decimal(refund.amount_minor, currency_exponent(&refund.currency).unwrap_or(0)),
+                amount_minor: refund.amount_minor,
+                currency: refund.currency.clone(),
+            };
+            let projecting = Projecting {
+                account_pointer: &r.account_pointer,
+                named_in: None,
+                payment: &snapshot,
+                refund: Some(&refund_snapshot),
+                request_id: &r.request_id,
+                now: r.now,
+                origin: Origin::Reconcile,
+            };
+            Ok(reconciled(&r, project_payment(view, &projecting, Some(payment))?))
+        })
+        .await?;
+    Ok(executed.outcome)
 }

@@ -39,6 +39,15 @@ impl UnmatchedReason {
             Self::CurrencyMismatch => "currency_mismatch",
         }
     }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "no_account" => Self::NoAccount,
+            "unknown_account" => Self::UnknownAccount,
+            "currency_mismatch" => Self::CurrencyMismatch,
+            _ => return None,
+        })
+    }
 }
 
 /// A payment as one event shows it, amounts already in decimal units of `currency`.
@@ -184,9 +193,7 @@ fn note_state(record: &mut Record, origin: Origin, event_id: i64, at: Option<Dat
         }
         // The webhook order (`last_event_id`) is kept: an older webhook stays stale.
         Origin::Reconcile => {
-            record
-                .details
-                .insert("reconciled_at".into(), json!(time_text(now)));
+            record.details.insert("reconciled_at".into(), json!(time_text(now)));
         }
     }
     match at {
@@ -316,7 +323,13 @@ pub fn project(payment: &PaymentSnapshot, refund: Option<&RefundSnapshot>, ctx: 
         },
     };
     if ctx.existing_payment.is_none() {
-        note_state(&mut payment_after, ctx.origin, payment.event_id, payment.state_at, ctx.now);
+        note_state(
+            &mut payment_after,
+            ctx.origin,
+            payment.event_id,
+            payment.state_at,
+            ctx.now,
+        );
     }
     let mut unmatched = None;
     if payment_after.account_number.is_none() {
@@ -552,7 +565,11 @@ mod tests {
         Some(text.parse().expect("time"))
     }
 
-    fn reconciling<'a>(existing: Option<&'a Record>, refunds: &'a [Record], account: &'a Account) -> ProjectionContext<'a> {
+    fn reconciling<'a>(
+        existing: Option<&'a Record>,
+        refunds: &'a [Record],
+        account: &'a Account,
+    ) -> ProjectionContext<'a> {
         ProjectionContext {
             origin: Origin::Reconcile,
             ..ctx(existing, refunds, account)
@@ -565,7 +582,9 @@ mod tests {
         let mut captured = pay(0, "captured");
         captured.state_at = at("2026-11-21T09:01:00Z");
         assert_eq!(payment_verdict(None, "captured", captured.state_at), Verdict::Apply);
-        let applied = project(&captured, None, &reconciling(None, &[], &a)).change.expect("change");
+        let applied = project(&captured, None, &reconciling(None, &[], &a))
+            .change
+            .expect("change");
         assert_eq!(applied.delta, Decimal::new(-150000, 2));
         assert!(applied.payment.details.contains_key("reconciled_at"));
         assert!(!applied.payment.details.contains_key("last_event_id"));
@@ -577,12 +596,17 @@ mod tests {
         assert_eq!((late.change, late.stale), (None, vec!["payment"]));
         // Without times, the lifecycle orders them.
         processed.state_at = None;
-        assert_eq!(project(&processed, None, &ctx(Some(&applied.payment), &[], &a)).stale, vec!["payment"]);
+        assert_eq!(
+            project(&processed, None, &ctx(Some(&applied.payment), &[], &a)).stale,
+            vec!["payment"]
+        );
 
         // The capture's own webhook: same state, no balance change; the webhook order takes over.
         let mut webhook = pay(12, "captured");
         webhook.state_at = captured.state_at;
-        let same = project(&webhook, None, &ctx(Some(&applied.payment), &[], &a)).change.expect("change");
+        let same = project(&webhook, None, &ctx(Some(&applied.payment), &[], &a))
+            .change
+            .expect("change");
         assert_eq!(same.delta, Decimal::ZERO);
         assert!(!same.payment.details.contains_key("reconciled_at"));
         assert_eq!(same.payment.details["last_event_id"], json!(12));
@@ -593,7 +617,10 @@ mod tests {
         let a = account();
         let mut captured = pay(12, "captured");
         captured.state_at = at("2026-11-21T09:01:00Z");
-        let by_webhook = project(&captured, None, &ctx(None, &[], &a)).change.expect("change").payment;
+        let by_webhook = project(&captured, None, &ctx(None, &[], &a))
+            .change
+            .expect("change")
+            .payment;
         // The same state, seen again by a reconciliation.
         assert_eq!(
             payment_verdict(Some(&by_webhook), "captured", at("2026-11-21T09:01:00Z")),
@@ -601,12 +628,21 @@ mod tests {
         );
         // A charge-back the webhook never delivered: later, so it applies and debits.
         let back_at = at("2026-11-25T10:00:00Z");
-        assert_eq!(payment_verdict(Some(&by_webhook), "charged_back", back_at), Verdict::Apply);
+        assert_eq!(
+            payment_verdict(Some(&by_webhook), "charged_back", back_at),
+            Verdict::Apply
+        );
         let mut back = pay(0, "charged_back");
         back.state_at = back_at;
-        let charged = project(&back, None, &reconciling(Some(&by_webhook), &[], &a)).change.expect("change");
+        let charged = project(&back, None, &reconciling(Some(&by_webhook), &[], &a))
+            .change
+            .expect("change");
         assert_eq!(charged.delta, Decimal::new(150000, 2));
-        assert_eq!(charged.payment.details["last_event_id"], json!(12), "the webhook order is kept");
+        assert_eq!(
+            charged.payment.details["last_event_id"],
+            json!(12),
+            "the webhook order is kept"
+        );
         // An analytics answer that lags behind the webhook: the ledger is ahead.
         assert_eq!(
             payment_verdict(Some(&charged.payment), "captured", at("2026-11-21T09:01:00Z")),
@@ -615,8 +651,14 @@ mod tests {
         // Without times: forward in the lifecycle applies, backward is already seen, sideways is a conflict.
         let mut untimed = charged.payment.clone();
         untimed.details.remove("state_at");
-        assert_eq!(payment_verdict(Some(&untimed), "captured", None), Verdict::AlreadyApplied);
-        assert!(matches!(payment_verdict(Some(&untimed), "refunded", None), Verdict::Conflict(_)));
+        assert_eq!(
+            payment_verdict(Some(&untimed), "captured", None),
+            Verdict::AlreadyApplied
+        );
+        assert!(matches!(
+            payment_verdict(Some(&untimed), "refunded", None),
+            Verdict::Conflict(_)
+        ));
         let mut processed = by_webhook.clone();
         processed.status = "processed".into();
         processed.details.remove("state_at");
@@ -626,7 +668,9 @@ mod tests {
     #[test]
     fn a_reconciled_refund_is_not_undone_by_its_late_pending_webhook() {
         let a = account();
-        let captured = project(&pay(12, "captured"), None, &ctx(None, &[], &a)).change.expect("change");
+        let captured = project(&pay(12, "captured"), None, &ctx(None, &[], &a))
+            .change
+            .expect("change");
         assert_eq!(refund_verdict(None, "succeeded"), Verdict::Apply);
         // The payment as the ledger has it, the refund as the API reports it.
         let refund_change = project(
@@ -637,7 +681,10 @@ mod tests {
         .change
         .expect("change");
         assert_eq!(refund_change.delta, Decimal::new(50000, 2));
-        assert!(!refund_change.payment.details.contains_key("reconciled_at"), "the payment did not move");
+        assert!(
+            !refund_change.payment.details.contains_key("reconciled_at"),
+            "the payment did not move"
+        );
         let refunds = vec![refund_change.refund.clone().expect("refund")];
         let late = project(
             &pay(13, "captured"),
@@ -647,7 +694,10 @@ mod tests {
         assert!(late.stale.contains(&"refund"), "{late:?}");
         assert_eq!(late.change.map(|c| c.delta).unwrap_or_default(), Decimal::ZERO);
         assert_eq!(refund_verdict(Some(&refunds[0]), "succeeded"), Verdict::AlreadyApplied);
-        assert!(matches!(refund_verdict(Some(&refunds[0]), "failed"), Verdict::Conflict(_)));
+        assert!(matches!(
+            refund_verdict(Some(&refunds[0]), "failed"),
+            Verdict::Conflict(_)
+        ));
     }
 
     #[test]

@@ -749,7 +749,7 @@ async fn metrics_move_after_traffic() {
 
 /// Every route the server registers, as `interfaces.md` names them (method, OpenAPI path). A new
 /// route goes here too: the test below checks both ways between this list and `/openapi.json`.
-const ROUTES: [(&str, &str); 21] = [
+const ROUTES: [(&str, &str); 23] = [
     ("get", "/health/live"),
     ("get", "/health/ready"),
     ("get", "/metrics"),
@@ -771,6 +771,8 @@ const ROUTES: [(&str, &str); 21] = [
     ("get", "/admin/empayre/unmatched"),
     ("post", "/admin/empayre/unmatched/{key}/assign"),
     ("get", "/admin/quarantine"),
+    ("get", "/admin/empayre/reconcile"),
+    ("post", "/admin/empayre/reconcile"),
 ];
 
 #[tokio::test]

@@ -9,6 +9,7 @@ mod crash;
 mod durability;
 mod empayre;
 mod empayre_api;
+mod empayre_reconcile;
 mod empayre_register;
 mod fake_empayre;
 mod helpers;

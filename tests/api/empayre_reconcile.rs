@@ -1,0 +1,485 @@
+//! Reconciliation with the Empayre API against the fake API: `biller-inbox empayre reconcile`
+//! through the real binary (it asks the running server), and the background job through HTTP.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use biller_inbox::empayre::api::ApiToken;
+use biller_inbox::settings::EmpayreSource;
+use rust_decimal::Decimal;
+use serde_json::{json, Value};
+
+use crate::fake_empayre::*;
+use crate::helpers::*;
+
+const SINCE: &str = "2026-11-21T00:00:00Z";
+const UNTIL: &str = "2026-11-22T00:00:00Z";
+
+fn dec(s: &str) -> Decimal {
+    s.parse().expect("decimal")
+}
+
+/// A config whose `demo` source trusts the fixture key and reaches the fake API for shop-1, and
+/// whose `down` source points at a port nobody listens on.
+fn config(dir: &Path, fake: &FakeEmpayre) -> PathBuf {
+    std::fs::write(dir.join("token"), FAKE_TOKEN).expect("token file");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let key = repo_path("fixtures/keys/empayre_test_public.pem").display().to_string();
+    write_config(
+        dir,
+        &dir.join("store"),
+        &format!(
+            "[[empayre.sources]]\nname = \"demo\"\npublic_key_files = [\"{key}\"]\napi_url = \"{}\"\n\
+             api_token = {{ file = \"token\" }}\nshop_ids = [\"shop-1\"]\n\
+             [[empayre.sources]]\nname = \"down\"\npublic_key_files = [\"{key}\"]\n\
+             api_url = \"http://127.0.0.1:{closed}/v2\"\napi_token = {{ file = \"token\" }}\nshop_ids = [\"shop-1\"]\n",
+            fake.url
+        ),
+    )
+}
+
+struct Running {
+    fake: FakeEmpayre,
+    dir: tempfile::TempDir,
+    config: PathBuf,
+    server: ServerProcess,
+    remote: Remote,
+    /// Everything the commands printed, to search for the token at the end.
+    printed: String,
+}
+
+async fn running() -> Running {
+    let fake = FakeEmpayre::start(&["shop-1"]).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let config = config(dir.path(), &fake);
+    let server = start_binary(&config, &dir.path().join("server.log")).await;
+    let remote = Remote::new(&server.address, DEMO_ADMIN_TOKEN);
+    Running {
+        fake,
+        dir,
+        config,
+        server,
+        remote,
+        printed: String::new(),
+    }
+}
+
+impl Running {
+    /// `biller-inbox empayre reconcile --source S --since SINCE --until UNTIL ARGS...` against the
+    /// running server: (exit code, stdout, stderr).
+    async fn reconcile(&mut self, source: &str, args: &[&str]) -> (i32, String, String) {
+        let config = self.config.display().to_string();
+        let mut all = vec![
+            "empayre",
+            "reconcile",
+            "--config",
+            &config,
+            "--source",
+            source,
+            "--since",
+            SINCE,
+            "--until",
+            UNTIL,
+            "--target",
+            &self.server.address,
+        ];
+        all.extend_from_slice(args);
+        let (code, out, err) = run_binary(&all).await;
+        self.printed.push_str(&out);
+        self.printed.push_str(&err);
+        (code, out, err)
+    }
+
+    /// A captured payment of `amount_minor` US cents on an invoice paying `account`.
+    fn captured(&self, invoice: &str, account: Option<&str>, amount_minor: i64, at: &str) {
+        self.fake
+            .add_invoice(api_invoice(invoice, "shop-1", account, amount_minor, "USD"));
+        self.fake
+            .add_payment(api_payment(invoice, "1", "shop-1", at, amount_minor, "USD", "captured"));
+    }
+
+    fn set_payment(&self, invoice: &str, status: &str, changed_at: &str) {
+        let mut state = self.fake.state();
+        let p = state
+            .payments
+            .iter_mut()
+            .find(|p| p["invoiceID"] == invoice)
+            .expect("payment");
+        p["status"] = json!(status);
+        p["statusChangedAt"] = json!(changed_at);
+    }
+
+    async fn balance(&self, account: &str) -> Decimal {
+        self.remote.admin_balance(account).await
+    }
+
+    /// Journal entries of one Empayre payment record.
+    async fn entries_of(&self, record: &str) -> Vec<Value> {
+        self.remote
+            .journal()
+            .await
+            .into_iter()
+            .filter(|e| e["record_id"].as_str().is_some_and(|r| r.starts_with(record)))
+            .collect()
+    }
+}
+
+fn counts_line(out: &str) -> &str {
+    out.lines().find(|l| l.starts_with("seen ")).unwrap_or("")
+}
+
+#[tokio::test]
+async fn a_missed_capture_is_credited_once_and_webhooks_on_either_side_change_nothing() {
+    let mut r = running().await;
+    let opening = r.balance("ACC-100200").await;
+    r.captured("inv-missed", Some("ACC-100200"), 2500, "2026-11-21T09:00:00Z");
+    r.captured("inv-webhook-first", Some("ACC-100300"), 1000, "2026-11-21T09:05:00Z");
+    r.fake.add_payment(api_payment(
+        "inv-pending",
+        "1",
+        "shop-1",
+        "2026-11-21T09:06:00Z",
+        700,
+        "USD",
+        "processed",
+    ));
+    // The webhook of the second payment arrived; the first one's never did.
+    let (status, _) = r
+        .remote
+        .send_event(&captured_event(41, "inv-webhook-first", Some("ACC-100300"), 1000))
+        .await;
+    assert_eq!(status, 200);
+    let after_webhook = r.balance("ACC-100300").await;
+
+    // A dry run says what it would do and applies nothing.
+    let (code, out, err) = r.reconcile("demo", &["--dry-run"]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("(dry run: nothing applied)"), "{out}");
+    assert_eq!(
+        counts_line(&out),
+        "seen 3, already applied 1, applied now 1, unmatched 0, failed 0, ignored 1"
+    );
+    assert_eq!(r.balance("ACC-100200").await, opening);
+    assert!(r.remote.record("empayre-payment", "demo:inv-missed:1").await.is_none());
+
+    let (code, out, err) = r.reconcile("demo", &[]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(
+        counts_line(&out),
+        "seen 3, already applied 1, applied now 1, unmatched 0, failed 0, ignored 1"
+    );
+    assert!(
+        out.contains("applied   payment inv-missed/1 captured 25.00 USD (delta -25.00)"),
+        "{out}"
+    );
+    assert_eq!(r.balance("ACC-100200").await, opening - dec("25.00"));
+    assert_eq!(
+        r.balance("ACC-100300").await,
+        after_webhook,
+        "the webhook's payment is not credited twice"
+    );
+    let record = r
+        .remote
+        .record("empayre-payment", "demo:inv-missed:1")
+        .await
+        .expect("record");
+    assert_eq!(record["status"], "captured");
+    assert_eq!(record["account_number"], "ACC-100200");
+
+    // Again: nothing new.
+    let (code, out, _) = r.reconcile("demo", &[]).await;
+    assert_eq!(code, 0);
+    assert_eq!(
+        counts_line(&out),
+        "seen 3, already applied 2, applied now 0, unmatched 0, failed 0, ignored 1"
+    );
+
+    // The missed webhook turns up late: stored, but the balance does not move.
+    let (status, answer) = r
+        .remote
+        .send_event(&captured_event(42, "inv-missed", Some("ACC-100200"), 2500))
+        .await;
+    assert_eq!((status, answer["status"].as_str()), (200, Some("stored")));
+    assert_eq!(r.balance("ACC-100200").await, opening - dec("25.00"));
+    let entries = r.entries_of("demo:inv-missed:1").await;
+    assert_eq!(entries.len(), 1, "one journal entry for the payment: {entries:?}");
+    assert_eq!(entries[0]["delta"], "-25.00");
+
+    // The run is listed by the server, and counted.
+    let (status, runs) = r.remote.admin_get("/admin/empayre/reconcile?source=demo").await;
+    assert_eq!(status, 200, "{runs}");
+    let items = runs["items"].as_array().expect("items");
+    assert_eq!(items.len(), 3);
+    assert_eq!(items[1]["counts"]["applied"], 1);
+    assert_eq!(items[1]["trigger"], "manual");
+    assert_eq!(items[2]["dry_run"], true);
+    let metrics = r
+        .remote
+        .client
+        .get(format!("{}/metrics", r.server.address))
+        .send()
+        .await
+        .expect("metrics");
+    let text = metrics.text().await.expect("text");
+    assert_eq!(
+        metric_value(
+            &text,
+            "biller_inbox_empayre_reconcile_runs_total{source=\"demo\",trigger=\"manual\",status=\"ok\"}"
+        ),
+        3.0
+    );
+    assert_eq!(
+        metric_value(
+            &text,
+            "biller_inbox_empayre_reconcile_items_total{source=\"demo\",outcome=\"applied\"}"
+        ),
+        1.0,
+        "dry runs are not counted as applied"
+    );
+    r.server.kill().await;
+    r.fake.stop().await;
+}
+
+#[tokio::test]
+async fn a_refund_and_then_a_charge_back_debit_what_the_capture_credited() {
+    let mut r = running().await;
+    let opening = r.balance("ACC-100400").await;
+    r.captured("inv-r", Some("ACC-100400"), 10000, "2026-11-21T10:00:00Z");
+    r.fake.add_refund(
+        "shop-1",
+        api_refund("inv-r", "1", "1", "2026-11-21T11:00:00Z", 3000, "USD", "succeeded"),
+    );
+    r.fake.add_refund(
+        "shop-1",
+        api_refund("inv-r", "1", "2", "2026-11-21T11:30:00Z", 500, "USD", "pending"),
+    );
+    let (code, out, err) = r.reconcile("demo", &[]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(
+        counts_line(&out),
+        "seen 3, already applied 0, applied now 2, unmatched 0, failed 0, ignored 1"
+    );
+    assert_eq!(r.balance("ACC-100400").await, opening - dec("100.00") + dec("30.00"));
+
+    // Charged back later: the payment's credit goes, and with it what its refund gave back.
+    r.set_payment("inv-r", "charged_back", "2026-11-21T20:00:00Z");
+    let (code, out, err) = r.reconcile("demo", &[]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(
+        counts_line(&out),
+        "seen 3, already applied 1, applied now 1, unmatched 0, failed 0, ignored 1"
+    );
+    assert!(
+        out.contains("applied   payment inv-r/1 charged_back 100.00 USD (delta 70.00)"),
+        "{out}"
+    );
+    assert_eq!(r.balance("ACC-100400").await, opening);
+    let entries = r.entries_of("demo:inv-r:1").await;
+    let deltas: Vec<&str> = entries.iter().filter_map(|e| e["delta"].as_str()).collect();
+    assert_eq!(deltas, ["-100.00", "30.00", "70.00"]);
+
+    // The capture's webhook, older than the charge-back the ledger now holds: stale.
+    let mut late = captured_event(50, "inv-r", Some("ACC-100400"), 10000);
+    late["occuredAt"] = json!("2026-11-21T10:00:05Z");
+    let (status, _) = r.remote.send_event(&late).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        r.balance("ACC-100400").await,
+        opening,
+        "a stale capture does not credit again"
+    );
+
+    // A refund of a payment the ledger does not have is reported, not guessed.
+    r.fake.add_refund(
+        "shop-1",
+        api_refund("inv-unknown", "1", "1", "2026-11-21T12:00:00Z", 100, "USD", "succeeded"),
+    );
+    let (code, out, _) = r.reconcile("demo", &[]).await;
+    assert_eq!(code, 1, "a failed item fails the command: {out}");
+    assert!(
+        out.contains("failed    refund inv-unknown/1/1 succeeded 1.00 USD: its payment is not in the ledger"),
+        "{out}"
+    );
+    r.server.kill().await;
+    r.fake.stop().await;
+}
+
+#[tokio::test]
+async fn unmatched_paging_retries_malformed_and_unreachable_apis() {
+    let mut r = running().await;
+    // Five captured payments over three pages; one names no account.
+    for i in 0..5 {
+        let account = if i == 4 { None } else { Some("ACC-100700") };
+        r.captured(&format!("inv-p{i}"), account, 100, &format!("2026-11-21T12:0{i}:00Z"));
+    }
+    r.fake.state().page_size = 2;
+    let opening = r.balance("ACC-100700").await;
+    // Throttled, then a failing gateway, then answers.
+    r.fake.script(Route::SearchPayments, Scripted::too_many("1"));
+    r.fake.script(
+        Route::SearchPayments,
+        Scripted::status(503, json!({"message": "Service unavailable"})),
+    );
+    let (code, out, err) = r.reconcile("demo", &[]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(
+        counts_line(&out),
+        "seen 5, already applied 0, applied now 4, unmatched 1, failed 0, ignored 0"
+    );
+    assert!(
+        out.contains("unmatched payment inv-p4/1 captured 1.00 USD (delta 0): no_account"),
+        "{out}"
+    );
+    assert_eq!(r.balance("ACC-100700").await, opening - dec("4.00"));
+    let pages: Vec<u16> = r.fake.seen_at("/payments").iter().map(|s| s.status).collect();
+    assert_eq!(pages, [429, 503, 200, 200, 200], "retried, then three pages");
+    let (_, unmatched) = r.remote.admin_get("/admin/empayre/unmatched").await;
+    assert_eq!(unmatched["items"][0]["key"], "demo:inv-p4:1", "{unmatched}");
+
+    // A malformed answer: the run fails, says where, and applies nothing — not even the
+    // payments whose answer was fine.
+    r.captured("inv-m", Some("ACC-100700"), 900, "2026-11-21T13:00:00Z");
+    r.fake.script(
+        Route::SearchRefunds,
+        Scripted::raw(
+            200,
+            &json!({"result": [{"id": "1", "invoiceID": "inv-m", "paymentID": "1", "amount": "9.00",
+            "currency": "USD", "status": "succeeded", "createdAt": "2026-11-21T13:30:00Z"}]})
+            .to_string(),
+        ),
+    );
+    let journal_before = r.remote.journal().await.len();
+    let (code, out, err) = r.reconcile("demo", &[]).await;
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains(
+            "searchRefunds: malformed answer: result[0].amount: expected an integer, got a string; nothing was applied"
+        ),
+        "{err}"
+    );
+    assert_eq!(r.balance("ACC-100700").await, opening - dec("4.00"));
+    assert!(r.remote.record("empayre-payment", "demo:inv-m:1").await.is_none());
+
+    // An API nobody answers: the run fails after its retries; the store is untouched.
+    let (code, out, err) = r.reconcile("down", &[]).await;
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("searchPayments: Empayre API unreachable after 5 attempt(s)"),
+        "{err}"
+    );
+    assert_eq!(r.remote.journal().await.len(), journal_before);
+    let (_, runs) = r.remote.admin_get("/admin/empayre/reconcile?source=down").await;
+    assert_eq!(runs["items"][0]["status"], "failed");
+
+    // Usage errors exit 2 before asking the server.
+    let (code, _, err) = r.reconcile("nope", &[]).await;
+    assert_eq!(code, 2, "{err}");
+    let config = r.config.display().to_string();
+    let (code, _, err) = run_binary(&[
+        "empayre",
+        "reconcile",
+        "--config",
+        &config,
+        "--source",
+        "demo",
+        "--since",
+        "yesterday",
+    ])
+    .await;
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("--since \"yesterday\" is not an RFC 3339 date-time"),
+        "{err}"
+    );
+
+    // The token is in no log, no output and no store file.
+    r.server.kill().await;
+    let log = std::fs::read_to_string(r.dir.path().join("server.log")).unwrap_or_default();
+    assert!(log.contains("Empayre API call"), "the server logs its API calls");
+    assert!(!log.contains(FAKE_TOKEN), "the token is in the server log");
+    assert!(!r.printed.contains(FAKE_TOKEN), "the token was printed");
+    assert!(!contains(
+        &all_bytes_under(&r.dir.path().join("store")),
+        FAKE_TOKEN.as_bytes()
+    ));
+    r.fake.stop().await;
+}
+
+#[tokio::test]
+async fn the_background_job_applies_what_the_webhook_missed() {
+    let fake = FakeEmpayre::start(&["shop-1"]).await;
+    let now = chrono::Utc::now();
+    let at = (now - chrono::Duration::seconds(60)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    fake.add_invoice(api_invoice("inv-bg", "shop-1", Some("ACC-100201"), 1500, "USD"));
+    fake.add_payment(api_payment("inv-bg", "1", "shop-1", &at, 1500, "USD", "captured"));
+    let url = fake.url.clone();
+    let app = spawn_app_with(move |s| {
+        s.empayre.sources = vec![EmpayreSource {
+            name: "demo".into(),
+            public_key_files: vec![repo_path("fixtures/keys/empayre_test_public.pem")],
+            api_url: Some(url),
+            api_token: Some(ApiToken::inline(FAKE_TOKEN).expect("token")),
+            shop_ids: vec!["shop-1".into()],
+            reconcile_interval_secs: 1,
+            reconcile_overlap_secs: 300,
+            ..Default::default()
+        }];
+    })
+    .await;
+    let remote = Remote::of(&app);
+    let opening = demo_opening_balances()["ACC-100201"];
+    // Wait for the job's first window.
+    let mut runs = Value::Null;
+    for _ in 0..300 {
+        let (_, body) = remote.admin_get("/admin/empayre/reconcile").await;
+        if body["items"].as_array().is_some_and(|i| !i.is_empty()) {
+            runs = body;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let first = runs["items"]
+        .as_array()
+        .and_then(|i| i.last())
+        .cloned()
+        .expect("the job ran");
+    assert_eq!(first["trigger"], "schedule");
+    assert_eq!(first["status"], "ok", "{first}");
+    assert_eq!(first["counts"]["applied"], 1, "{first}");
+    assert_eq!(remote.admin_balance("ACC-100201").await, opening - dec("15.00"));
+    // The first window looks back one interval and the overlap.
+    let from: chrono::DateTime<chrono::Utc> = first["from"].as_str().expect("from").parse().expect("time");
+    let to: chrono::DateTime<chrono::Utc> = first["to"].as_str().expect("to").parse().expect("time");
+    assert!((to - from).num_seconds() >= 300, "{from} .. {to}");
+
+    // The next windows start the overlap before the last one ended, and apply nothing again.
+    let mut second = Value::Null;
+    for _ in 0..100 {
+        let (_, body) = remote.admin_get("/admin/empayre/reconcile").await;
+        if body["items"].as_array().is_some_and(|i| i.len() >= 2) {
+            second = body["items"][0].clone();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let second_from: chrono::DateTime<chrono::Utc> =
+        second["from"].as_str().expect("second run").parse().expect("time");
+    assert_eq!(second_from, to - chrono::Duration::seconds(300), "{second}");
+    assert_eq!(second["counts"]["applied"], 0, "{second}");
+    assert_eq!(second["counts"]["already_applied"], 1, "{second}");
+    assert_eq!(remote.admin_balance("ACC-100201").await, opening - dec("15.00"));
+    let text = app.metrics_text().await;
+    assert!(
+        metric_value(
+            &text,
+            "biller_inbox_empayre_reconcile_runs_total{source=\"demo\",trigger=\"schedule\",status=\"ok\"}"
+        ) >= 2.0,
+        "{text}"
+    );
+    app.stop().await;
+    fake.stop().await;
+}
