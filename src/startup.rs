@@ -61,13 +61,14 @@ impl Application {
         if empayre_sources.is_empty() {
             tracing::warn!("no Empayre source configured: the webhook routes answer 503 (fail closed)");
         }
+        let reconciler = crate::empayre::reconcile::Reconciler::load(&store).await?;
         let state = web::Data::new(AppState {
             empayre_sources,
             min_payment_amount: settings.min_payment_amount()?,
             orbipay_auth,
             store,
             metrics: Metrics::default(),
-            reconciler: Default::default(),
+            reconciler,
             settings,
         });
         let address = format!("{}:{}", state.settings.server.host, state.settings.server.port);

@@ -281,6 +281,6 @@ fn print_report(report: &crate::empayre::reconcile::Report) {
         println!("{line}");
     }
     if report.items_truncated {
-        println!("(more items: GET /admin/empayre/reconcile has the first 1000)");
+        println!("(more items than the first 200 listed: see the counts)");
     }
 }

@@ -41,7 +41,7 @@ const REFUND_STATUSES: &[&str] = &["succeeded"];
 /// The newest runs kept for `GET /admin/empayre/reconcile`.
 const RUNS_KEPT: usize = 50;
 /// Items listed in one report; the counts are always complete.
-const ITEMS_LISTED: usize = 1000;
+const ITEMS_LISTED: usize = 200;
 
 /// Who started a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -130,7 +130,7 @@ pub struct Report {
     /// Why the run failed.
     pub error: Option<String>,
     pub counts: Counts,
-    /// Every item applied, unmatched or failed (at most 1000; the counts are complete).
+    /// Every item applied, unmatched or failed (at most 200; the counts are complete).
     pub items: Vec<Item>,
     pub items_truncated: bool,
 }
@@ -157,16 +157,36 @@ fn time_text(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
 
-/// Runs of every source: one at a time per source, and the newest reports.
+/// Where the newest reports are kept in the store (`Store::meta`), newest first.
+const RUNS_KEY: &str = "empayre.reconcile.runs";
+
+/// Where the background job of a source got to (the end of its last successful window).
+fn cursor_key(source: &str) -> String {
+    format!("empayre.reconcile.cursor.{source}")
+}
+
+/// Runs of every source: one at a time per source, and the newest reports, kept in the store so
+/// they (and where each background job got to) survive a restart.
 #[derive(Default)]
 pub struct Reconciler {
     locks: Mutex<HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>,
     runs: Mutex<VecDeque<Report>>,
-    /// Per source, the end of the background job's last successful window.
-    cursors: Mutex<HashMap<String, DateTime<Utc>>>,
 }
 
 impl Reconciler {
+    /// The reports kept by the store (none in a fresh one).
+    pub async fn load(store: &Store) -> Result<Self, StoreError> {
+        let runs = match store.meta(RUNS_KEY).await? {
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| StoreError::Corrupt(format!("the stored reconciliation runs cannot be read: {e}")))?,
+            None => VecDeque::new(),
+        };
+        Ok(Self {
+            locks: Mutex::default(),
+            runs: Mutex::new(runs),
+        })
+    }
+
     fn lock_of(&self, source: &str) -> std::sync::Arc<tokio::sync::Mutex<()>> {
         let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
         locks.entry(source.to_string()).or_default().clone()
@@ -177,26 +197,38 @@ impl Reconciler {
         let lock = self.lock_of(&request.source);
         let _one_at_a_time = lock.lock().await;
         let report = run(ctx, request).await;
-        let mut runs = self.runs.lock().unwrap_or_else(|p| p.into_inner());
-        runs.push_front(report.clone());
-        runs.truncate(RUNS_KEPT);
+        let kept = {
+            let mut runs = self.runs.lock().unwrap_or_else(|p| p.into_inner());
+            runs.push_front(report.clone());
+            runs.truncate(RUNS_KEPT);
+            serde_json::to_vec(&*runs)
+        };
+        // The run's ledger effects are durable already; a list that cannot be stored only
+        // costs its history after a restart.
+        match kept {
+            Ok(bytes) => {
+                if let Err(e) = ctx.store.put_meta(RUNS_KEY, bytes).await {
+                    tracing::warn!(error = %e, "the reconciliation run list could not be stored");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "the reconciliation run list could not be encoded"),
+        }
         report
     }
 
     /// Where the background job of `source` got to.
-    pub fn cursor(&self, source: &str) -> Option<DateTime<Utc>> {
-        self.cursors
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(source)
-            .copied()
+    pub async fn cursor(&self, store: &Store, source: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let Some(bytes) = store.meta(&cursor_key(source)).await? else {
+            return Ok(None);
+        };
+        let text = String::from_utf8_lossy(&bytes);
+        DateTime::parse_from_rfc3339(&text)
+            .map(|t| Some(t.with_timezone(&Utc)))
+            .map_err(|_| StoreError::Corrupt(format!("the reconciliation cursor of {source} is not a time")))
     }
 
-    pub fn set_cursor(&self, source: &str, end: DateTime<Utc>) {
-        self.cursors
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(source.to_string(), end);
+    pub async fn set_cursor(&self, store: &Store, source: &str, end: DateTime<Utc>) -> Result<(), StoreError> {
+        store.put_meta(&cursor_key(source), time_text(end).into_bytes()).await
     }
 
     /// The newest reports, of one source or all.

@@ -6,7 +6,8 @@
 //! `reconcile_overlap_secs` (so a payment the platform's search shows late, or one on the
 //! boundary, is not missed — applying it twice changes nothing), to now, at most a day at once
 //! (after a long outage it catches up window by window). A failed window is tried again at the
-//! next tick from the same place. Where it got to is kept with the runs.
+//! next tick from the same place. Where it got to is kept in the store, so a restart goes on
+//! from there.
 
 use std::time::Duration;
 
@@ -107,7 +108,15 @@ async fn job(state: &AppState, name: &str) {
         overlap_secs = source.reconcile_overlap_secs, "Empayre reconciliation job started");
     loop {
         let now = Utc::now();
-        let (from, to) = next_window(source, state.reconciler.cursor(name), now);
+        let cursor = match state.reconciler.cursor(&state.store, name).await {
+            Ok(cursor) => cursor,
+            Err(e) => {
+                tracing::warn!(source = %name, error = %e, "Empayre reconciliation job cannot read where it got to");
+                tokio::time::sleep(interval).await;
+                continue;
+            }
+        };
+        let (from, to) = next_window(source, cursor, now);
         let request = Request {
             source: name.to_string(),
             from,
@@ -117,7 +126,9 @@ async fn job(state: &AppState, name: &str) {
         };
         let caught_up = match run_now(state, name, request).await {
             Ok(report) if report.status == RunStatus::Ok => {
-                state.reconciler.set_cursor(name, to);
+                if let Err(e) = state.reconciler.set_cursor(&state.store, name, to).await {
+                    tracing::warn!(source = %name, error = %e, "Empayre reconciliation job cannot note where it got to");
+                }
                 to >= now
             }
             Ok(_) => true,

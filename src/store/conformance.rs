@@ -312,6 +312,28 @@ pub(crate) async fn the_request_log_reads_newest_first<B: Backend>(store: B) {
     assert!(store.readiness().await.is_ok());
 }
 
+pub(crate) async fn meta_values_are_kept_by_name<B: Backend>(store: B) {
+    assert_eq!(store.meta("empayre.reconcile.cursor.demo").await.expect("read"), None);
+    store
+        .put_meta("empayre.reconcile.cursor.demo", b"one".to_vec())
+        .await
+        .expect("written");
+    store.put_meta("other", b"x".to_vec()).await.expect("written");
+    store
+        .put_meta("empayre.reconcile.cursor.demo", b"two".to_vec())
+        .await
+        .expect("replaced");
+    assert_eq!(
+        store.meta("empayre.reconcile.cursor.demo").await.expect("read"),
+        Some(b"two".to_vec())
+    );
+    assert_eq!(store.meta("other").await.expect("read"), Some(b"x".to_vec()));
+    assert!(
+        store.readiness().await.is_ok(),
+        "application values disturb no internal mark"
+    );
+}
+
 /// Runs every test of the suite against a backend made by `$open` (an expression giving a
 /// fresh, empty store; it may use `dir`, a temp dir that outlives the test).
 macro_rules! suite {
@@ -342,6 +364,7 @@ macro_rules! suite {
             case!(record_updates_and_the_unmatched_list_commit_with_the_change);
             case!(records_come_back_in_receive_order_page_by_page);
             case!(the_request_log_reads_newest_first);
+            case!(meta_values_are_kept_by_name);
         }
     };
 }

@@ -129,6 +129,12 @@ pub trait Backend: Clone + Send + Sync + 'static {
     /// The request log, newest first.
     fn recent_rejections(&self, limit: usize) -> impl Future<Output = Result<Vec<Value>, StoreError>> + Send;
 
+    /// A small value the application keeps by name, outside the ledger (the Empayre
+    /// reconciliation's cursor and run list). None when never written.
+    fn meta(&self, key: &str) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send;
+    /// Replaces the value kept under `key` (last writer wins); durable on return.
+    fn put_meta(&self, key: &str, value: Vec<u8>) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     // ---- operations ----
 
     /// Whether the store takes a durable write now (and whatever else the backend needs).
@@ -241,6 +247,14 @@ impl Store {
 
     pub async fn recent_rejections(&self, limit: usize) -> Result<Vec<Value>, StoreError> {
         forward!(self, b => Backend::recent_rejections(b, limit).await)
+    }
+
+    pub async fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        forward!(self, b => Backend::meta(b, key).await)
+    }
+
+    pub async fn put_meta(&self, key: &str, value: Vec<u8>) -> Result<(), StoreError> {
+        forward!(self, b => Backend::put_meta(b, key, value).await)
     }
 
     pub async fn readiness(&self) -> Result<(), NotReady> {

@@ -409,70 +409,96 @@ async fn unmatched_paging_retries_malformed_and_unreachable_apis() {
     r.fake.stop().await;
 }
 
-#[tokio::test]
-async fn the_background_job_applies_what_the_webhook_missed() {
-    let fake = FakeEmpayre::start(&["shop-1"]).await;
-    let now = chrono::Utc::now();
-    let at = (now - chrono::Duration::seconds(60)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    fake.add_invoice(api_invoice("inv-bg", "shop-1", Some("ACC-100201"), 1500, "USD"));
-    fake.add_payment(api_payment("inv-bg", "1", "shop-1", &at, 1500, "USD", "captured"));
-    let url = fake.url.clone();
-    let app = spawn_app_with(move |s| {
-        s.empayre.sources = vec![EmpayreSource {
-            name: "demo".into(),
-            public_key_files: vec![repo_path("fixtures/keys/empayre_test_public.pem")],
-            api_url: Some(url),
-            api_token: Some(ApiToken::inline(FAKE_TOKEN).expect("token")),
-            shop_ids: vec!["shop-1".into()],
-            reconcile_interval_secs: 1,
-            reconcile_overlap_secs: 300,
-            ..Default::default()
-        }];
-    })
-    .await;
-    let remote = Remote::of(&app);
-    let opening = demo_opening_balances()["ACC-100201"];
-    // Wait for the job's first window.
-    let mut runs = Value::Null;
+/// An in-process server on `store` whose `demo` source runs the background job every second.
+/// Returns its address, its handle and the task serving it (done once the jobs have stopped and
+/// the store is released).
+async fn job_server(
+    store: &Path,
+    fake: &FakeEmpayre,
+) -> (
+    Remote,
+    actix_web::dev::ServerHandle,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
+    let mut settings = test_settings(store);
+    settings.empayre.sources = vec![EmpayreSource {
+        name: "demo".into(),
+        public_key_files: vec![repo_path("fixtures/keys/empayre_test_public.pem")],
+        api_url: Some(fake.url.clone()),
+        api_token: Some(ApiToken::inline(FAKE_TOKEN).expect("token")),
+        shop_ids: vec!["shop-1".into()],
+        reconcile_interval_secs: 1,
+        reconcile_overlap_secs: 300,
+        ..Default::default()
+    }];
+    let app = biller_inbox::startup::Application::build(settings)
+        .await
+        .expect("server builds");
+    let remote = Remote::new(&format!("http://127.0.0.1:{}", app.port()), ADMIN_TOKEN);
+    let handle = app.handle();
+    (remote, handle, tokio::spawn(app.run_until_stopped()))
+}
+
+/// The run list once it holds more than `than` runs (newest first).
+async fn runs_beyond(remote: &Remote, than: usize) -> Vec<Value> {
     for _ in 0..300 {
-        let (_, body) = remote.admin_get("/admin/empayre/reconcile").await;
-        if body["items"].as_array().is_some_and(|i| !i.is_empty()) {
-            runs = body;
-            break;
+        let (status, body) = remote.admin_get("/admin/empayre/reconcile?source=demo").await;
+        assert_eq!(status, 200, "{body}");
+        let items = body["items"].as_array().cloned().unwrap_or_default();
+        if items.len() > than {
+            return items;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let first = runs["items"]
-        .as_array()
-        .and_then(|i| i.last())
-        .cloned()
-        .expect("the job ran");
+    panic!("no reconciliation run beyond {than} within 30 s");
+}
+
+fn time_of(run: &Value, field: &str) -> chrono::DateTime<chrono::Utc> {
+    run[field].as_str().expect(field).parse().expect("time")
+}
+
+#[tokio::test]
+async fn the_background_job_applies_what_the_webhook_missed_and_goes_on_after_a_restart() {
+    let fake = FakeEmpayre::start(&["shop-1"]).await;
+    let at = (chrono::Utc::now() - chrono::Duration::seconds(60)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    fake.add_invoice(api_invoice("inv-bg", "shop-1", Some("ACC-100201"), 1500, "USD"));
+    fake.add_payment(api_payment("inv-bg", "1", "shop-1", &at, 1500, "USD", "captured"));
+    let dir = tempfile::tempdir().expect("dir");
+    let store = dir.path().join("store");
+    let (remote, handle, served) = job_server(&store, &fake).await;
+    let opening = demo_opening_balances()["ACC-100201"];
+
+    let runs = runs_beyond(&remote, 0).await;
+    let first = runs.last().expect("first run");
     assert_eq!(first["trigger"], "schedule");
     assert_eq!(first["status"], "ok", "{first}");
     assert_eq!(first["counts"]["applied"], 1, "{first}");
     assert_eq!(remote.admin_balance("ACC-100201").await, opening - dec("15.00"));
     // The first window looks back one interval and the overlap.
-    let from: chrono::DateTime<chrono::Utc> = first["from"].as_str().expect("from").parse().expect("time");
-    let to: chrono::DateTime<chrono::Utc> = first["to"].as_str().expect("to").parse().expect("time");
-    assert!((to - from).num_seconds() >= 300, "{from} .. {to}");
+    assert!(
+        (time_of(first, "to") - time_of(first, "from")).num_seconds() >= 300,
+        "{first}"
+    );
 
-    // The next windows start the overlap before the last one ended, and apply nothing again.
-    let mut second = Value::Null;
-    for _ in 0..100 {
-        let (_, body) = remote.admin_get("/admin/empayre/reconcile").await;
-        if body["items"].as_array().is_some_and(|i| i.len() >= 2) {
-            second = body["items"][0].clone();
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let second_from: chrono::DateTime<chrono::Utc> =
-        second["from"].as_str().expect("second run").parse().expect("time");
-    assert_eq!(second_from, to - chrono::Duration::seconds(300), "{second}");
+    // The next window starts the overlap before the last one ended, and applies nothing again.
+    let runs = runs_beyond(&remote, 1).await;
+    let (second, before) = (&runs[runs.len() - 2], &runs[runs.len() - 1]);
+    assert_eq!(
+        time_of(second, "from"),
+        time_of(before, "to") - chrono::Duration::seconds(300),
+        "{second}"
+    );
     assert_eq!(second["counts"]["applied"], 0, "{second}");
     assert_eq!(second["counts"]["already_applied"], 1, "{second}");
-    assert_eq!(remote.admin_balance("ACC-100201").await, opening - dec("15.00"));
-    let text = app.metrics_text().await;
+    let text = remote
+        .client
+        .get(format!("{}/metrics", remote.address))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
     assert!(
         metric_value(
             &text,
@@ -480,6 +506,26 @@ async fn the_background_job_applies_what_the_webhook_missed() {
         ) >= 2.0,
         "{text}"
     );
-    app.stop().await;
+
+    // Stopped and started again on the same store: the runs are still listed, and the job goes
+    // on from where it got to, not from a first window.
+    handle.stop(true).await;
+    served.await.expect("served").expect("stopped cleanly");
+    let (remote, handle, served) = job_server(&store, &fake).await;
+    let (_, kept) = remote.admin_get("/admin/empayre/reconcile?source=demo").await;
+    let kept = kept["items"].as_array().cloned().unwrap_or_default();
+    assert!(kept.len() >= 2, "the runs survive the restart: {kept:?}");
+    let ends: Vec<chrono::DateTime<chrono::Utc>> = kept.iter().map(|r| time_of(r, "to")).collect();
+    let runs = runs_beyond(&remote, kept.len()).await;
+    let resumed = &runs[0];
+    let resumed_from = time_of(resumed, "from");
+    assert!(
+        ends.contains(&(resumed_from + chrono::Duration::seconds(300))),
+        "the first window after the restart starts the overlap before a window that ended before it: {resumed} vs {ends:?}"
+    );
+    assert_eq!(resumed["counts"]["already_applied"], 1, "{resumed}");
+    assert_eq!(remote.admin_balance("ACC-100201").await, opening - dec("15.00"));
+    handle.stop(true).await;
+    served.await.expect("served").expect("stopped cleanly");
     fake.stop().await;
 }

@@ -130,6 +130,15 @@ impl Backend for SledStore {
 
     /// A write, flush and read back (`store_write`), and free disk above `store.min_free_bytes`
     /// (`disk_free`).
+    async fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        SledStore::app_meta(self, key)
+    }
+
+    async fn put_meta(&self, key: &str, value: Vec<u8>) -> Result<(), StoreError> {
+        SledStore::put_app_meta(self, key, &value)?;
+        self.durable().await
+    }
+
     async fn readiness(&self) -> Result<(), NotReady> {
         let min_free = self.min_free_bytes;
         let checked = self

@@ -152,6 +152,11 @@ const TREE_NAMES: [&str; 19] = [
     "log",
 ];
 
+/// The `meta` key of an application value (`Backend::meta`).
+fn app_meta_key(key: &str) -> Vec<u8> {
+    [b"app/".as_slice(), key.as_bytes()].concat()
+}
+
 /// Writes to apply in one atomic sled transaction across trees.
 #[derive(Default)]
 pub(crate) struct WriteSet {
@@ -624,6 +629,24 @@ impl SledStore {
             tree.pop_min().map_err(|e| self.failure(e))?;
             self.shared.rejections_logged.fetch_sub(1, Ordering::AcqRel);
         }
+        Ok(())
+    }
+
+    /// A value the application keeps under `key` (see `Backend::meta`). Kept in the `meta` tree
+    /// under a prefix of its own, apart from the store's internal marks.
+    pub(crate) fn app_meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let found = self
+            .tree(TreeId::Meta)?
+            .get(app_meta_key(key))
+            .map_err(|e| self.failure(e))?;
+        Ok(found.map(|v| v.to_vec()))
+    }
+
+    /// Writes it outside the commit log (it is no ledger data); the caller awaits `durable`.
+    pub(crate) fn put_app_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.tree(TreeId::Meta)?
+            .insert(app_meta_key(key), value)
+            .map_err(|e| self.failure(e))?;
         Ok(())
     }
 
