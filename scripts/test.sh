@@ -12,6 +12,8 @@ need() { command -v "$1" >/dev/null 2>&1 || missing+=("$2"); }
 need strace strace   # tests/api/durability.rs: a 2xx follows an fsync of the store
 need python3 python3                                                 # the OpenAPI conformance gate
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)   # its virtual environment
+need chromium chromium                  # tests/api/console_browser.rs: the console in a real browser
+need chromedriver chromium-driver       # ... driven over WebDriver
 
 # The PostgreSQL tests (tests/api/pg.rs) start a throwaway cluster from the server binaries,
 # which Debian keeps off PATH in /usr/lib/postgresql/VERSION/bin; the package also creates the

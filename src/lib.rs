@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod cli;
+pub mod console;
 pub mod domain;
 pub mod empayre;
 pub mod http;

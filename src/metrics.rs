@@ -116,6 +116,27 @@ impl Metrics {
         }
     }
 
+    /// Postings and events applied since start, by (channel, kind) (the console's overview).
+    pub fn postings_applied(&self) -> Vec<(&'static str, &'static str, u64)> {
+        self.postings
+            .lock()
+            .map(|m| m.iter().map(|((c, k), n)| (*c, *k, *n)).collect())
+            .unwrap_or_default()
+    }
+
+    /// Refused requests since start, by cause (the console's overview).
+    pub fn rejections_by_cause(&self) -> Vec<(&'static str, u64)> {
+        self.rejections
+            .lock()
+            .map(|m| m.iter().map(|(c, n)| (*c, *n)).collect())
+            .unwrap_or_default()
+    }
+
+    /// Duplicates since start, both channels.
+    pub fn duplicates_total(&self) -> u64 {
+        self.duplicates.lock().map(|m| m.values().sum()).unwrap_or(0)
+    }
+
     pub fn rejections_total(&self) -> u64 {
         self.rejections.lock().map(|m| m.values().sum()).unwrap_or(0)
     }

@@ -69,6 +69,7 @@ impl Application {
             store,
             metrics: Metrics::default(),
             reconciler,
+            console_sessions: Default::default(),
             settings,
         });
         let address = format!("{}:{}", state.settings.server.host, state.settings.server.port);
@@ -170,6 +171,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &web::Data<AppState>) {
     crate::admin::configure(cfg);
     crate::orbipay::routes::configure(cfg, &state.settings.orbipay.base_path);
     crate::empayre::routes::configure(cfg, &state.settings.empayre.path);
+    crate::console::configure(cfg, state);
 }
 
 /// Connects to PostgreSQL, refuses a server that would not make commits durable (unless

@@ -3,6 +3,7 @@
 
 use rust_decimal::Decimal;
 
+use crate::console::Sessions;
 use crate::empayre::reconcile::Reconciler;
 use crate::empayre::sources::Sources;
 use crate::metrics::Metrics;
@@ -20,4 +21,6 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Reconciliation runs with the Empayre API: one at a time per source, the newest reports.
     pub reconciler: Reconciler,
+    /// The console's signed-in sessions (one table for every worker).
+    pub console_sessions: Sessions,
 }

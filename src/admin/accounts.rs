@@ -12,6 +12,7 @@ use super::views::{AccountView, ImportAnswer, JournalEntryView, JournalFormatter
 use crate::domain::account::{parse_accounts_file, EntryError};
 use crate::http::{read_body, resource};
 use crate::state::AppState;
+use crate::store::Store;
 
 /// How many journal entries the account view shows.
 pub const ACCOUNT_JOURNAL_ENTRIES: usize = 100;
@@ -54,10 +55,16 @@ pub struct AccountPage {
     security(("admin_token" = []))
 )]
 pub async fn account(path: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, AdminError> {
-    let number = path.into_inner();
-    let store = &state.store;
+    match account_page(&state.store, path.into_inner()).await? {
+        Some(p) => Ok(HttpResponse::Ok().json(p)),
+        None => Err(AdminError::not_found("account_number", "no such account")),
+    }
+}
+
+/// The account with its profiles and last journal entries, for the admin API and the console.
+pub async fn account_page(store: &Store, number: String) -> Result<Option<AccountPage>, AdminError> {
     let Some(account) = store.account(&number).await? else {
-        return Err(AdminError::not_found("account_number", "no such account"));
+        return Ok(None);
     };
     let mut customers = Vec::with_capacity(account.customer_references.len());
     for reference in &account.customer_references {
@@ -70,7 +77,7 @@ pub async fn account(path: web::Path<String>, state: web::Data<AppState>) -> Res
     for entry in store.account_journal(&number, ACCOUNT_JOURNAL_ENTRIES).await? {
         journal.push(format.view(&entry).await?);
     }
-    Ok(HttpResponse::Ok().json(AccountPage {
+    Ok(Some(AccountPage {
         account: AccountView::from(&account),
         customers,
         journal,

@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::error::AdminError;
+use crate::settings::Settings;
 use crate::state::AppState;
 
 /// Middleware (`actix_web::middleware::from_fn`) admitting only requests that carry
@@ -33,8 +34,7 @@ fn check(req: &ServiceRequest) -> Result<(), AdminError> {
     let Some(state) = req.app_data::<web::Data<AppState>>() else {
         return Err(AdminError::unavailable("admin request without application state"));
     };
-    let expected = state.settings.admin.token.as_bytes();
-    if expected.is_empty() {
+    if !admin_enabled(&state.settings) {
         return Err(AdminError::disabled());
     }
     let given = req
@@ -43,11 +43,22 @@ fn check(req: &ServiceRequest) -> Result<(), AdminError> {
         .and_then(|v| v.to_str().ok())
         .and_then(bearer)
         .ok_or_else(|| AdminError::unauthorized("an Authorization: Bearer <admin token> header is required"))?;
-    if token_matches(given.as_bytes(), expected) {
+    if admin_credential_ok(&state.settings, given.as_bytes()) {
         Ok(())
     } else {
         Err(AdminError::unauthorized("the bearer token is not valid"))
     }
+}
+
+/// Whether the admin API (and the console, which signs in with the same credential) is on.
+pub fn admin_enabled(settings: &Settings) -> bool {
+    !settings.admin.token.is_empty()
+}
+
+/// The one check of an admin credential, for the bearer header and the console's sign-in form
+/// alike: constant time, and never true while the admin API is disabled.
+pub fn admin_credential_ok(settings: &Settings, given: &[u8]) -> bool {
+    admin_enabled(settings) && token_matches(given, settings.admin.token.as_bytes())
 }
 
 /// The token of an `Authorization` value with the `Bearer` scheme (case-insensitive).

@@ -14,7 +14,7 @@ use crate::domain::money::format_amount;
 use crate::empayre::sink::{self, AssignError, Assigned};
 use crate::http::{read_body, resource, rfc3339, RequestId};
 use crate::state::AppState;
-use crate::store::{EventFilter, StoredEvent};
+use crate::store::{EventFilter, Store, StoredEvent};
 
 #[derive(OpenApi)]
 #[openapi(paths(events, event, quarantine, unmatched, assign))]
@@ -249,7 +249,12 @@ pub async fn event(state: web::Data<AppState>, path: web::Path<(String, String)>
 )]
 pub async fn quarantine(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AdminError> {
     let n = ListQuery::parse(&req)?.limit()?;
-    let found = state.store.quarantined(n).await?;
+    Ok(HttpResponse::Ok().json(quarantine_list(&state.store, n).await?))
+}
+
+/// The newest quarantined bodies, for the admin API and the console.
+pub async fn quarantine_list(store: &Store, limit: usize) -> Result<QuarantineList, AdminError> {
+    let found = store.quarantined(limit).await?;
     let items = found
         .into_iter()
         .map(|e| QuarantineItem {
@@ -262,7 +267,7 @@ pub async fn quarantine(req: HttpRequest, state: web::Data<AppState>) -> Result<
             body_encoding: e.body_encoding,
         })
         .collect();
-    Ok(HttpResponse::Ok().json(QuarantineList { items }))
+    Ok(QuarantineList { items })
 }
 
 /// Empayre payments recorded without an account, newest first.
@@ -277,13 +282,18 @@ pub async fn quarantine(req: HttpRequest, state: web::Data<AppState>) -> Result<
     security(("admin_token" = []))
 )]
 pub async fn unmatched(state: web::Data<AppState>) -> Result<HttpResponse, AdminError> {
-    let stored = state.store.unmatched().await?;
+    Ok(HttpResponse::Ok().json(unmatched_list(&state.store).await?))
+}
+
+/// Every unmatched Empayre payment, for the admin API and the console.
+pub async fn unmatched_list(store: &Store) -> Result<UnmatchedList, AdminError> {
+    let stored = store.unmatched().await?;
     let items = stored
         .into_iter()
         .map(serde_json::from_value)
         .collect::<Result<Vec<UnmatchedItem>, _>>()
         .map_err(AdminError::unavailable)?;
-    Ok(HttpResponse::Ok().json(UnmatchedList { items }))
+    Ok(UnmatchedList { items })
 }
 
 /// Assigns an account to an unmatched payment: it takes effect on that account through the
@@ -312,22 +322,38 @@ pub async fn assign(
     let key = path.into_inner();
     let body = read_body(&req, payload, state.settings.server.max_body_bytes).await?;
     let AssignRequest { account_number } = parse_json(&body)?;
+    Ok(HttpResponse::Ok().json(assign_unmatched(&state.store, key, account_number, &rid).await?))
+}
+
+/// The admin API's words for a refused assignment.
+fn assign_refused(e: AssignError) -> AdminError {
+    match e {
+        AssignError::NotUnmatched => AdminError::not_found("key", "no unmatched payment with this key"),
+        AssignError::UnknownAccount => AdminError::bad("bad_value", "account_number", "no such account"),
+        AssignError::Refused(why) => AdminError::bad("bad_value", "account_number", why),
+        AssignError::Store(e) => e.into(),
+    }
+}
+
+/// Assigns an account to an unmatched payment through the ledger (durable before it returns),
+/// for the admin API and the console.
+pub async fn assign_unmatched(
+    store: &Store,
+    key: String,
+    account_number: String,
+    rid: &RequestId,
+) -> Result<AssignResult, AdminError> {
     let Assigned { change, committed } = sink::assign(
-        &state.store,
+        store,
         key.clone(),
         account_number.clone(),
         rid.as_str().to_string(),
         Utc::now(),
     )
     .await
-    .map_err(|e| match e {
-        AssignError::NotUnmatched => AdminError::not_found("key", "no unmatched payment with this key"),
-        AssignError::UnknownAccount => AdminError::bad("bad_value", "account_number", "no such account"),
-        AssignError::Refused(why) => AdminError::bad("bad_value", "account_number", why),
-        AssignError::Store(e) => e.into(),
-    })?;
+    .map_err(assign_refused)?;
     tracing::info!(key = %key, account = %account_number, "unmatched Empayre payment assigned");
-    Ok(HttpResponse::Ok().json(AssignResult {
+    Ok(AssignResult {
         key,
         account_number,
         status: change.payment.status,
@@ -336,5 +362,41 @@ pub async fn assign(
             .balance_after
             .map(|b| format_amount(b, committed.currency_exponent)),
         journal_seq: committed.journal_seq,
-    }))
+    })
+}
+
+/// What assigning would do, without doing it: the same checks and the same ledger decision
+/// as [`assign_unmatched`] (`empayre::sink::preview_assign`), for the console's confirmation.
+#[derive(Debug, Serialize)]
+pub struct AssignPreview {
+    pub key: String,
+    pub amount: String,
+    pub currency: String,
+    pub account_number: String,
+    pub current_balance: String,
+    /// The balance change assigning would make (negative: a credit).
+    pub delta: String,
+    pub balance_after: String,
+}
+
+pub async fn preview_assignment(
+    store: &Store,
+    key: String,
+    account_number: String,
+    rid: &RequestId,
+) -> Result<AssignPreview, AdminError> {
+    let sink::AssignPreview { change, account } =
+        sink::preview_assign(store, key.clone(), account_number, rid.as_str().to_string(), Utc::now())
+            .await
+            .map_err(assign_refused)?;
+    let now = account.current_balance();
+    Ok(AssignPreview {
+        key,
+        amount: account.format(change.payment.amount),
+        currency: change.payment.currency.clone(),
+        current_balance: account.format(now),
+        delta: account.format(change.delta),
+        balance_after: account.format(now + change.delta),
+        account_number: account.account_number,
+    })
 }

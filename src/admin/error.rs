@@ -112,6 +112,18 @@ impl AdminError {
     pub fn code(&self) -> &str {
         &self.body.code
     }
+
+    pub fn message(&self) -> &str {
+        &self.body.message
+    }
+
+    pub fn field(&self) -> Option<&str> {
+        self.body.field.as_deref()
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
 }
 
 impl std::fmt::Display for AdminError {

@@ -11,6 +11,7 @@ use super::error::{AdminError, ErrorBody};
 use super::views::{JournalEntryView, JournalFormatter};
 use crate::http::resource;
 use crate::state::AppState;
+use crate::store::Store;
 
 pub const DEFAULT_LIMIT: usize = 100;
 pub const MAX_LIMIT: usize = 1000;
@@ -165,7 +166,12 @@ pub async fn journal(req: HttpRequest, state: web::Data<AppState>) -> Result<Htt
 )]
 pub async fn rejections(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AdminError> {
     let limit = ListQuery::parse(&req)?.limit()?;
-    let stored = state.store.recent_rejections(limit).await?;
+    Ok(HttpResponse::Ok().json(rejection_list(&state.store, limit).await?))
+}
+
+/// The newest refused requests, for the admin API and the console.
+pub async fn rejection_list(store: &Store, limit: usize) -> Result<RejectionList, AdminError> {
+    let stored = store.recent_rejections(limit).await?;
     let text = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).map(str::to_string);
     let items = stored
         .iter()
@@ -178,5 +184,5 @@ pub async fn rejections(req: HttpRequest, state: web::Data<AppState>) -> Result<
             request_id: text(v, "request_id"),
         })
         .collect();
-    Ok(HttpResponse::Ok().json(RejectionList { items }))
+    Ok(RejectionList { items })
 }

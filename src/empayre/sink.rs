@@ -492,6 +492,73 @@ pub struct Assigned {
     pub committed: Committed,
 }
 
+/// The ledger's decision on an assignment, read under the store's lock: the change to the
+/// payment, the account it pays and the refunds that follow it.
+struct Plan {
+    change: Change,
+    account: Account,
+    refunds: Vec<Record>,
+}
+
+fn plan_assignment(
+    view: &dyn View,
+    key: &str,
+    account_number: &str,
+    request_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Result<Plan, AssignError>, StoreError> {
+    let Some(payment) = view
+        .record(RecordKind::EmpayrePayment, key)?
+        .filter(|p| p.account_number.is_none())
+    else {
+        return Ok(Err(AssignError::NotUnmatched));
+    };
+    let Some(account) = view.account(account_number)? else {
+        return Ok(Err(AssignError::UnknownAccount));
+    };
+    let refunds = view.refunds_of(&payment)?;
+    Ok(match assign_account(&payment, &refunds, &account, request_id, now) {
+        Ok(change) => Ok(Plan {
+            change,
+            account,
+            refunds,
+        }),
+        Err(why) => Err(AssignError::Refused(why)),
+    })
+}
+
+/// What [`assign`] would do now, without doing it (the console's confirmation step): the same
+/// decision, under the same lock, and nothing written.
+pub struct AssignPreview {
+    pub change: Change,
+    /// The account as it is now (its balance before the assignment).
+    pub account: Account,
+}
+
+pub async fn preview_assign(
+    store: &Store,
+    key: String,
+    account_number: String,
+    request_id: String,
+    now: DateTime<Utc>,
+) -> Result<AssignPreview, AssignError> {
+    let keys = Keys {
+        records: vec![(RecordKind::EmpayrePayment, key.clone())],
+        accounts: vec![account_number.clone()],
+        ..Keys::default()
+    };
+    let executed = store
+        .execute(keys, move |view| {
+            let outcome = plan_assignment(view, &key, &account_number, &request_id, now)?.map(|plan| AssignPreview {
+                change: plan.change,
+                account: plan.account,
+            });
+            Ok(Decision::Refuse(outcome))
+        })
+        .await?;
+    executed.outcome
+}
+
 /// Assigns an account to an unmatched Empayre payment (`key` is its record id): it takes effect
 /// on that account through the ledger like any posting. Its refunds follow it to the account,
 /// the journal entry is the operator's (`Channel::Admin`), durable before the answer.
@@ -509,19 +576,13 @@ pub async fn assign(
     };
     let executed = store
         .execute(keys, move |view| {
-            let Some(payment) = view
-                .record(RecordKind::EmpayrePayment, &key)?
-                .filter(|p| p.account_number.is_none())
-            else {
-                return Ok(Decision::Refuse(Err(AssignError::NotUnmatched)));
-            };
-            let Some(account) = view.account(&account_number)? else {
-                return Ok(Decision::Refuse(Err(AssignError::UnknownAccount)));
-            };
-            let refunds = view.refunds_of(&payment)?;
-            let change = match assign_account(&payment, &refunds, &account, &request_id, now) {
-                Ok(change) => change,
-                Err(why) => return Ok(Decision::Refuse(Err(AssignError::Refused(why)))),
+            let Plan {
+                change,
+                account,
+                refunds,
+            } = match plan_assignment(view, &key, &account_number, &request_id, now)? {
+                Ok(plan) => plan,
+                Err(refused) => return Ok(Decision::Refuse(Err(refused))),
             };
             let mut writes = Writes::new(Channel::Admin, now);
             writes.records = refunds

@@ -334,6 +334,23 @@ pub(crate) async fn meta_values_are_kept_by_name<B: Backend>(store: B) {
     );
 }
 
+pub(crate) async fn records_are_counted_per_minute<B: Backend>(store: B) {
+    with_account(&store).await;
+    let mut late = credit("p-late", "1.00", 10);
+    late.payment.received_at += chrono::Duration::minutes(2);
+    for change in [
+        credit("p0", "1.00", 0),
+        credit("p5", "1.00", 5),
+        credit("p59", "1.00", 59),
+        late,
+    ] {
+        post(&store, change).await.expect("posted");
+    }
+    let minute = at(0).timestamp().div_euclid(60);
+    let counts = store.received_per_minute(minute - 1, 5).await.expect("counts");
+    assert_eq!(counts, [0, 3, 0, 1, 0]);
+}
+
 /// Runs every test of the suite against a backend made by `$open` (an expression giving a
 /// fresh, empty store; it may use `dir`, a temp dir that outlives the test).
 macro_rules! suite {
@@ -365,6 +382,7 @@ macro_rules! suite {
             case!(records_come_back_in_receive_order_page_by_page);
             case!(the_request_log_reads_newest_first);
             case!(meta_values_are_kept_by_name);
+            case!(records_are_counted_per_minute);
         }
     };
 }

@@ -622,6 +622,23 @@ pub fn assert_journal_consistent(
     sums
 }
 
+/// The demo Empayre source trusting the fixture key.
+pub fn fixture_empayre_source(name: &str) -> biller_inbox::settings::EmpayreSource {
+    biller_inbox::settings::EmpayreSource {
+        name: name.into(),
+        public_keys: vec![],
+        public_key_files: vec![repo_path("fixtures/keys/empayre_test_public.pem")],
+        account_pointer: "/invoice/metadata/account_number".into(),
+        ..Default::default()
+    }
+}
+
+/// A server with the demo EBPP client, the demo Empayre source and the admin API: everything an
+/// operator can look at.
+pub async fn spawn_full_app() -> TestApp {
+    spawn_app_with(|s| s.empayre.sources = vec![fixture_empayre_source("demo")]).await
+}
+
 /// The fixture Empayre signing key (the demo source trusts its public half).
 pub fn fixture_signer() -> biller_inbox::empayre::signature::BodySigner {
     let pem = repo_text("fixtures/keys/empayre_test_private.pem");

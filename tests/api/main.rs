@@ -5,6 +5,8 @@
 
 mod admin;
 mod binary;
+mod console;
+mod console_browser;
 mod crash;
 mod durability;
 mod empayre;
@@ -24,3 +26,4 @@ mod repository;
 mod startup;
 mod store_trouble;
 mod uniform_errors;
+mod webdriver;

@@ -128,6 +128,11 @@ impl Backend for SledStore {
         self.blocking(move |s| s.recent_rejections(limit)).await
     }
 
+    async fn received_per_minute(&self, first_minute: i64, minutes: usize) -> Result<Vec<u64>, StoreError> {
+        self.blocking(move |s| s.received_per_minute(first_minute, minutes))
+            .await
+    }
+
     /// A write, flush and read back (`store_write`), and free disk above `store.min_free_bytes`
     /// (`disk_free`).
     async fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {

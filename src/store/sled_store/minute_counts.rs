@@ -173,6 +173,24 @@ impl Tally {
         Ok(())
     }
 
+    /// The count of each of the `n` minutes from `first`: the tree's plus the pending ones.
+    fn per_minute(&self, counts: &sled::Tree, first: i64, n: usize) -> Result<Vec<u64>, StoreError> {
+        let state = self.lock()?;
+        let last = first.saturating_add(n as i64);
+        let mut out = vec![0u64; n];
+        for (minute, added) in state.pending.range(first..last) {
+            out[(minute - first) as usize] += added;
+        }
+        for item in counts.range(key(first)..key(last)) {
+            let (k, v) = item?;
+            let minute = nanos_of_key(&k)?;
+            if let Some(slot) = usize::try_from(minute - first).ok().and_then(|i| out.get_mut(i)) {
+                *slot += decode(&v);
+            }
+        }
+        Ok(out)
+    }
+
     /// The counts of minutes `[first, last)`: the tree's plus the pending ones.
     fn sum(&self, counts: &sled::Tree, first: i64, last: i64) -> Result<usize, StoreError> {
         // Held while the tree is read, so a persist cannot move counts between the two.
@@ -203,6 +221,13 @@ impl super::SledStore {
         let trailing = self.count_in_minute(last_full * NANOS_PER_MINUTE, until)?;
         let whole = self.minute_tally(|tally, counts| tally.sum(counts, first_full, last_full))?;
         Ok(leading + whole + trailing)
+    }
+
+    /// Records received in each of the `n` minutes from `first_minute` (whole minutes since
+    /// the epoch), both channels together: the console's activity chart, read from the counts
+    /// alone (one range read, however many records the minutes hold).
+    pub fn received_per_minute(&self, first_minute: i64, n: usize) -> Result<Vec<u64>, StoreError> {
+        self.minute_tally(|tally, counts| tally.per_minute(counts, first_minute, n))
     }
 
     /// How many time-index keys fall in `[a, b)`, which lies inside one minute: either by
@@ -360,6 +385,27 @@ mod tests {
         assert_eq!(store.count_received(from, until).expect("count"), 5);
         // 0 s, 40 s, 80 s, 120 s, 160 s fall in minutes 0, 0, 1, 2, 2.
         assert_eq!(store.tree(TreeId::CountByMinute).expect("tree").len(), 3);
+    }
+
+    #[test]
+    fn per_minute_counts_agree_with_window_counts() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = SledStore::open(&dir.path().join("s"), 8 << 20).expect("store");
+        let base = Utc.with_ymd_and_hms(2026, 11, 21, 10, 0, 0).single().expect("time");
+        post_at(&store, base, 0..4);
+        store.persist_minute_counts_now();
+        post_at(&store, base, 4..9);
+        let first = super::minute_of(base.timestamp_nanos_opt().expect("nanos"));
+        let per = store.received_per_minute(first - 1, 10).expect("counts");
+        assert_eq!(per.iter().sum::<u64>(), 9);
+        assert_eq!(per[0], 0, "the minute before the first posting");
+        for (i, n) in per.iter().enumerate() {
+            let start = (first - 1 + i as i64) * super::NANOS_PER_MINUTE;
+            let counted = store
+                .count_received(start, start + super::NANOS_PER_MINUTE)
+                .expect("count");
+            assert_eq!(*n as usize, counted, "minute {i}");
+        }
     }
 
     /// Postings at 0 s, 40 s, ..., one per commit, with no account.
