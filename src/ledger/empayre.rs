@@ -296,30 +296,21 @@ pub fn project(payment: &PaymentSnapshot, refund: Option<&RefundSnapshot>, ctx: 
             r
         }
         None => Record {
-            kind: RecordKind::EmpayrePayment,
-            id: payment_id.clone(),
-            status: payment.status.clone(),
-            live: payment.live,
-            amount: payment.amount,
-            currency: payment.currency.clone(),
-            account_number: None,
-            confirmation_number: None,
-            reference: None,
-            parent_id: None,
-            refund_ids: Vec::new(),
-            counts_against_payment: true,
-            posted_amount: None,
-            payment_method: None,
             client_key: Some(payment.source.clone()),
-            received_at: ctx.now,
-            updated_at: ctx.now,
-            history: vec![step(&payment.status)],
             details: serde_json::Map::from_iter([
                 ("source".to_string(), json!(payment.source)),
                 ("invoice_id".to_string(), json!(payment.invoice_id)),
                 ("payment_id".to_string(), json!(payment.payment_id)),
                 ("amount_minor".to_string(), json!(payment.amount_minor)),
             ]),
+            ..Record::new(
+                RecordKind::EmpayrePayment,
+                &payment_id,
+                payment.amount,
+                &payment.currency,
+                step(&payment.status),
+                payment.live,
+            )
         },
     };
     if ctx.existing_payment.is_none() {
@@ -374,30 +365,24 @@ pub fn project(payment: &PaymentSnapshot, refund: Option<&RefundSnapshot>, ctx: 
                 Some(r)
             }
             None => Some(Record {
-                kind: RecordKind::EmpayreRefund,
-                id: id.clone(),
-                status: snap.status.clone(),
-                live: snap.live,
-                amount: snap.amount,
-                currency: snap.currency.clone(),
                 account_number: payment_after.account_number.clone(),
-                confirmation_number: None,
-                reference: None,
                 parent_id: Some(payment_id.clone()),
-                refund_ids: Vec::new(),
                 // A refund in another currency than its payment cannot be netted against it.
                 counts_against_payment: snap.currency == payment_after.currency,
-                posted_amount: None,
-                payment_method: None,
                 client_key: Some(payment.source.clone()),
-                received_at: ctx.now,
-                updated_at: ctx.now,
-                history: vec![step(&snap.status)],
                 details: serde_json::Map::from_iter([
                     ("source".to_string(), json!(payment.source)),
                     ("refund_id".to_string(), json!(snap.refund_id)),
                     ("amount_minor".to_string(), json!(snap.amount_minor)),
                 ]),
+                ..Record::new(
+                    RecordKind::EmpayreRefund,
+                    &id,
+                    snap.amount,
+                    &snap.currency,
+                    step(&snap.status),
+                    snap.live,
+                )
             })
             .map(|mut r| {
                 note_state(&mut r, ctx.origin, snap.event_id, snap.state_at, ctx.now);

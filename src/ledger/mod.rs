@@ -169,26 +169,17 @@ pub(crate) mod test_support {
     }
 
     pub fn payment(id: &str, amount: &str, live: bool) -> Record {
+        let status = if live { "processed" } else { "returned" };
+        let first = StatusChange {
+            status: status.into(),
+            at: Utc::now(),
+            request_id: "test".into(),
+        };
         Record {
-            kind: RecordKind::Payment,
-            id: id.into(),
-            status: if live { "processed" } else { "returned" }.into(),
-            live,
-            amount: amount.parse().expect("amount"),
-            currency: "USD".into(),
             account_number: Some("A".into()),
             confirmation_number: Some("C1".into()),
             reference: Some("P1".into()),
-            parent_id: None,
-            refund_ids: vec![],
-            counts_against_payment: true,
-            posted_amount: None,
-            payment_method: None,
-            client_key: None,
-            received_at: Utc::now(),
-            updated_at: Utc::now(),
-            history: vec![],
-            details: Default::default(),
+            ..Record::new(RecordKind::Payment, id, amount.parse().expect("amount"), "USD", first, live)
         }
     }
 

@@ -77,12 +77,6 @@ pub fn decide_payment(cmd: &PaymentCommand, ctx: &PaymentContext) -> Result<Chan
         check_takes_effect(cmd, ctx)?;
     }
     let record = Record {
-        kind: RecordKind::Payment,
-        id: cmd.id.clone(),
-        status: cmd.status.clone(),
-        live: cmd.live,
-        amount: cmd.amount,
-        currency: account.currency.clone(),
         account_number: Some(account.account_number.clone()),
         confirmation_number: Some(cmd.confirmation_number.clone()),
         reference: Some(
@@ -90,16 +84,17 @@ pub fn decide_payment(cmd: &PaymentCommand, ctx: &PaymentContext) -> Result<Chan
                 .clone()
                 .unwrap_or_else(|| ctx.fresh_reference.clone()),
         ),
-        parent_id: None,
-        refund_ids: Vec::new(),
-        counts_against_payment: true,
-        posted_amount: None,
         payment_method: Some(cmd.payment_method.clone()),
         client_key: Some(cmd.client_key.clone()),
-        received_at: cmd.now,
-        updated_at: cmd.now,
-        history: vec![history(&cmd.status, cmd)],
         details: cmd.details.clone(),
+        ..Record::new(
+            RecordKind::Payment,
+            &cmd.id,
+            cmd.amount,
+            &account.currency,
+            history(&cmd.status, cmd),
+            cmd.live,
+        )
     };
     let delta = group_effect(&record, &[]);
     Ok(Change {
@@ -355,12 +350,6 @@ pub fn decide_refund(cmd: &RefundCommand, ctx: &RefundContext) -> Result<Change,
             r
         }
         None => Record {
-            kind: RecordKind::Refund,
-            id: cmd.id.clone(),
-            status: cmd.status.clone(),
-            live: cmd.live,
-            amount,
-            currency: payment.currency.clone(),
             account_number: payment.account_number.clone(),
             confirmation_number: Some(cmd.confirmation_number.clone()),
             reference: Some(
@@ -369,15 +358,12 @@ pub fn decide_refund(cmd: &RefundCommand, ctx: &RefundContext) -> Result<Change,
                     .unwrap_or_else(|| ctx.fresh_reference.clone()),
             ),
             parent_id: Some(payment.id.clone()),
-            refund_ids: Vec::new(),
             counts_against_payment: !cmd.fee_only,
             posted_amount: cmd.refund_amount,
             payment_method: payment.payment_method.clone(),
             client_key: Some(cmd.client_key.clone()),
-            received_at: cmd.now,
-            updated_at: cmd.now,
-            history: vec![step],
             details: cmd.details.clone(),
+            ..Record::new(RecordKind::Refund, &cmd.id, amount, &payment.currency, step, cmd.live)
         },
     };
     let after: Vec<Record> = ctx

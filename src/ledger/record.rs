@@ -155,6 +155,43 @@ pub struct Record {
     pub details: serde_json::Map<String, serde_json::Value>,
 }
 
+impl Record {
+    /// A payment or refund as first received: `first` is its first status, when and by which
+    /// request it came; it is live or not as its channel's lifecycle says. Nothing else is known
+    /// yet: no account, no references, no refunds, counting against its payment (for a refund),
+    /// no details. Callers add what they know with struct update syntax.
+    pub fn new(
+        kind: RecordKind,
+        id: impl Into<String>,
+        amount: Decimal,
+        currency: impl Into<String>,
+        first: StatusChange,
+        live: bool,
+    ) -> Self {
+        Self {
+            kind,
+            id: id.into(),
+            status: first.status.clone(),
+            live,
+            amount,
+            currency: currency.into(),
+            account_number: None,
+            confirmation_number: None,
+            reference: None,
+            parent_id: None,
+            refund_ids: Vec::new(),
+            counts_against_payment: true,
+            posted_amount: None,
+            payment_method: None,
+            client_key: None,
+            received_at: first.at,
+            updated_at: first.at,
+            history: vec![first],
+            details: serde_json::Map::new(),
+        }
+    }
+}
+
 /// One balance change. `seq` is gap-free and starts at 1.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JournalEntry {

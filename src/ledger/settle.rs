@@ -8,33 +8,20 @@ use rust_decimal::Decimal;
 use super::{Change, Channel, JournalEntry, RecordKind};
 use crate::domain::account::Account;
 
-/// A journal entry before the backend has given it its seq.
+/// A journal entry before the backend has given it its seq: it cannot be stored until
+/// `numbered` says where it stands in the journal.
 #[derive(Debug, Clone, PartialEq)]
-pub struct JournalDraft {
-    pub at: DateTime<Utc>,
-    pub channel: Channel,
-    pub kind: RecordKind,
-    pub record_id: String,
-    pub account_number: String,
-    pub status: String,
-    pub delta: Decimal,
-    pub balance_after: Decimal,
-}
+pub struct JournalDraft(JournalEntry);
 
 impl JournalDraft {
     /// The entry as committed, with the gap-free seq the backend assigned.
     pub fn numbered(self, seq: u64) -> JournalEntry {
-        JournalEntry {
-            seq,
-            at: self.at,
-            channel: self.channel,
-            kind: self.kind,
-            record_id: self.record_id,
-            account_number: self.account_number,
-            status: self.status,
-            delta: self.delta,
-            balance_after: self.balance_after,
-        }
+        JournalEntry { seq, ..self.0 }
+    }
+
+    /// What the entry will say, but for its seq (0 until numbered).
+    pub fn entry(&self) -> &JournalEntry {
+        &self.0
     }
 }
 
@@ -112,7 +99,8 @@ pub fn settle(
         });
     };
     after.posted_delta += change.delta;
-    let entry = JournalDraft {
+    let entry = JournalDraft(JournalEntry {
+        seq: 0,
         at,
         channel,
         kind: subject.kind,
@@ -121,7 +109,7 @@ pub fn settle(
         status: subject.status.clone(),
         delta: change.delta,
         balance_after: after.current_balance(),
-    };
+    });
     Ok(Settlement {
         account: Some(after),
         entry: Some(entry),
@@ -163,10 +151,11 @@ mod tests {
         let after = s.account.as_ref().expect("account");
         assert_eq!(after.posted_delta.to_string(), "-10.00");
         assert_eq!(s.balance_after().map(|b| b.to_string()).as_deref(), Some("490.00"));
-        let entry = s.entry.expect("entry");
+        let entry = s.entry.expect("entry").numbered(1);
         assert_eq!(
             entry,
-            JournalDraft {
+            JournalEntry {
+                seq: 1,
                 at: at(),
                 channel: Channel::Orbipay,
                 kind: RecordKind::Payment,
@@ -184,7 +173,7 @@ mod tests {
         let mut acc = account("USD");
         for (delta, balance) in [("-10.00", "490.00"), ("2.50", "492.50"), ("-0.01", "492.49")] {
             let s = settle(&change(delta), Some(acc.clone()), Channel::Empayre, at()).expect("settled");
-            assert_eq!(s.entry.as_ref().expect("entry").balance_after.to_string(), balance);
+            assert_eq!(s.entry.as_ref().expect("entry").entry().balance_after.to_string(), balance);
             acc = s.account.expect("account");
         }
         assert_eq!(acc.current_balance().to_string(), "492.49");
@@ -195,7 +184,7 @@ mod tests {
         let mut c = change("3.00");
         c.refund = Some(refund("r", "3.00", true, true));
         let s = settle(&c, Some(account("USD")), Channel::Orbipay, at()).expect("settled");
-        let entry = s.entry.expect("entry");
+        let entry = s.entry.expect("entry").numbered(1);
         assert_eq!((entry.kind, entry.record_id.as_str()), (RecordKind::Refund, "r"));
         assert_eq!(entry.balance_after.to_string(), "503.00");
     }

@@ -377,7 +377,7 @@ mod tests {
                 .expect("unmark");
             store.flush_now().expect("flush");
         }
-        let store = SledStore::open(&path, 8 << 20).expect("reopened");
+        let store = crate::store::sled_store::reopened(&path);
         let from = base.timestamp_nanos_opt().expect("nanos");
         let until = (base + chrono::Duration::minutes(10))
             .timestamp_nanos_opt()
@@ -446,7 +446,7 @@ mod tests {
             assert_eq!(whole_minutes(&store, base), 6, "pending counts are seen at once");
             store.flush_now().expect("flush");
         }
-        let store = SledStore::open(&path, 8 << 20).expect("reopened");
+        let store = crate::store::sled_store::reopened(&path);
         assert_eq!(whole_minutes(&store, base), 6);
     }
 
@@ -464,7 +464,7 @@ mod tests {
             assert_eq!(whole_minutes(&store, base), 7);
             store.flush_now().expect("flush");
         }
-        let store = SledStore::open(&path, 8 << 20).expect("reopened");
+        let store = crate::store::sled_store::reopened(&path);
         assert_eq!(whole_minutes(&store, base), 7);
         store.persist_minute_counts_now();
         assert_eq!(whole_minutes(&store, base), 7);

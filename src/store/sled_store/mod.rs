@@ -866,6 +866,19 @@ pub(crate) fn index_key(value: &str, customer_reference: &str) -> Vec<u8> {
     key
 }
 
+/// Opens a store a test just dropped: sled's own threads may hold its directory a moment
+/// longer, as the reopen after an I/O error knows too.
+#[cfg(test)]
+pub(crate) fn reopened(path: &Path) -> SledStore {
+    for _ in 0..200 {
+        match SledStore::open(path, 8 << 20) {
+            Err(StoreError::Locked { .. }) => std::thread::sleep(std::time::Duration::from_millis(10)),
+            other => return other.expect("reopened"),
+        }
+    }
+    panic!("{} stayed locked after the store was dropped", path.display())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -928,7 +941,7 @@ mod tests {
         // Every handle on the instance must go before sled can be opened again.
         drop((records, meta, store));
 
-        let store = SledStore::open(&path, 8 << 20).expect("reopened");
+        let store = reopened(&path);
         assert!(store.record(RecordKind::Payment, "p1").expect("read").is_some());
         assert!(store.record(RecordKind::Payment, "p2").expect("read").is_some());
         let balance = store.account("A").expect("read").expect("account").current_balance();
@@ -954,7 +967,7 @@ mod tests {
         store.flush_now().expect("flushed");
         drop(store);
 
-        let store = SledStore::open(&path, 8 << 20).expect("reopened");
+        let store = reopened(&path);
         let acc = store.account("A").expect("read").expect("account");
         assert_eq!(acc.account_holder_name.as_deref(), Some("New Name"));
         assert_eq!(acc.current_balance().to_string(), "490.00", "the posting kept");
@@ -1009,7 +1022,7 @@ mod tests {
         assert_eq!(kept[REJECTIONS_KEPT - 1]["n"], 50, "the 50 oldest were dropped");
         drop(store);
         // The count survives a reopen: the bound still holds.
-        let store = SledStore::open(&dir.path().join("s"), 8 << 20).expect("reopened");
+        let store = reopened(&dir.path().join("s"));
         store.log_rejection(&serde_json::json!({ "n": total })).expect("logged");
         assert_eq!(
             store.recent_rejections(usize::MAX).expect("read").len(),
