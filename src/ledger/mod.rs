@@ -179,7 +179,14 @@ pub(crate) mod test_support {
             account_number: Some("A".into()),
             confirmation_number: Some("C1".into()),
             reference: Some("P1".into()),
-            ..Record::new(RecordKind::Payment, id, amount.parse().expect("amount"), "USD", first, live)
+            ..Record::new(
+                RecordKind::Payment,
+                id,
+                amount.parse().expect("amount"),
+                "USD",
+                first,
+                live,
+            )
         }
     }
 

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
-use super::{Change, Channel, JournalEntry, RecordKind};
+use super::{Change, Channel, JournalEntry};
 use crate::domain::account::Account;
 
 /// A journal entry before the backend has given it its seq: it cannot be stored until
@@ -126,6 +126,7 @@ pub fn link_chain(account: &mut Account, position: u64) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::super::test_support::{account, payment, refund};
+    use super::super::RecordKind;
     use super::*;
 
     fn change(delta: &str) -> Change {
@@ -173,7 +174,10 @@ mod tests {
         let mut acc = account("USD");
         for (delta, balance) in [("-10.00", "490.00"), ("2.50", "492.50"), ("-0.01", "492.49")] {
             let s = settle(&change(delta), Some(acc.clone()), Channel::Empayre, at()).expect("settled");
-            assert_eq!(s.entry.as_ref().expect("entry").entry().balance_after.to_string(), balance);
+            assert_eq!(
+                s.entry.as_ref().expect("entry").entry().balance_after.to_string(),
+                balance
+            );
             acc = s.account.expect("account");
         }
         assert_eq!(acc.current_balance().to_string(), "492.49");

@@ -23,6 +23,7 @@
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
+use super::bytes::ByteReader;
 use super::StoreError;
 use crate::domain::account::{Account, AccountStatus, Address, Profile, ProfileStatus};
 use crate::ledger::{Channel, JournalEntry, Record, RecordKind, StatusChange};
@@ -42,8 +43,8 @@ const EVENT_V1: u8 = 0xE1;
 const JSON_OBJECT: u8 = b'{';
 
 /// rust_decimal holds at most 28 decimal places and a 96-bit mantissa.
-const MAX_SCALE: u8 = 28;
-const NEGATIVE: u8 = 0x80;
+pub(super) const MAX_SCALE: u8 = 28;
+pub(super) const NEGATIVE: u8 = 0x80;
 
 pub(crate) fn encode_account(a: &Account) -> Vec<u8> {
     let mut w = Encoder(Vec::with_capacity(96));
@@ -82,7 +83,7 @@ pub(crate) fn decode_account(bytes: &[u8]) -> Result<Account, StoreError> {
     match bytes.first() {
         Some(&JSON_OBJECT) => super::decode(bytes),
         Some(&ACCOUNT_V1) => {
-            let mut r = Decoder { bytes, at: 1 };
+            let mut r = ByteReader::new(bytes, 1);
             let account = Account {
                 account_number: r.string()?,
                 customer_account_reference: r.opt_string()?,
@@ -140,7 +141,7 @@ pub(crate) fn decode_profile(bytes: &[u8]) -> Result<Profile, StoreError> {
     match bytes.first() {
         Some(&JSON_OBJECT) => super::decode(bytes),
         Some(&PROFILE_V1) => {
-            let mut r = Decoder { bytes, at: 1 };
+            let mut r = ByteReader::new(bytes, 1);
             let profile = Profile {
                 customer_reference: r.string()?,
                 lookup_reference: r.opt_string()?,
@@ -216,7 +217,7 @@ pub(crate) fn record_fields(bytes: &[u8]) -> Result<RecordFields<'_>, StoreError
     if bytes.first() != Some(&RECORD_V1) {
         return Err(corrupt("unknown record encoding"));
     }
-    let mut r = Decoder { bytes, at: 1 };
+    let mut r = ByteReader::new(bytes, 1);
     r.str()?; // kind
     r.str()?; // id
     let status = r.str()?;
@@ -252,7 +253,7 @@ pub(crate) fn decode_record(bytes: &[u8]) -> Result<Record, StoreError> {
     match bytes.first() {
         Some(&JSON_OBJECT) => super::decode(bytes),
         Some(&RECORD_V1) => {
-            let mut r = Decoder { bytes, at: 1 };
+            let mut r = ByteReader::new(bytes, 1);
             let record = Record {
                 kind: {
                     let name = r.str()?;
@@ -313,7 +314,7 @@ pub(crate) fn decode_journal(bytes: &[u8]) -> Result<JournalEntry, StoreError> {
     match bytes.first() {
         Some(&JSON_OBJECT) => super::decode(bytes),
         Some(&JOURNAL_V1) => {
-            let mut r = Decoder { bytes, at: 1 };
+            let mut r = ByteReader::new(bytes, 1);
             let entry = JournalEntry {
                 seq: u64::try_from(r.uint()?).map_err(|_| corrupt("journal seq out of range"))?,
                 at: r.time()?,
@@ -369,7 +370,7 @@ pub(crate) fn decode_event(bytes: &[u8]) -> Result<StoredEvent, StoreError> {
     match bytes.first() {
         Some(&JSON_OBJECT) => super::decode(bytes),
         Some(&EVENT_V1) => {
-            let mut r = Decoder { bytes, at: 1 };
+            let mut r = ByteReader::new(bytes, 1);
             let event = StoredEvent {
                 seq: u64::try_from(r.uint()?).map_err(|_| corrupt("event seq out of range"))?,
                 source: r.string()?,
@@ -475,145 +476,6 @@ impl Encoder {
                 let text = serde_json::to_string(map).unwrap_or_else(|_| String::from("{}"));
                 self.str(&text);
             }
-        }
-    }
-}
-
-struct Decoder<'a> {
-    bytes: &'a [u8],
-    at: usize,
-}
-
-impl<'a> Decoder<'a> {
-    fn byte(&mut self) -> Result<u8, StoreError> {
-        let b = *self
-            .bytes
-            .get(self.at)
-            .ok_or_else(|| corrupt("truncated stored value"))?;
-        self.at += 1;
-        Ok(b)
-    }
-
-    fn uint(&mut self) -> Result<u128, StoreError> {
-        let mut n: u128 = 0;
-        let mut shift = 0u32;
-        loop {
-            let b = self.byte()?;
-            let part = u128::from(b & 0x7f);
-            // The 19th group may carry only the top 2 bits of a u128.
-            if shift >= 128 || (shift == 126 && part > 3) {
-                return Err(corrupt("integer too large in stored value"));
-            }
-            n |= part << shift;
-            if b & 0x80 == 0 {
-                return Ok(n);
-            }
-            shift += 7;
-        }
-    }
-
-    fn len(&mut self) -> Result<usize, StoreError> {
-        let n = usize::try_from(self.uint()?).map_err(|_| corrupt("length out of range"))?;
-        if n > self.bytes.len() - self.at {
-            return Err(corrupt("truncated stored value"));
-        }
-        Ok(n)
-    }
-
-    fn str(&mut self) -> Result<&'a str, StoreError> {
-        let n = self.len()?;
-        let raw = &self.bytes[self.at..self.at + n];
-        self.at += n;
-        std::str::from_utf8(raw).map_err(|_| corrupt("stored text is not UTF-8"))
-    }
-
-    fn string(&mut self) -> Result<String, StoreError> {
-        self.str().map(str::to_owned)
-    }
-
-    fn flag(&mut self) -> Result<bool, StoreError> {
-        match self.byte()? {
-            0 => Ok(false),
-            1 => Ok(true),
-            _ => Err(corrupt("bad presence or flag byte in stored value")),
-        }
-    }
-
-    fn int(&mut self) -> Result<i64, StoreError> {
-        let zigzag = u64::try_from(self.uint()?).map_err(|_| corrupt("integer out of range"))?;
-        Ok(((zigzag >> 1) as i64) ^ -((zigzag & 1) as i64))
-    }
-
-    fn time(&mut self) -> Result<DateTime<Utc>, StoreError> {
-        let secs = self.int()?;
-        let nanos = u32::try_from(self.uint()?).map_err(|_| corrupt("time out of range"))?;
-        DateTime::from_timestamp(secs, nanos).ok_or_else(|| corrupt("time out of range"))
-    }
-
-    fn opt_str(&mut self) -> Result<Option<&'a str>, StoreError> {
-        if self.flag()? {
-            self.str().map(Some)
-        } else {
-            Ok(None)
-        }
-    }
-
-    fn opt_string(&mut self) -> Result<Option<String>, StoreError> {
-        Ok(self.opt_str()?.map(str::to_owned))
-    }
-
-    fn strings(&mut self) -> Result<Vec<String>, StoreError> {
-        let count = self.len()?;
-        let mut out = Vec::with_capacity(count);
-        for _ in 0..count {
-            out.push(self.string()?);
-        }
-        Ok(out)
-    }
-
-    fn decimal(&mut self) -> Result<Decimal, StoreError> {
-        let head = self.byte()?;
-        let scale = head & !NEGATIVE;
-        if scale > MAX_SCALE {
-            return Err(corrupt("decimal scale out of range"));
-        }
-        let mantissa = self.uint()?;
-        if mantissa >> 96 != 0 {
-            return Err(corrupt("decimal mantissa out of range"));
-        }
-        Ok(Decimal::from_parts(
-            mantissa as u32,
-            (mantissa >> 32) as u32,
-            (mantissa >> 64) as u32,
-            head & NEGATIVE != 0,
-            u32::from(scale),
-        ))
-    }
-
-    fn opt_decimal(&mut self) -> Result<Option<Decimal>, StoreError> {
-        if self.flag()? {
-            self.decimal().map(Some)
-        } else {
-            Ok(None)
-        }
-    }
-
-    fn json_map(&mut self) -> Result<Option<Address>, StoreError> {
-        if !self.flag()? {
-            return Ok(None);
-        }
-        let text = self.str()?;
-        serde_json::from_str(text)
-            .map(Some)
-            .map_err(|e| StoreError::Corrupt(format!("stored JSON map: {e}")))
-    }
-
-    /// Trailing bytes mean the value is not what this layout wrote.
-    fn finish<T>(self, value: T) -> Result<T, StoreError> {
-        if self.at == self.bytes.len() {
-            Ok(value)
-        } else {
-            Err(corrupt("trailing bytes after a stored value"))
         }
     }
 }

@@ -23,6 +23,7 @@
 //! can be searched by journal seq), op count u32, then per op: tree u8, put u8 (1 put, 0
 //! remove), key length u32, key, and for a put value length u32, value.
 
+use super::bytes::ByteReader;
 use super::{StoreError, TreeId};
 
 const VERSION: u8 = 1;
@@ -80,32 +81,29 @@ pub(crate) fn encode(header: Header, ops: &[Op]) -> Vec<u8> {
 }
 
 pub(crate) fn header(bytes: &[u8]) -> Result<Header, StoreError> {
-    let mut r = Reader { bytes, at: 0 };
-    if r.u8()? != VERSION {
+    let mut r = ByteReader::new(bytes, 0);
+    if r.byte()? != VERSION {
         return Err(corrupt("unknown commit log entry version"));
     }
     Ok(Header {
-        flags: r.u8()?,
-        jseq: r.u64()?,
-        jseq_through: r.u64()?,
+        flags: r.byte()?,
+        jseq: r.u64_be()?,
+        jseq_through: r.u64_be()?,
     })
 }
 
 /// Every op of an entry, borrowed from its bytes.
 pub(crate) fn ops(bytes: &[u8]) -> Result<Vec<OpRef<'_>>, StoreError> {
-    let mut r = Reader {
-        bytes,
-        at: HEADER_LEN - 4,
-    };
-    let count = r.u32()? as usize;
+    let mut r = ByteReader::new(bytes, HEADER_LEN - 4);
+    let count = r.u32_be()? as usize;
     let mut out = Vec::with_capacity(count.min(1024));
     for _ in 0..count {
-        let tree = TreeId::from_tag(r.u8()?).ok_or_else(|| corrupt("unknown tree in a commit log entry"))?;
-        let is_put = r.u8()? == 1;
-        let klen = r.u32()? as usize;
+        let tree = TreeId::from_tag(r.byte()?).ok_or_else(|| corrupt("unknown tree in a commit log entry"))?;
+        let is_put = r.byte()? == 1;
+        let klen = r.u32_be()? as usize;
         let key = r.take(klen)?;
         let value = if is_put {
-            let vlen = r.u32()? as usize;
+            let vlen = r.u32_be()? as usize;
             Some(r.take(vlen)?)
         } else {
             None
@@ -125,39 +123,6 @@ pub(crate) fn value_in(bytes: &[u8], tree: TreeId) -> Result<Option<&[u8]>, Stor
 
 fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(what.into())
-}
-
-struct Reader<'a> {
-    bytes: &'a [u8],
-    at: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], StoreError> {
-        let end = self
-            .at
-            .checked_add(n)
-            .filter(|end| *end <= self.bytes.len())
-            .ok_or_else(|| corrupt("truncated commit log entry"))?;
-        let out = &self.bytes[self.at..end];
-        self.at = end;
-        Ok(out)
-    }
-
-    fn u8(&mut self) -> Result<u8, StoreError> {
-        Ok(self.take(1)?[0])
-    }
-
-    fn u32(&mut self) -> Result<u32, StoreError> {
-        let b = self.take(4)?;
-        Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
-    }
-
-    fn u64(&mut self) -> Result<u64, StoreError> {
-        let mut a = [0u8; 8];
-        a.copy_from_slice(self.take(8)?);
-        Ok(u64::from_be_bytes(a))
-    }
 }
 
 #[cfg(test)]

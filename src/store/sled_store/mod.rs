@@ -31,27 +31,41 @@
 //! The trees marked "in the commit log only" exist as names but stay empty.
 
 mod accounts;
+mod app_meta;
 mod backend;
+mod bytes;
 mod codec;
+mod commit;
 mod disk_sync;
 mod durability;
 mod empayre;
+mod journal;
+mod keys;
 mod log;
 pub(crate) mod minute_counts;
+mod open;
+mod request_log;
 mod search;
+mod trees;
+mod write_set;
 mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use serde::de::DeserializeOwned;
-use sled::Transactional;
 
+pub(crate) use commit::{LogMarks, LOG_APPLIED};
+pub(crate) use journal::JournalMarks;
+pub(crate) use keys::{decode, index_key, order_preserving_i64, received_key, received_key_at, record_key};
+use open::open_instance;
+pub(crate) use trees::TreeId;
+pub(crate) use write_set::WriteSet;
 use writer::Writer;
 
-use crate::ledger::{JournalEntry, Record, RecordKind};
-use crate::store::{CommitStats, Keys, StoreError, REJECTIONS_KEPT};
+use crate::ledger::{Record, RecordKind};
+use crate::store::{CommitStats, Keys, StoreError};
 use disk_sync::DiskSync;
 use durability::Durability;
 
@@ -67,148 +81,6 @@ impl<E: Into<StoreError>> From<sled::transaction::TransactionError<E>> for Store
             sled::transaction::TransactionError::Abort(inner) => inner.into(),
             sled::transaction::TransactionError::Storage(s) => s.into(),
         }
-    }
-}
-
-/// Every tree a transaction may write, in a fixed order (see `WriteSet`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum TreeId {
-    Accounts = 0,
-    Profiles,
-    IdxEmail,
-    IdxSsn,
-    IdxLookupRef,
-    Records,
-    IdxReceived,
-    Journal,
-    JournalChain,
-    Accepted,
-    Rejections,
-    Events,
-    EventIds,
-    Quarantine,
-    Entities,
-    Unmatched,
-    CountByMinute,
-    Meta,
-    Log,
-}
-
-impl TreeId {
-    const ALL: [TreeId; 19] = [
-        TreeId::Accounts,
-        TreeId::Profiles,
-        TreeId::IdxEmail,
-        TreeId::IdxSsn,
-        TreeId::IdxLookupRef,
-        TreeId::Records,
-        TreeId::IdxReceived,
-        TreeId::Journal,
-        TreeId::JournalChain,
-        TreeId::Accepted,
-        TreeId::Rejections,
-        TreeId::Events,
-        TreeId::EventIds,
-        TreeId::Quarantine,
-        TreeId::Entities,
-        TreeId::Unmatched,
-        TreeId::CountByMinute,
-        TreeId::Meta,
-        TreeId::Log,
-    ];
-
-    pub(crate) fn from_tag(tag: u8) -> Option<TreeId> {
-        Self::ALL.get(usize::from(tag)).copied()
-    }
-
-    /// Trees whose values live only in the commit log entry that wrote them (see `log`).
-    pub(crate) fn is_log_resident(self) -> bool {
-        matches!(
-            self,
-            TreeId::Journal | TreeId::JournalChain | TreeId::Events | TreeId::Accepted
-        )
-    }
-}
-
-const TREE_NAMES: [&str; 19] = [
-    "accounts",
-    "profiles",
-    "idx_email",
-    "idx_ssn",
-    "idx_lookup_ref",
-    "records",
-    "idx_received",
-    "journal",
-    "journal_chain",
-    "accepted",
-    "rejections",
-    "events",
-    "event_ids",
-    "quarantine",
-    "entities",
-    "unmatched",
-    "count_by_minute",
-    "meta",
-    "log",
-];
-
-/// The `meta` key of an application value (`Backend::meta`).
-fn app_meta_key(key: &str) -> Vec<u8> {
-    [b"app/".as_slice(), key.as_bytes()].concat()
-}
-
-/// Writes to apply in one atomic sled transaction across trees.
-#[derive(Default)]
-pub(crate) struct WriteSet {
-    pub(super) ops: Vec<(TreeId, Vec<u8>, Option<Vec<u8>>)>,
-}
-
-impl WriteSet {
-    pub fn put(&mut self, tree: TreeId, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) {
-        self.ops.push((tree, key.into(), Some(value.into())));
-    }
-
-    pub fn put_json<T: serde::Serialize>(
-        &mut self,
-        tree: TreeId,
-        key: impl Into<Vec<u8>>,
-        value: &T,
-    ) -> Result<(), StoreError> {
-        let bytes = serde_json::to_vec(value).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        self.put(tree, key, bytes);
-        Ok(())
-    }
-
-    pub fn put_account(&mut self, account: &crate::domain::account::Account) {
-        self.put(
-            TreeId::Accounts,
-            account.account_number.as_bytes(),
-            codec::encode_account(account),
-        );
-    }
-
-    pub fn put_profile(&mut self, profile: &crate::domain::account::Profile) {
-        self.put(
-            TreeId::Profiles,
-            profile.customer_reference.as_bytes(),
-            codec::encode_profile(profile),
-        );
-    }
-
-    pub fn put_record(&mut self, record: &Record) {
-        self.put(
-            TreeId::Records,
-            record_key(record.kind, &record.id),
-            codec::encode_record(record),
-        );
-    }
-
-    pub fn remove(&mut self, tree: TreeId, key: impl Into<Vec<u8>>) {
-        self.ops.push((tree, key.into(), None));
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.ops.is_empty()
     }
 }
 
@@ -251,31 +123,6 @@ struct Inner {
     /// The minute counts not yet in `count_by_minute` (shared with the flusher, which moves them).
     tally: Arc<minute_counts::Tally>,
     durability: Durability,
-}
-
-/// The journal's last committed and last durable seq. The change feed shows entries up to the
-/// durable one only: an entry a poller has read must never change or vanish.
-#[derive(Debug, Default)]
-pub(crate) struct JournalMarks {
-    pub committed: AtomicU64,
-    pub durable: AtomicU64,
-}
-
-/// How far the commit log is applied: `applied` is the last commit whose derived writes are
-/// made (in memory), `watermark` the last value written to `meta.log_applied`, which only
-/// grows. The flusher moves it after each fsync; a bulk transaction moves it too.
-#[derive(Debug, Default)]
-pub(crate) struct LogMarks {
-    pub applied: AtomicU64,
-    pub watermark: Mutex<u64>,
-}
-
-impl LogMarks {
-    pub(crate) fn lock_watermark(&self) -> Result<std::sync::MutexGuard<'_, u64>, StoreError> {
-        self.watermark
-            .lock()
-            .map_err(|_| StoreError::Unavailable("the store lock is poisoned; restart the service".into()))
-    }
 }
 
 impl SledStore {
@@ -369,59 +216,6 @@ impl SledStore {
         f(&mut writer)
     }
 
-    /// Replaces a failed sled instance by a fresh one on the same directory: sled recovers
-    /// what is on disk, and the writer's counters are read again from it. Called with the
-    /// writer lock held. If the disk still refuses, the store stays failed (every request is
-    /// 503) and the next writer tries again.
-    fn reopen(&self, state: &mut writer::WriterState) -> Result<(), StoreError> {
-        let shared = &self.shared;
-        let old = shared
-            .current
-            .write()
-            .map_err(|_| StoreError::Unavailable("the store lock is poisoned; restart the service".into()))?
-            .take();
-        drop(old);
-        // A request may still hold the old instance for a moment (a read in progress), and
-        // sled's directory lock is released only when the last handle goes.
-        let mut attempt = 0;
-        let inner = loop {
-            match open_instance(
-                &shared.path,
-                &shared.display,
-                shared.cache_capacity_bytes,
-                &shared.failed,
-                &shared.journal,
-                &shared.log,
-                &shared.stats,
-            ) {
-                Ok(inner) => break inner,
-                Err(StoreError::Locked { .. }) if attempt < 100 => {
-                    attempt += 1;
-                    std::thread::sleep(std::time::Duration::from_millis(10));
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "the store could not be reopened; will retry on the next write");
-                    return Err(e);
-                }
-            }
-        };
-        let reloaded = writer::WriterState::load(&inner.trees[TreeId::Log as usize])?;
-        shared.journal.committed.store(reloaded.last_seq(), Ordering::Release);
-        shared.journal.durable.store(reloaded.last_seq(), Ordering::Release);
-        *state = reloaded;
-        shared
-            .rejections_logged
-            .store(inner.trees[TreeId::Rejections as usize].len(), Ordering::Release);
-        *shared
-            .current
-            .write()
-            .map_err(|_| StoreError::Unavailable("the store lock is poisoned; restart the service".into()))? =
-            Some(Arc::new(inner));
-        shared.failed.store(false, Ordering::Release);
-        tracing::warn!(path = %shared.display, "the store was reopened after an I/O error");
-        Ok(())
-    }
-
     /// Marks the store failed on an I/O error, so the next writer reopens it.
     fn failure(&self, e: sled::Error) -> StoreError {
         if matches!(
@@ -431,103 +225,6 @@ impl SledStore {
             self.shared.failed.store(true, Ordering::Release);
         }
         StoreError::from(e)
-    }
-
-    /// Commits a write set through the commit log, without a sled transaction (see `log`):
-    /// the log entry first, then every derived op as a plain insert. Returns the commit seq.
-    /// Called with the writer lock held (`state` is the writer's).
-    pub(crate) fn commit_logged(&self, state: &mut writer::WriterState, set: WriteSet) -> Result<u64, StoreError> {
-        let commit = state.next_commit();
-        let mut header = log::Header {
-            flags: 0,
-            jseq: 0,
-            jseq_through: state.last_seq(),
-        };
-        for (tree, key, _) in &set.ops {
-            match tree {
-                TreeId::Journal => {
-                    let jseq = log::commit_of_key(key)?;
-                    header.flags |= log::HAS_JOURNAL;
-                    header.jseq = jseq;
-                    header.jseq_through = jseq;
-                }
-                TreeId::Events => {
-                    // An event's seq is its commit's seq, which is how readers find it.
-                    let staged_as = log::commit_of_key(key)?;
-                    if staged_as != commit {
-                        return Err(StoreError::Corrupt(format!(
-                            "an event staged as seq {staged_as} was committed as {commit}"
-                        )));
-                    }
-                    header.flags |= log::HAS_EVENT;
-                }
-                _ => {}
-            }
-        }
-        let instance = self.instance()?;
-        let entry = log::encode(header, &set.ops);
-        instance.trees[TreeId::Log as usize]
-            .insert(log::key(commit), entry)
-            .map_err(|e| self.failure(e))?;
-        state.committed(commit);
-        // From here the commit has happened; if a derived write fails, the store is reopened,
-        // which applies the entry again from the log.
-        let applied = set
-            .ops
-            .iter()
-            .try_for_each(|(tree, key, value)| apply_op(&instance.trees, *tree, key, value.as_deref()).map(|_| ()));
-        if let Err(e) = applied {
-            self.shared.failed.store(true, Ordering::Release);
-            return Err(StoreError::from(e));
-        }
-        self.shared.log.applied.store(commit, Ordering::Release);
-        Ok(commit)
-    }
-
-    /// Commits a write set in one sled transaction: for bulk writes (imports), which would make
-    /// huge log entries and are rare enough for a transaction's cost. The transaction also
-    /// moves `log_applied` up to the last logged commit, whose derived writes are all made by
-    /// now: replaying an older commit after this one must never undo what this one wrote.
-    pub(crate) fn commit_transaction(&self, mut set: WriteSet) -> Result<(), StoreError> {
-        if set.is_empty() {
-            return Ok(());
-        }
-        let mut watermark = self.shared.log.lock_watermark()?;
-        let applied = self.shared.log.applied.load(Ordering::Acquire).max(*watermark);
-        set.put(TreeId::Meta, LOG_APPLIED.to_vec(), applied.to_be_bytes().to_vec());
-        // A sled transaction builds an overlay for, and commits, every tree it spans: span only
-        // the trees this write set touches.
-        let mut touched: Vec<TreeId> = Vec::with_capacity(8);
-        for (tree, _, _) in &set.ops {
-            if !touched.contains(tree) {
-                touched.push(*tree);
-            }
-        }
-        let instance = self.instance()?;
-        let trees: Vec<sled::Tree> = touched.iter().map(|t| instance.trees[*t as usize].clone()).collect();
-        let slot = |tree: TreeId| touched.iter().position(|t| *t == tree).unwrap_or(0);
-        trees
-            .as_slice()
-            .transaction(|views| {
-                for (tree, key, value) in &set.ops {
-                    let view = &views[slot(*tree)];
-                    match value {
-                        Some(v) => {
-                            view.insert(key.as_slice(), v.as_slice())?;
-                        }
-                        None => {
-                            view.remove(key.as_slice())?;
-                        }
-                    }
-                }
-                Ok::<(), sled::transaction::ConflictableTransactionError<StoreError>>(())
-            })
-            .map_err(|e| match e {
-                sled::transaction::TransactionError::Abort(inner) => inner,
-                sled::transaction::TransactionError::Storage(storage) => self.failure(storage),
-            })?;
-        *watermark = applied;
-        Ok(())
     }
 
     /// Runs `f` with the minute tally and the `count_by_minute` tree of the current instance.
@@ -590,79 +287,6 @@ impl SledStore {
         }
     }
 
-    /// Journal entries with `seq > after`, in order, at most `limit`, and only durable ones:
-    /// an entry committed but not yet flushed could still vanish, and a poller must never see
-    /// an entry change or disappear. Journal entries live in the commit log.
-    pub(crate) fn journal_after(&self, after: u64, limit: usize) -> Result<Vec<JournalEntry>, StoreError> {
-        let durable = self.shared.journal.durable.load(Ordering::Acquire);
-        if after >= durable || limit == 0 {
-            return Ok(Vec::new());
-        }
-        let log_tree = self.tree(TreeId::Log)?;
-        let start = commit_of_journal_seq(&log_tree, after + 1)?;
-        let mut out = Vec::new();
-        for item in log_tree.range(log::key(start)..) {
-            let (_, entry) = item?;
-            let header = log::header(&entry)?;
-            if header.flags & log::HAS_JOURNAL == 0 {
-                continue;
-            }
-            if header.jseq > durable || out.len() >= limit {
-                break;
-            }
-            out.push(journal_entry_in(&entry)?);
-        }
-        Ok(out)
-    }
-
-    /// Appends a request-log entry for a rejected request. It rides on the next flush: the
-    /// answer does not wait for it, since nothing about money depends on it.
-    ///
-    /// Anyone can be refused, credentials or not, so the log is bounded: it keeps the newest
-    /// `REJECTIONS_KEPT` entries and drops the oldest, and refused requests cannot fill the disk.
-    pub(crate) fn log_rejection(&self, entry: &serde_json::Value) -> Result<(), StoreError> {
-        let id = self.next_id()?;
-        let bytes = serde_json::to_vec(entry).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let tree = self.tree(TreeId::Rejections)?;
-        tree.insert(id.to_be_bytes(), bytes).map_err(|e| self.failure(e))?;
-        if self.shared.rejections_logged.fetch_add(1, Ordering::AcqRel) >= REJECTIONS_KEPT {
-            tree.pop_min().map_err(|e| self.failure(e))?;
-            self.shared.rejections_logged.fetch_sub(1, Ordering::AcqRel);
-        }
-        Ok(())
-    }
-
-    /// A value the application keeps under `key` (see `Backend::meta`). Kept in the `meta` tree
-    /// under a prefix of its own, apart from the store's internal marks.
-    pub(crate) fn app_meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let found = self
-            .tree(TreeId::Meta)?
-            .get(app_meta_key(key))
-            .map_err(|e| self.failure(e))?;
-        Ok(found.map(|v| v.to_vec()))
-    }
-
-    /// Writes it outside the commit log (it is no ledger data); the caller awaits `durable`.
-    pub(crate) fn put_app_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        self.tree(TreeId::Meta)?
-            .insert(app_meta_key(key), value)
-            .map_err(|e| self.failure(e))?;
-        Ok(())
-    }
-
-    /// The newest rejections first.
-    pub(crate) fn recent_rejections(&self, limit: usize) -> Result<Vec<serde_json::Value>, StoreError> {
-        self.tree(TreeId::Rejections)?
-            .iter()
-            .rev()
-            .take(limit)
-            .map(|item| {
-                let (_, v) = item?;
-                decode(&v)
-            })
-            .collect()
-    }
-
     /// A write+flush+read round trip, for readiness checks.
     pub(crate) fn probe(&self) -> Result<(), StoreError> {
         // Taking the writer reopens a store that failed, so readiness comes back by itself
@@ -684,188 +308,6 @@ impl SledStore {
     }
 }
 
-/// Opens sled on `path` with every tree, brings the minute counts up to date and starts the
-/// flusher.
-fn open_instance(
-    path: &Path,
-    display: &str,
-    cache_capacity_bytes: u64,
-    failed: &Arc<AtomicBool>,
-    journal: &Arc<JournalMarks>,
-    log: &Arc<LogMarks>,
-    stats: &Arc<CommitStats>,
-) -> Result<Inner, StoreError> {
-    let created = DiskSync::missing_dirs(path);
-    let db = sled::Config::new()
-        .path(path)
-        .cache_capacity(cache_capacity_bytes)
-        .mode(sled::Mode::HighThroughput)
-        .open()
-        .map_err(|e| classify_open_error(e, display))?;
-    let trees = TREE_NAMES
-        .iter()
-        .map(|name| db.open_tree(name))
-        .collect::<Result<Vec<_>, _>>()?;
-    let applied = replay_log(&trees, &db)?;
-    log.applied.store(applied, Ordering::Release);
-    *log.lock_watermark()? = applied;
-    minute_counts::ensure(&trees)?;
-    let tally = Arc::new(minute_counts::Tally::load(&trees)?);
-    // After the replay's flush: this syncs what opening and replaying wrote.
-    let disk = Arc::new(
-        DiskSync::open(db.clone(), path, &created)
-            .map_err(|e| StoreError::Unavailable(format!("cannot sync the store at {display}: {e}")))?,
-    );
-    let durability = Durability::start(
-        disk.clone(),
-        trees[TreeId::Meta as usize].clone(),
-        (tally.clone(), trees[TreeId::CountByMinute as usize].clone()),
-        failed.clone(),
-        journal.clone(),
-        log.clone(),
-        stats.clone(),
-    )
-    .map_err(|e| StoreError::Unavailable(format!("cannot start the flusher: {e}")))?;
-    Ok(Inner {
-        trees,
-        db,
-        disk,
-        tally,
-        durability,
-    })
-}
-
-/// The commit that holds journal entry `jseq` (which must exist). Commit seqs are dense from 1
-/// and each entry's header carries the last journal seq at that commit, so a binary search over
-/// the log finds it in about 20 reads for a million commits.
-fn commit_of_journal_seq(log_tree: &sled::Tree, jseq: u64) -> Result<u64, StoreError> {
-    let header_of = |commit: u64| -> Result<log::Header, StoreError> {
-        match log_tree.get(log::key(commit))? {
-            Some(entry) => log::header(&entry),
-            None => Err(StoreError::Corrupt(format!("commit log entry {commit} is missing"))),
-        }
-    };
-    let last = match log_tree.last()? {
-        Some((k, _)) => log::commit_of_key(&k)?,
-        None => 0,
-    };
-    let (mut lo, mut hi) = (1u64, last + 1);
-    while lo < hi {
-        let mid = lo + (hi - lo) / 2;
-        if header_of(mid)?.jseq_through >= jseq {
-            hi = mid;
-        } else {
-            lo = mid + 1;
-        }
-    }
-    if lo > last || header_of(lo)?.jseq != jseq {
-        return Err(StoreError::Corrupt(format!(
-            "journal entry {jseq} is not in the commit log"
-        )));
-    }
-    Ok(lo)
-}
-
-/// The journal entry a commit log entry holds.
-fn journal_entry_in(entry: &[u8]) -> Result<JournalEntry, StoreError> {
-    match log::value_in(entry, TreeId::Journal)? {
-        Some(bytes) => codec::decode_journal(bytes),
-        None => Err(StoreError::Corrupt("a commit log entry lost its journal entry".into())),
-    }
-}
-
-/// The `meta` key holding the last commit whose derived writes are known to be on disk.
-const LOG_APPLIED: &[u8] = b"log_applied";
-
-/// Applies one op of a commit to its tree; ops of log-resident trees stay in the log.
-fn apply_op(trees: &[sled::Tree], tree: TreeId, key: &[u8], value: Option<&[u8]>) -> sled::Result<()> {
-    if tree.is_log_resident() {
-        return Ok(());
-    }
-    let target = &trees[tree as usize];
-    match value {
-        Some(v) => target.insert(key, v).map(|_| ()),
-        None => target.remove(key).map(|_| ()),
-    }
-}
-
-/// Applies again every commit after `log_applied`: a crash may have cut one between its log
-/// entry and its derived writes. Ops are absolute puts and removes in commit order, so
-/// applying a commit twice is harmless. Returns the last commit applied.
-fn replay_log(trees: &[sled::Tree], db: &sled::Db) -> Result<u64, StoreError> {
-    let meta = &trees[TreeId::Meta as usize];
-    let applied = match meta.get(LOG_APPLIED)? {
-        Some(v) => log::commit_of_key(&v)?,
-        None => 0,
-    };
-    let mut last = applied;
-    for item in trees[TreeId::Log as usize].range(log::key(applied.saturating_add(1))..) {
-        let (key, entry) = item?;
-        for (tree, k, v) in log::ops(&entry)? {
-            apply_op(trees, tree, k, v)?;
-        }
-        last = log::commit_of_key(&key)?;
-    }
-    if last > applied {
-        meta.insert(LOG_APPLIED, &last.to_be_bytes())?;
-        db.flush()?;
-        tracing::info!(
-            from = applied + 1,
-            through = last,
-            "applied the commit log's tail again after a restart"
-        );
-    }
-    Ok(last)
-}
-
-fn classify_open_error(e: sled::Error, path: &str) -> StoreError {
-    if let sled::Error::Io(io) = &e {
-        let text = io.to_string();
-        if io.kind() == std::io::ErrorKind::WouldBlock || text.contains("lock") {
-            return StoreError::Locked { path: path.to_string() };
-        }
-    }
-    StoreError::Unavailable(format!("cannot open the store at {path}: {e}"))
-}
-
-pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
-    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
-pub(crate) fn record_key(kind: RecordKind, id: &str) -> Vec<u8> {
-    let mut key = Vec::with_capacity(1 + id.len());
-    key.push(kind.tag());
-    key.extend_from_slice(id.as_bytes());
-    key
-}
-
-/// Time-index key: an order-preserving encoding of the receive time, then the record key.
-pub(crate) fn received_key(at: chrono::DateTime<chrono::Utc>, kind: RecordKind, id: &str) -> Vec<u8> {
-    received_key_at(at.timestamp_nanos_opt().unwrap_or(i64::MAX), kind, id)
-}
-
-/// Time-index key of a receive time in nanoseconds since the epoch.
-pub(crate) fn received_key_at(nanos: i64, kind: RecordKind, id: &str) -> Vec<u8> {
-    let mut key = Vec::with_capacity(9 + id.len());
-    key.extend_from_slice(&order_preserving_i64(nanos));
-    key.extend_from_slice(&record_key(kind, id));
-    key
-}
-
-/// Flips the sign bit so that big-endian byte order equals numeric order.
-pub(crate) fn order_preserving_i64(v: i64) -> [u8; 8] {
-    ((v as u64) ^ (1 << 63)).to_be_bytes()
-}
-
-/// Index key `value 0x00 customer_reference`.
-pub(crate) fn index_key(value: &str, customer_reference: &str) -> Vec<u8> {
-    let mut key = Vec::with_capacity(value.len() + 1 + customer_reference.len());
-    key.extend_from_slice(value.as_bytes());
-    key.push(0);
-    key.extend_from_slice(customer_reference.as_bytes());
-    key
-}
-
 /// Opens a store a test just dropped: sled's own threads may hold its directory a moment
 /// longer, as the reopen after an I/O error knows too.
 #[cfg(test)]
@@ -885,6 +327,7 @@ mod tests {
     use crate::domain::account::AccountEntry;
     use crate::ledger::test_support::{account, payment};
     use crate::ledger::{Change, Channel};
+    use crate::store::REJECTIONS_KEPT;
 
     fn import(store: &SledStore, account: crate::domain::account::Account) {
         store

@@ -14,8 +14,8 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
-use super::{codec, log, order_preserving_i64, received_key_at, SledStore, StoreError, TreeId};
-use crate::ledger::{JournalEntry, Record, RecordKind};
+use super::{codec, order_preserving_i64, received_key_at, SledStore, StoreError, TreeId};
+use crate::ledger::{Record, RecordKind};
 use crate::store::query::{
     Condition, Direction, Filter, Operand, RecordCursor, SearchField, SearchPage, SearchQuery, SortField,
 };
@@ -207,37 +207,6 @@ impl SledStore {
             }
         }
         Ok(SearchPage { total, records: page })
-    }
-
-    /// An account's journal entries, newest first, at most `limit`: a walk down the chain
-    /// that starts at the account and links each entry to the account's one before.
-    pub(crate) fn account_journal(&self, account_number: &str, limit: usize) -> Result<Vec<JournalEntry>, StoreError> {
-        let Some(account) = self.account(account_number)? else {
-            return Ok(Vec::new());
-        };
-        let log_tree = self.tree(TreeId::Log)?;
-        // Like the feed, only entries that are on disk.
-        let durable = self.journal_marks().durable.load(std::sync::atomic::Ordering::Acquire);
-        let mut next = account.last_journal_commit;
-        let mut out = Vec::new();
-        while let Some(commit) = next.filter(|_| out.len() < limit) {
-            let Some(entry) = log_tree.get(log::key(commit))? else {
-                return Err(StoreError::Corrupt(format!(
-                    "journal entry of account {account_number} is missing"
-                )));
-            };
-            let link = log::value_in(&entry, TreeId::JournalChain)?
-                .ok_or_else(|| StoreError::Corrupt(format!("journal entry of account {account_number} has no link")))?;
-            next = match link.len() {
-                0 => None,
-                _ => Some(log::commit_of_key(link)?),
-            };
-            let journal = super::journal_entry_in(&entry)?;
-            if journal.seq <= durable {
-                out.push(journal);
-            }
-        }
-        Ok(out)
     }
 
     /// Records received at or after `since` (all when None), in receive order, after `cursor`,
