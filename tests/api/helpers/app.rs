@@ -1,0 +1,180 @@
+//! A server in this process: built like `serve` builds it, on port 0 with a temp store.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use biller_inbox::settings::{OrbipayClient, Settings};
+use biller_inbox::startup::Application;
+use rust_decimal::Decimal;
+use serde_json::Value;
+
+use super::{repo_path, Remote, ADMIN_TOKEN, API_KEY, CLIENT_KEY};
+
+/// Settings for an in-process test server: built-in defaults, the demo client, the demo
+/// accounts, a temp store, port 0.
+pub fn test_settings(store: &Path) -> Settings {
+    let mut s = Settings::defaults();
+    s.server.port = 0;
+    s.server.workers = 2;
+    s.store.path = store.to_path_buf();
+    s.store.cache_capacity_bytes = 16 * 1024 * 1024;
+    s.seed.accounts_file = repo_path("fixtures/accounts.json").display().to_string();
+    s.orbipay.clients = vec![
+        OrbipayClient {
+            client_key: CLIENT_KEY.into(),
+            enabled: true,
+            credentials: vec![BTreeMap::from([("api-key".to_string(), API_KEY.to_string())])],
+        },
+        OrbipayClient {
+            client_key: "demo-disabled".into(),
+            enabled: false,
+            credentials: vec![BTreeMap::from([(
+                "api-key".to_string(),
+                "demo-disabled-key".to_string(),
+            )])],
+        },
+    ];
+    s.admin.token = "test-admin-token".into();
+    s
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub store_dir: tempfile::TempDir,
+    handle: actix_web::dev::ServerHandle,
+    /// The same server through `Remote` (admin token included).
+    remote: Remote,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    let store_dir = tempfile::tempdir().expect("temp dir");
+    let mut settings = test_settings(&store_dir.path().join("store"));
+    adjust(&mut settings);
+    let app = Application::build(settings).await.expect("server builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let handle = app.handle();
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        remote: Remote::new(&address, ADMIN_TOKEN),
+        address,
+        client: reqwest::Client::builder()
+            .pool_max_idle_per_host(64)
+            .build()
+            .expect("client"),
+        store_dir,
+        handle,
+    }
+}
+
+/// The demo Empayre source trusting the fixture key.
+pub fn fixture_empayre_source(name: &str) -> biller_inbox::settings::EmpayreSource {
+    biller_inbox::settings::EmpayreSource {
+        name: name.into(),
+        public_keys: vec![],
+        public_key_files: vec![repo_path("fixtures/keys/empayre_test_public.pem")],
+        account_pointer: "/invoice/metadata/account_number".into(),
+        ..Default::default()
+    }
+}
+
+/// A server with the demo EBPP client, the demo Empayre source and the admin API: everything an
+/// operator can look at.
+pub async fn spawn_full_app() -> TestApp {
+    spawn_app_with(|s| s.empayre.sources = vec![fixture_empayre_source("demo")]).await
+}
+
+impl TestApp {
+    /// Stops the server and waits until its workers have released the store.
+    pub async fn stop(&self) {
+        self.handle.stop(true).await;
+    }
+
+    pub async fn lookup(&self, form: &[(&str, &str)]) -> reqwest::Response {
+        self.client
+            .post(format!("{}/mpacustomers", self.address))
+            .header("client-key", CLIENT_KEY)
+            .header("api-key", API_KEY)
+            .form(form)
+            .send()
+            .await
+            .expect("lookup sent")
+    }
+
+    /// POSTs JSON to an Orbipay endpoint with the demo credentials.
+    pub async fn post(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.address))
+            .header("client-key", CLIENT_KEY)
+            .header("api-key", API_KEY)
+            .json(body)
+            .send()
+            .await
+            .expect("posting sent")
+    }
+
+    /// Status and parsed body.
+    pub async fn post_json(&self, path: &str, body: &Value) -> (u16, Value) {
+        let r = self.post(path, body).await;
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// The account's current balance as the EBPP lookup shows it.
+    pub async fn balance(&self, account: &str) -> Decimal {
+        let r = self.lookup(&[("account_number", account)]).await;
+        assert_eq!(r.status(), 200, "lookup of {account}");
+        let body: Value = r.json().await.expect("json");
+        body["list"][0]["customer_accounts"]["list"][0]["current_balance"]
+            .as_str()
+            .expect("balance")
+            .parse()
+            .expect("decimal")
+    }
+
+    /// The client of `remote` for this server, with the test admin token.
+    pub fn remote(&self) -> Remote {
+        self.remote.clone()
+    }
+
+    /// An admin request with the test token.
+    pub fn admin(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.remote.admin(method, path)
+    }
+
+    /// GET an admin route with the token: status and parsed body.
+    pub async fn admin_get(&self, path: &str) -> (u16, Value) {
+        self.remote.admin_get(path).await
+    }
+
+    /// POST JSON to an admin route with the token: status and parsed body.
+    pub async fn admin_post(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.remote.admin_post(path, body).await
+    }
+
+    /// PUT a raw body to an admin route with the token: status and parsed body.
+    pub async fn admin_put(&self, path: &str, body: &str) -> (u16, Value) {
+        self.remote.admin_put(path, body).await
+    }
+
+    /// `POST /admin/postings/search`.
+    pub async fn search(&self, body: &Value) -> (u16, Value) {
+        self.admin_post("/admin/postings/search", body).await
+    }
+
+    /// The text of `GET /metrics`.
+    pub async fn metrics_text(&self) -> String {
+        let r = self
+            .client
+            .get(format!("{}/metrics", self.address))
+            .send()
+            .await
+            .expect("metrics sent");
+        assert_eq!(r.status(), 200);
+        r.text().await.expect("metrics text")
+    }
+}
