@@ -18,3 +18,4 @@ pub mod store;
 pub mod telemetry;
 #[cfg(test)]
 mod test_data;
+pub mod tls;

@@ -11,6 +11,8 @@ use config::{Config, Environment, File, FileFormat};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
+use crate::tls::TlsSubject;
+
 /// The defaults every layer starts from (the contract of `interfaces.md` §2, without the demo
 /// credentials, which live in `config/default.toml`).
 const BUILT_IN_DEFAULTS: &str = r#"
@@ -101,6 +103,21 @@ pub struct ServerSettings {
     /// Time allowed to receive a request's head and body before the connection is dropped.
     pub request_timeout_ms: u64,
     pub keep_alive_secs: u64,
+    /// HTTPS; without this table the server speaks plain HTTP.
+    #[serde(default)]
+    pub tls: Option<TlsSettings>,
+}
+
+/// `[server.tls]`: the certificate chain and key (PEM, reloaded when the files change), and an
+/// optional CA whose client certificates the server asks for.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSettings {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+    /// Empty: no client certificates are asked for.
+    #[serde(default)]
+    pub client_ca_file: PathBuf,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -241,6 +258,10 @@ pub struct OrbipayClient {
     pub enabled: bool,
     /// Each set maps header name → value; any one set must match completely.
     pub credentials: Vec<BTreeMap<String, String>>,
+    /// With `server.tls.client_ca_file`: the client certificate must name this (its subject
+    /// attributes or one of its alternative names), else 401.
+    #[serde(default)]
+    pub tls_subject: Option<TlsSubject>,
 }
 
 // Secrets must never reach a log line, not even through `{:?}` of the settings.
@@ -250,6 +271,7 @@ impl std::fmt::Debug for OrbipayClient {
             .field("client_key", &self.client_key)
             .field("enabled", &self.enabled)
             .field("credential_sets", &self.credentials.len())
+            .field("tls_subject", &self.tls_subject)
             .finish()
     }
 }
@@ -379,6 +401,9 @@ pub const PATH_KEYS: &[&str] = &[
     "seed.accounts_file",
     "empayre.sources[].public_key_files[]",
     "empayre.sources[].api_token.file",
+    "server.tls.cert_file",
+    "server.tls.key_file",
+    "server.tls.client_ca_file",
 ];
 
 /// The environment variables that configure the server start with this (`BILLER_INBOX__SERVER__PORT`).
@@ -631,6 +656,7 @@ impl Settings {
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return Err(SettingsError::new("log.level", "must be a level such as info or debug"));
         }
+        self.validate_tls()?;
         self.validate_orbipay()?;
         self.validate_empayre()?;
         Ok(())
@@ -679,6 +705,31 @@ impl Settings {
         for (key, value, min, max) in ranges {
             if !(min..=max).contains(&value) {
                 return Err(SettingsError::new(key, format!("must be between {min} and {max}")));
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_tls(&self) -> Result<(), SettingsError> {
+        if let Some(tls) = &self.server.tls {
+            if tls.cert_file.as_os_str().is_empty() {
+                return Err(SettingsError::new("server.tls.cert_file", "must name a PEM file"));
+            }
+            if tls.key_file.as_os_str().is_empty() {
+                return Err(SettingsError::new("server.tls.key_file", "must name a PEM file"));
+            }
+        }
+        let asks_for_certificates = self
+            .server
+            .tls
+            .as_ref()
+            .is_some_and(|t| !t.client_ca_file.as_os_str().is_empty());
+        for (i, client) in self.orbipay.clients.iter().enumerate() {
+            if client.tls_subject.is_some() && !asks_for_certificates {
+                return Err(SettingsError::new(
+                    format!("orbipay.clients[{i}].tls_subject"),
+                    "needs server.tls.client_ca_file: without it no client certificate is asked for",
+                ));
             }
         }
         Ok(())
@@ -951,6 +1002,7 @@ mod tests {
             client_key: "c".into(),
             enabled: true,
             credentials: vec![BTreeMap::from([("api-key".to_string(), "hidden-api-key".to_string())])],
+            tls_subject: None,
         });
         let text = format!("{s:?}");
         assert!(!text.contains("very-secret-token"));

@@ -2,6 +2,7 @@
 //! pass port 0 and read the real port back; `configure` registers every route once for both.
 
 use std::net::TcpListener;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::body::MessageBody;
@@ -18,6 +19,7 @@ use crate::orbipay::auth::OrbipayAuth;
 use crate::settings::Settings;
 use crate::state::AppState;
 use crate::store::{Store, StoreError};
+use crate::tls::{CertReloader, ClientIdentity};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -33,6 +35,8 @@ pub enum StartupError {
     Postgres(#[from] crate::store::postgres::PgError),
     #[error("cannot listen on {address}: {source}")]
     Bind { address: String, source: std::io::Error },
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 pub struct Application {
@@ -42,6 +46,9 @@ pub struct Application {
     /// Background jobs (Empayre reconciliation), stopped when the server stops.
     jobs: Vec<tokio::task::JoinHandle<()>>,
     stop_jobs: tokio::sync::watch::Sender<bool>,
+    /// With `[server.tls]`: the certificate reloader (the server checks the files every
+    /// second; `reload_certificate` checks at once).
+    tls: Option<Arc<CertReloader>>,
 }
 
 impl Application {
@@ -57,6 +64,12 @@ impl Application {
         if !orbipay_auth.is_configured() {
             tracing::warn!("no Orbipay client configured: the EBPP endpoints answer 503 (fail closed)");
         }
+        let tls = settings
+            .server
+            .tls
+            .as_ref()
+            .map(crate::tls::server_config)
+            .transpose()?;
         let empayre_sources = Sources::load(&settings.empayre)?;
         if empayre_sources.is_empty() {
             tracing::warn!("no Empayre source configured: the webhook routes answer 503 (fail closed)");
@@ -105,30 +118,54 @@ impl Application {
                 })
         })
         .client_request_timeout(Duration::from_millis(server.request_timeout_ms))
-        .keep_alive(Duration::from_secs(server.keep_alive_secs));
+        .keep_alive(Duration::from_secs(server.keep_alive_secs))
+        // Before `listen`: the callback is captured when the listener is added.
+        .on_connect(ClientIdentity::on_connect);
         if server.workers > 0 {
             http = http.workers(server.workers);
         }
-        let server = http
-            .listen(listener)
-            .map_err(|source| StartupError::Bind {
-                address: "listener".into(),
-                source,
-            })?
-            .run();
+        let listen_error = |source| StartupError::Bind {
+            address: "listener".into(),
+            source,
+        };
+        let (http, reloader) = match tls {
+            Some((config, reloader)) => {
+                reloader.watch().map_err(listen_error)?;
+                (
+                    http.listen_rustls_0_23(listener, config).map_err(listen_error)?,
+                    Some(reloader),
+                )
+            }
+            None => (http.listen(listener).map_err(listen_error)?, None),
+        };
         let (stop_jobs, stopped) = tokio::sync::watch::channel(false);
         let jobs = crate::empayre::reconcile_job::spawn_jobs(&state, &stopped);
         Ok(Self {
             port,
-            server,
+            server: http.run(),
             state,
             jobs,
             stop_jobs,
+            tls: reloader,
         })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// `https` with `[server.tls]`, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
+    /// Looks at the certificate files now (SIGHUP) rather than at the next periodic check.
+    pub fn certificate_reloader(&self) -> Option<Arc<CertReloader>> {
+        self.tls.clone()
     }
 
     pub fn handle(&self) -> actix_web::dev::ServerHandle {

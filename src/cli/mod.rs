@@ -277,10 +277,11 @@ fn serve(config: Option<&std::path::Path>) -> Result<(), Failure> {
             .await
             .map_err(|e| match e {
                 crate::startup::StartupError::Settings(s) => Failure::usage(s.to_string()),
+                crate::startup::StartupError::Tls(t) => Failure::usage(t.to_string()),
                 other => Failure::check(other.to_string()),
             })?;
         // Scripts and tests read the bound address from this line.
-        println!("biller-inbox listening on http://{host}:{}", app.port());
+        println!("biller-inbox listening on {}://{host}:{}", app.scheme(), app.port());
         tracing::info!(port = app.port(), "serving");
         app.run_until_stopped()
             .await

@@ -5,6 +5,7 @@ use actix_web::http::header::{HeaderMap, HeaderName};
 use subtle::ConstantTimeEq;
 
 use crate::settings::OrbipayClient;
+use crate::tls::{ClientIdentity, TlsSubject};
 
 const CLIENT_KEY_HEADER: &str = "client-key";
 
@@ -22,6 +23,8 @@ struct Client {
     key: String,
     enabled: bool,
     sets: Vec<Vec<(HeaderName, Vec<u8>)>>,
+    /// The client certificate must name this (`tls_subject`).
+    certificate: Option<TlsSubject>,
 }
 
 pub struct OrbipayAuth {
@@ -36,6 +39,7 @@ impl OrbipayAuth {
             .map(|c| Client {
                 key: c.client_key.clone(),
                 enabled: c.enabled,
+                certificate: c.tls_subject.clone(),
                 sets: c
                     .credentials
                     .iter()
@@ -57,8 +61,13 @@ impl OrbipayAuth {
         !self.clients.is_empty()
     }
 
-    /// Returns the authenticated client key.
-    pub fn authenticate(&self, headers: &HeaderMap) -> Result<String, AuthFailure> {
+    /// Returns the authenticated client key. `certificate` is the connection's verified client
+    /// certificate, if any: a client with a `tls_subject` needs one that names it.
+    pub fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        certificate: Option<&ClientIdentity>,
+    ) -> Result<String, AuthFailure> {
         if self.clients.is_empty() {
             return Err(AuthFailure::NotConfigured);
         }
@@ -81,6 +90,16 @@ impl OrbipayAuth {
                 found = Some(client);
             }
         }
+        // Which certificate a client must show is not a secret: checked after the loop.
+        if let Some(client) = found {
+            let shown = match &client.certificate {
+                None => true,
+                Some(subject) => certificate.is_some_and(|c| subject.matches(c)),
+            };
+            if !shown {
+                return Err(AuthFailure::Unauthorized);
+            }
+        }
         match found {
             Some(c) if c.enabled => Ok(c.key.clone()),
             Some(_) => Err(AuthFailure::Forbidden),
@@ -99,6 +118,7 @@ mod tests {
         OrbipayClient {
             client_key: key.into(),
             enabled,
+            tls_subject: None,
             credentials: sets
                 .iter()
                 .map(|s| {
@@ -172,11 +192,37 @@ mod tests {
             ),
         ];
         for (name, h, want) in cases {
-            assert_eq!(auth.authenticate(&headers(&h)), want, "{name}");
+            assert_eq!(auth.authenticate(&headers(&h), None), want, "{name}");
         }
         assert_eq!(
-            OrbipayAuth::new(&[]).authenticate(&headers(&[])),
+            OrbipayAuth::new(&[]).authenticate(&headers(&[]), None),
             Err(AuthFailure::NotConfigured)
         );
+    }
+
+    #[test]
+    fn a_client_naming_a_certificate_needs_it() {
+        let mut with_cert = client("tls", true, &[&[("api-key", "k")]]);
+        with_cert.tls_subject = Some(TlsSubject::parse("CN=ebpp-client").expect("subject"));
+        let auth = OrbipayAuth::new(&[with_cert, client("plain", true, &[&[("api-key", "p")]])]);
+        let right = ClientIdentity {
+            subject: vec![("CN".into(), "ebpp-client".into())],
+            alt_names: vec![],
+        };
+        let wrong = ClientIdentity {
+            subject: vec![("CN".into(), "someone-else".into())],
+            alt_names: vec![],
+        };
+        let tls_headers = headers(&[("client-key", "tls"), ("api-key", "k")]);
+        assert_eq!(auth.authenticate(&tls_headers, Some(&right)), Ok("tls".into()));
+        assert_eq!(
+            auth.authenticate(&tls_headers, Some(&wrong)),
+            Err(AuthFailure::Unauthorized)
+        );
+        assert_eq!(auth.authenticate(&tls_headers, None), Err(AuthFailure::Unauthorized));
+        // A client without tls_subject does not care about certificates.
+        let plain_headers = headers(&[("client-key", "plain"), ("api-key", "p")]);
+        assert_eq!(auth.authenticate(&plain_headers, None), Ok("plain".into()));
+        assert_eq!(auth.authenticate(&plain_headers, Some(&wrong)), Ok("plain".into()));
     }
 }

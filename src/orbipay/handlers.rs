@@ -19,6 +19,7 @@ use crate::http::{media_type, read_body, RequestId};
 use crate::ledger::RecordKind;
 use crate::state::AppState;
 use crate::store::LookupCriteria;
+use crate::tls::ClientIdentity;
 
 /// Look up customer profiles and their accounts (all given criteria must hold).
 #[utoipa::path(
@@ -40,7 +41,9 @@ pub async fn lookup(
     rid: RequestId,
 ) -> Result<HttpResponse, OrbipayError> {
     let result = async {
-        state.orbipay_auth.authenticate(req.headers())?;
+        state
+            .orbipay_auth
+            .authenticate(req.headers(), req.conn_data::<ClientIdentity>())?;
         if media_type(&req) != "application/x-www-form-urlencoded" {
             return Err(OrbipayError::malformed(
                 "content type must be application/x-www-form-urlencoded",
@@ -119,7 +122,9 @@ async fn post_payment(
 ) -> Result<HttpResponse, OrbipayError> {
     let mut posted_id = None;
     let result = async {
-        let client_key = state.orbipay_auth.authenticate(req.headers())?;
+        let client_key = state
+            .orbipay_auth
+            .authenticate(req.headers(), req.conn_data::<ClientIdentity>())?;
         let body = read_json_body(&req, payload, &state).await?;
         let parsed = match endpoint {
             Endpoint::Reversal => wire::parse_reversal(&body),
@@ -167,7 +172,9 @@ pub async fn refund(
 ) -> Result<HttpResponse, OrbipayError> {
     let mut posted_id = None;
     let result = async {
-        let client_key = state.orbipay_auth.authenticate(req.headers())?;
+        let client_key = state
+            .orbipay_auth
+            .authenticate(req.headers(), req.conn_data::<ClientIdentity>())?;
         let body = read_json_body(&req, payload, &state).await?;
         let (posting, stored_copy) = wire::parse_refund(&body).map_err(|errors| {
             posted_id = wire::posting_id(&body);

@@ -25,5 +25,7 @@ mod replay;
 mod repository;
 mod startup;
 mod store_trouble;
+mod test_ca;
+mod tls;
 mod uniform_errors;
 mod webdriver;

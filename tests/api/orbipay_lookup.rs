@@ -20,9 +20,8 @@ async fn references(app: &TestApp, form: &[(&str, &str)]) -> (u16, Vec<String>, 
     (status, refs, body)
 }
 
-#[tokio::test]
-async fn every_criterion_finds_its_profiles() {
-    let app = spawn_app().await;
+async fn every_criterion_finds_its_profiles(transport: Transport) {
+    let app = spawn_app_over(transport, |_| {}).await;
     let cases: Vec<(&str, Vec<(&str, &str)>, Vec<&str>)> = vec![
         (
             "customer_reference",
@@ -65,9 +64,8 @@ async fn every_criterion_finds_its_profiles() {
     }
 }
 
-#[tokio::test]
-async fn criteria_that_disagree_match_nothing() {
-    let app = spawn_app().await;
+async fn criteria_that_disagree_match_nothing(transport: Transport) {
+    let app = spawn_app_over(transport, |_| {}).await;
     let cases: Vec<Vec<(&str, &str)>> = vec![
         vec![("customer_reference", "C-1001"), ("account_number", "ACC-100300")],
         vec![("email", "ana@example.com"), ("ssn", "223456789")],
@@ -82,9 +80,8 @@ async fn criteria_that_disagree_match_nothing() {
     }
 }
 
-#[tokio::test]
-async fn account_number_shows_only_that_account_under_each_profile() {
-    let app = spawn_app().await;
+async fn account_number_shows_only_that_account_under_each_profile(transport: Transport) {
+    let app = spawn_app_over(transport, |_| {}).await;
     let (_, _, body) = references(&app, &[("customer_reference", "C-1001")]).await;
     let accounts: Vec<&str> = body["list"][0]["customer_accounts"]["list"]
         .as_array()
@@ -104,9 +101,8 @@ async fn account_number_shows_only_that_account_under_each_profile() {
     assert_eq!(body["has_more_results"], "false");
 }
 
-#[tokio::test]
-async fn answer_is_all_strings_and_never_carries_the_ssn() {
-    let app = spawn_app().await;
+async fn answer_is_all_strings_and_never_carries_the_ssn(transport: Transport) {
+    let app = spawn_app_over(transport, |_| {}).await;
     let r = app.lookup(&[("ssn", "123456789")]).await;
     assert_eq!(r.status(), 200);
     let text = r.text().await.expect("text");
@@ -128,9 +124,8 @@ async fn answer_is_all_strings_and_never_carries_the_ssn() {
     assert!(all_scalars_are_strings(&body), "{body}");
 }
 
-#[tokio::test]
-async fn closed_and_repair_accounts_show_as_inactive() {
-    let app = spawn_app().await;
+async fn closed_and_repair_accounts_show_as_inactive(transport: Transport) {
+    let app = spawn_app_over(transport, |_| {}).await;
     for account in ["ACC-100500", "ACC-100600"] {
         let (_, _, body) = references(&app, &[("account_number", account)]).await;
         assert_eq!(
@@ -145,9 +140,8 @@ async fn closed_and_repair_accounts_show_as_inactive() {
     );
 }
 
-#[tokio::test]
-async fn results_are_capped_with_a_true_total() {
-    let app = spawn_app_with(|s| s.orbipay.lookup_max_results = 1).await;
+async fn results_are_capped_with_a_true_total(transport: Transport) {
+    let app = spawn_app_over(transport, |s| s.orbipay.lookup_max_results = 1).await;
     let (status, refs, body) = references(&app, &[("account_number", "ACC-100200")]).await;
     assert_eq!(status, 200);
     assert_eq!(refs.len(), 1);
@@ -155,9 +149,8 @@ async fn results_are_capped_with_a_true_total() {
     assert_eq!(body["has_more_results"], "true");
 }
 
-#[tokio::test]
-async fn invalid_lookups_are_400_with_the_field() {
-    let app = spawn_app().await;
+async fn invalid_lookups_are_400_with_the_field(transport: Transport) {
+    let app = spawn_app_over(transport, |_| {}).await;
     let long = "x".repeat(101);
     let cases: Vec<(Vec<(&str, &str)>, Option<&str>)> = vec![
         (vec![], None),
@@ -188,9 +181,8 @@ async fn invalid_lookups_are_400_with_the_field() {
     assert_eq!(r.status(), 400, "JSON is not the lookup's content type");
 }
 
-#[tokio::test]
-async fn authentication_failures() {
-    let app = spawn_app().await;
+async fn authentication_failures(transport: Transport) {
+    let app = spawn_app_over(transport, |_| {}).await;
     let url = format!("{}/mpacustomers", app.address);
     let cases: Vec<(Vec<(&str, &str)>, u16, &str)> = vec![
         (vec![], 401, "error_unauthorized"),
@@ -234,9 +226,8 @@ async fn authentication_failures() {
     }
 }
 
-#[tokio::test]
-async fn request_id_is_echoed_or_generated() {
-    let app = spawn_app().await;
+async fn request_id_is_echoed_or_generated(transport: Transport) {
+    let app = spawn_app_over(transport, |_| {}).await;
     let r = app
         .client
         .get(format!("{}/health/live", app.address))
@@ -254,9 +245,8 @@ async fn request_id_is_echoed_or_generated() {
     assert!(!r.headers()["x-request-id"].is_empty());
 }
 
-#[tokio::test]
-async fn no_configured_client_closes_the_channel() {
-    let app = spawn_app_with(|s| s.orbipay.clients.clear()).await;
+async fn no_configured_client_closes_the_channel(transport: Transport) {
+    let app = spawn_app_over(transport, |s| s.orbipay.clients.clear()).await;
     let r = app.lookup(&[("customer_reference", "C-1001")]).await;
     assert_eq!(r.status(), 503);
     let body: Value = r.json().await.expect("json");
@@ -267,9 +257,8 @@ async fn no_configured_client_closes_the_channel() {
     assert_eq!(status, 503);
 }
 
-#[tokio::test]
-async fn other_methods_on_ebpp_routes_get_the_error_envelope() {
-    let app = spawn_app().await;
+async fn other_methods_on_ebpp_routes_get_the_error_envelope(transport: Transport) {
+    let app = spawn_app_over(transport, |_| {}).await;
     for path in Endpoint::ALL.map(Endpoint::path) {
         for method in [reqwest::Method::GET, reqwest::Method::PUT, reqwest::Method::DELETE] {
             let r = app
@@ -286,3 +275,18 @@ async fn other_methods_on_ebpp_routes_get_the_error_envelope() {
         }
     }
 }
+
+// The conformance suite holds over plain HTTP and over TLS alike.
+over_plain_and_tls!(
+    every_criterion_finds_its_profiles,
+    criteria_that_disagree_match_nothing,
+    account_number_shows_only_that_account_under_each_profile,
+    answer_is_all_strings_and_never_carries_the_ssn,
+    closed_and_repair_accounts_show_as_inactive,
+    results_are_capped_with_a_true_total,
+    invalid_lookups_are_400_with_the_field,
+    authentication_failures,
+    request_id_is_echoed_or_generated,
+    no_configured_client_closes_the_channel,
+    other_methods_on_ebpp_routes_get_the_error_envelope,
+);

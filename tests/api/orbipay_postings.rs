@@ -8,9 +8,8 @@ const PAY: &str = "/paymentposting";
 const REVERSE: &str = "/paymentreversalposting";
 const REFUND: &str = "/paymentrefundposting";
 
-#[tokio::test]
-async fn a_payment_credits_the_account_and_answers_the_posting() {
-    let app = spawn_app().await;
+async fn a_payment_credits_the_account_and_answers_the_posting(transport: Transport) {
+    let app = spawn_app_over(transport, |_| {}).await;
     let (status, body) = app
         .post_json(PAY, &payment("123456789", "ACC-100200", "101.05", "processed"))
         .await;
@@ -33,17 +32,15 @@ async fn a_payment_credits_the_account_and_answers_the_posting() {
     assert_eq!(body["posting_info"]["payment_reference"], "EBPP-REF-5");
 }
 
-#[tokio::test]
-async fn a_bare_object_is_accepted_too() {
-    let app = spawn_app().await;
+async fn a_bare_object_is_accepted_too(transport: Transport) {
+    let app = spawn_app_over(transport, |_| {}).await;
     let bare = payment("77", "ACC-100200", "10.00", "processed")["posting_info"].clone();
     let (status, _) = app.post_json(PAY, &bare).await;
     assert_eq!(status, 200);
 }
 
-#[tokio::test]
-async fn every_business_rule_code_is_reachable() {
-    let app = spawn_app().await;
+async fn every_business_rule_code_is_reachable(transport: Transport) {
+    let app = spawn_app_over(transport, |_| {}).await;
     // A recorded, then reversed payment for the refund and reversal cases.
     assert_eq!(
         app.post_json(PAY, &payment("900", "ACC-100200", "50.00", "processed"))
@@ -237,9 +234,8 @@ async fn every_business_rule_code_is_reachable() {
     );
 }
 
-#[tokio::test]
-async fn each_missing_required_field_is_reported_with_its_path() {
-    let app = spawn_app().await;
+async fn each_missing_required_field_is_reported_with_its_path(transport: Transport) {
+    let app = spawn_app_over(transport, |_| {}).await;
     let payment_fields = [
         ("id", "id"),
         ("amount", "amount"),
@@ -295,9 +291,8 @@ async fn each_missing_required_field_is_reported_with_its_path() {
     assert_eq!(first_error(&answer).1.as_deref(), Some("source_payment.id"));
 }
 
-#[tokio::test]
-async fn invalid_values_are_400_and_reported_together() {
-    let app = spawn_app().await;
+async fn invalid_values_are_400_and_reported_together(transport: Transport) {
+    let app = spawn_app_over(transport, |_| {}).await;
     let cases: Vec<(&str, Value, &str)> = vec![
         ("amount pattern", json!("10.001"), "amount"),
         ("amount as number", json!(10), "amount"),
@@ -363,9 +358,8 @@ async fn invalid_values_are_400_and_reported_together() {
     assert_eq!(app.balance("ACC-100200").await.to_string(), "110.05");
 }
 
-#[tokio::test]
-async fn malformed_bodies_wrong_types_and_oversized_bodies() {
-    let app = spawn_app_with(|s| s.server.max_body_bytes = 4096).await;
+async fn malformed_bodies_wrong_types_and_oversized_bodies(transport: Transport) {
+    let app = spawn_app_over(transport, |s| s.server.max_body_bytes = 4096).await;
     let url = format!("{}{PAY}", app.address);
     let send = |body: Vec<u8>, content_type: &'static str| {
         app.client
@@ -398,9 +392,8 @@ async fn malformed_bodies_wrong_types_and_oversized_bodies() {
     assert_eq!(app.balance("ACC-100200").await.to_string(), "110.05");
 }
 
-#[tokio::test]
-async fn payment_lifecycle_keeps_the_ledger_invariant() {
-    let app = spawn_app().await;
+async fn payment_lifecycle_keeps_the_ledger_invariant(transport: Transport) {
+    let app = spawn_app_over(transport, |_| {}).await;
     let mut model = LedgerModel::demo();
     let steps: Vec<(&str, Value, u16)> = vec![
         (PAY, payment("1", "ACC-100200", "10.00", "scheduled"), 200),
@@ -430,9 +423,8 @@ async fn payment_lifecycle_keeps_the_ledger_invariant() {
     model.assert_holds(&app).await;
 }
 
-#[tokio::test]
-async fn refunds_partial_full_and_status_changes_keep_the_invariant() {
-    let app = spawn_app().await;
+async fn refunds_partial_full_and_status_changes_keep_the_invariant(transport: Transport) {
+    let app = spawn_app_over(transport, |_| {}).await;
     let mut model = LedgerModel::demo();
     assert_eq!(
         app.post_json(PAY, &payment("50", "ACC-100200", "100.00", "processed"))
@@ -521,9 +513,8 @@ async fn refunds_partial_full_and_status_changes_keep_the_invariant() {
     model.assert_holds(&app).await;
 }
 
-#[tokio::test]
-async fn jpy_accounts_use_no_decimals() {
-    let app = spawn_app().await;
+async fn jpy_accounts_use_no_decimals(transport: Transport) {
+    let app = spawn_app_over(transport, |_| {}).await;
     let mut body = payment("70", "ACC-JP-0001", "1500", "processed");
     body["posting_info"]["currency_code3d"] = json!("JPY");
     let (status, answer) = app.post_json(PAY, &body).await;
@@ -536,9 +527,8 @@ async fn jpy_accounts_use_no_decimals() {
     assert_eq!((status, first_error(&answer).1.as_deref()), (422, Some("amount")));
 }
 
-#[tokio::test]
-async fn thirty_concurrent_identical_postings_apply_exactly_once() {
-    let app = spawn_app().await;
+async fn thirty_concurrent_identical_postings_apply_exactly_once(transport: Transport) {
+    let app = spawn_app_over(transport, |_| {}).await;
     let body = payment("4242", "ACC-100200", "25.00", "processed");
     let answers = futures_util::future::join_all((0..30).map(|_| app.post_json(PAY, &body))).await;
     let applied = answers.iter().filter(|(s, _)| *s == 200).count();
@@ -552,9 +542,8 @@ async fn thirty_concurrent_identical_postings_apply_exactly_once() {
     model.assert_holds(&app).await;
 }
 
-#[tokio::test]
-async fn concurrent_distinct_postings_all_apply() {
-    let app = spawn_app().await;
+async fn concurrent_distinct_postings_all_apply(transport: Transport) {
+    let app = spawn_app_over(transport, |_| {}).await;
     let bodies: Vec<Value> = (0..40)
         .map(|i| payment(&format!("{}", 7000 + i), "ACC-100800", "1.25", "processed"))
         .collect();
@@ -567,9 +556,8 @@ async fn concurrent_distinct_postings_all_apply() {
 
 /// Rule 5 follows the accounts file: a member warning an import adds refuses the next posting
 /// from that member, and one it lifts allows it again.
-#[tokio::test]
-async fn a_member_warning_set_or_lifted_by_an_import_applies_to_the_next_posting() {
-    let app = spawn_app().await;
+async fn a_member_warning_set_or_lifted_by_an_import_applies_to_the_next_posting(transport: Transport) {
+    let app = spawn_app_over(transport, |_| {}).await;
     let entry = |warning: Value| {
         json!([{"account_number": "ACC-900001", "status": "active", "currency": "USD", "current_balance": "50.00",
                 "customers": [{"customer_reference": "C-9001", "first_name": "Eve", "status": "active", "warning": warning}]}])
@@ -603,3 +591,19 @@ async fn a_member_warning_set_or_lifted_by_an_import_applies_to_the_next_posting
         "two payments of 1.00 went through"
     );
 }
+
+// The conformance suite holds over plain HTTP and over TLS alike.
+over_plain_and_tls!(
+    a_payment_credits_the_account_and_answers_the_posting,
+    a_bare_object_is_accepted_too,
+    every_business_rule_code_is_reachable,
+    each_missing_required_field_is_reported_with_its_path,
+    invalid_values_are_400_and_reported_together,
+    malformed_bodies_wrong_types_and_oversized_bodies,
+    payment_lifecycle_keeps_the_ledger_invariant,
+    refunds_partial_full_and_status_changes_keep_the_invariant,
+    jpy_accounts_use_no_decimals,
+    thirty_concurrent_identical_postings_apply_exactly_once,
+    concurrent_distinct_postings_all_apply,
+    a_member_warning_set_or_lifted_by_an_import_applies_to_the_next_posting,
+);

@@ -1,14 +1,17 @@
 //! A server in this process: built like `serve` builds it, on port 0 with a temp store.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
-use biller_inbox::settings::{OrbipayClient, Settings};
+use biller_inbox::settings::{OrbipayClient, Settings, TlsSettings};
 use biller_inbox::startup::Application;
+use biller_inbox::tls::CertReloader;
 use rust_decimal::Decimal;
 use serde_json::Value;
 
 use super::{repo_path, Remote, ADMIN_TOKEN, API_KEY, CLIENT_KEY};
+use crate::test_ca::TestCa;
 
 /// Settings for an in-process test server: built-in defaults, the demo client, the demo
 /// accounts, a temp store, port 0.
@@ -24,6 +27,7 @@ pub fn test_settings(store: &Path) -> Settings {
             client_key: CLIENT_KEY.into(),
             enabled: true,
             credentials: vec![BTreeMap::from([("api-key".to_string(), API_KEY.to_string())])],
+            tls_subject: None,
         },
         OrbipayClient {
             client_key: "demo-disabled".into(),
@@ -32,6 +36,7 @@ pub fn test_settings(store: &Path) -> Settings {
                 "api-key".to_string(),
                 "demo-disabled-key".to_string(),
             )])],
+            tls_subject: None,
         },
     ];
     s.admin.token = "test-admin-token".into();
@@ -39,37 +44,114 @@ pub fn test_settings(store: &Path) -> Settings {
 }
 
 pub struct TestApp {
+    /// `http://127.0.0.1:PORT`, or `https://...` over TLS.
     pub address: String,
+    /// A client for `address` (over TLS: trusting the test CA only).
     pub client: reqwest::Client,
     pub store_dir: tempfile::TempDir,
     handle: actix_web::dev::ServerHandle,
     /// The same server through `Remote` (admin token included).
     remote: Remote,
+    /// Over TLS: the server's certificate reloader.
+    pub tls: Option<Arc<CertReloader>>,
 }
+
+/// How a test reaches the server: suites that must hold over both run once each
+/// (`over_plain_and_tls!`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Plain,
+    Tls,
+}
+
+/// The test CA every TLS test server's certificate comes from.
+pub fn test_ca() -> &'static TestCa {
+    static CA: OnceLock<TestCa> = OnceLock::new();
+    CA.get_or_init(|| TestCa::new("biller-inbox test CA"))
+}
+
+/// The subject of the certificate `spawn_app_over(Transport::Tls, ..)` serves.
+pub const TEST_SERVER_CN: &str = "biller-inbox test server";
 
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_app_over(Transport::Plain, adjust).await
+}
+
+/// A server on port 0 with a temp store, plain or over TLS with a certificate from `test_ca()`
+/// (written under the store's temp dir, in `tls/`). `adjust` sees the settings last.
+pub async fn spawn_app_over(transport: Transport, adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let store_dir = tempfile::tempdir().expect("temp dir");
     let mut settings = test_settings(&store_dir.path().join("store"));
+    if transport == Transport::Tls {
+        let (cert_file, key_file) = test_ca()
+            .server_pair(TEST_SERVER_CN)
+            .write(&store_dir.path().join("tls"));
+        settings.server.tls = Some(TlsSettings {
+            cert_file,
+            key_file,
+            client_ca_file: PathBuf::new(),
+        });
+    }
     adjust(&mut settings);
     let app = Application::build(settings).await.expect("server builds");
-    let address = format!("http://127.0.0.1:{}", app.port());
+    let address = format!("{}://127.0.0.1:{}", app.scheme(), app.port());
     let handle = app.handle();
+    let tls = app.certificate_reloader();
     tokio::spawn(app.run_until_stopped());
+    let (client, remote) = match transport {
+        Transport::Plain => (reqwest::Client::builder(), Remote::new(&address, ADMIN_TOKEN)),
+        Transport::Tls => {
+            let remote_client = test_ca()
+                .client(None)
+                .pool_max_idle_per_host(64)
+                .timeout(std::time::Duration::from_secs(30))
+                .build()
+                .expect("client");
+            let remote = Remote {
+                client: remote_client,
+                address: address.clone(),
+                admin_token: ADMIN_TOKEN.into(),
+            };
+            (test_ca().client(None), remote)
+        }
+    };
     TestApp {
-        remote: Remote::new(&address, ADMIN_TOKEN),
+        remote,
+        client: client.pool_max_idle_per_host(64).build().expect("client"),
         address,
-        client: reqwest::Client::builder()
-            .pool_max_idle_per_host(64)
-            .build()
-            .expect("client"),
         store_dir,
         handle,
+        tls,
     }
 }
+
+/// Runs each named test, an `async fn(Transport)` of the module, once over plain HTTP (in a
+/// module `plain`) and once over TLS (`tls`).
+macro_rules! over_plain_and_tls {
+    ($($test:ident),* $(,)?) => {
+        mod plain {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    super::$test(crate::helpers::Transport::Plain).await
+                }
+            )*
+        }
+        mod tls {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    super::$test(crate::helpers::Transport::Tls).await
+                }
+            )*
+        }
+    };
+}
+pub(crate) use over_plain_and_tls;
 
 /// The demo Empayre source trusting the fixture key.
 pub fn fixture_empayre_source(name: &str) -> biller_inbox::settings::EmpayreSource {
