@@ -7,10 +7,15 @@
 //! bodies (`orbipay::schema`, `empayre::schema`). Paths that depend on configuration
 //! (`orbipay.base_path`, `empayre.path`) are placed by the channel that serves them.
 
+use actix_web::http::Method;
+use actix_web::{web, HttpResponse};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+use crate::admin::AdminError;
+use crate::http::resource;
 use crate::settings::Settings;
+use crate::state::AppState;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -18,6 +23,7 @@ use crate::settings::Settings;
         title = "biller-inbox",
         description = "Biller-side receiver for Orbipay EBPP postings and Empayre webhooks, with its admin and ops API"
     ),
+    paths(openapi_json),
     modifiers(&SecuritySchemes),
     tags(
         (name = "orbipay", description = "Orbipay EBPP lookup and postings (client-key + API-key headers)"),
@@ -58,4 +64,23 @@ pub fn document(settings: &Settings) -> utoipa::openapi::OpenApi {
         doc.merge((area.openapi)());
     }
     doc
+}
+
+/// Registers `GET /openapi.json` (an ops route: no auth, the operator API's error format).
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource::<AdminError>(
+        "/openapi.json",
+        vec![(Method::GET, web::to(openapi_json))],
+    ));
+}
+
+/// This document: every route with its request and response schemas.
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "ops",
+    responses((status = 200, description = "OpenAPI 3.1 document", body = Object, content_type = "application/json"))
+)]
+pub async fn openapi_json(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(document(&state.settings))
 }

@@ -1,5 +1,5 @@
-//! The ops endpoints (`interfaces.md` §7, no auth): liveness, readiness, metrics and the
-//! OpenAPI document.
+//! The ops endpoints (`interfaces.md` §7, no auth): liveness, readiness and metrics. (The
+//! OpenAPI document, also an ops route, is served by `openapi`.)
 
 use actix_web::http::Method;
 use actix_web::{web, HttpResponse};
@@ -12,7 +12,7 @@ use crate::state::AppState;
 use crate::store::NotReady;
 
 #[derive(OpenApi)]
-#[openapi(paths(live, ready, metrics, openapi_json))]
+#[openapi(paths(live, ready, metrics))]
 pub struct Api;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -28,10 +28,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(resource::<AdminError>(
         "/metrics",
         vec![(Method::GET, web::to(metrics))],
-    ))
-    .service(resource::<AdminError>(
-        "/openapi.json",
-        vec![(Method::GET, web::to(openapi_json))],
     ));
 }
 
@@ -96,15 +92,4 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(state.metrics.render(state.store.stats()))
-}
-
-/// This document: every route with its request and response schemas.
-#[utoipa::path(
-    get,
-    path = "/openapi.json",
-    tag = "ops",
-    responses((status = 200, description = "OpenAPI 3.1 document", body = Object, content_type = "application/json"))
-)]
-pub async fn openapi_json(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok().json(crate::openapi::document(&state.settings))
 }

@@ -205,6 +205,7 @@ fn finish_request<B: MessageBody>(
 /// Every route, registered once for the server and the tests.
 pub fn configure(cfg: &mut web::ServiceConfig, state: &web::Data<AppState>) {
     crate::ops::configure(cfg);
+    crate::openapi::configure(cfg);
     crate::admin::configure(cfg);
     crate::orbipay::routes::configure(cfg, &state.settings.orbipay.base_path);
     crate::empayre::routes::configure(cfg, &state.settings.empayre.path);

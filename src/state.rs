@@ -3,7 +3,7 @@
 
 use rust_decimal::Decimal;
 
-use crate::console::Sessions;
+use crate::console::session::Sessions;
 use crate::empayre::reconcile::Reconciler;
 use crate::empayre::sources::Sources;
 use crate::metrics::Metrics;

@@ -5,9 +5,7 @@
 use std::sync::OnceLock;
 
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
-use actix_web::{web, HttpResponse};
-
-use super::error::ConsoleError;
+use actix_web::HttpResponse;
 
 const CSS: &str = include_str!("assets/console.css");
 const JS: &str = include_str!("assets/console.js");
@@ -15,17 +13,20 @@ const JS: &str = include_str!("assets/console.js");
 pub const CSS_PATH: &str = "/console/assets/console.css";
 pub const JS_PATH: &str = "/console/assets/console.js";
 
-pub async fn serve(name: web::Path<String>) -> Result<HttpResponse, ConsoleError> {
-    let (body, content_type) = match name.as_str() {
+/// The answer for the asset `name`, or None when there is no such asset.
+pub fn response(name: &str) -> Option<HttpResponse> {
+    let (body, content_type) = match name {
         "console.css" => (CSS, "text/css; charset=utf-8"),
         "console.js" => (JS, "text/javascript; charset=utf-8"),
-        _ => return Err(ConsoleError::NotFound("There is no such asset.".into())),
+        _ => return None,
     };
-    Ok(HttpResponse::Ok()
-        .insert_header((CONTENT_TYPE, content_type))
-        .insert_header((CACHE_CONTROL, "private, max-age=300"))
-        .insert_header(("etag", etag()))
-        .body(body))
+    Some(
+        HttpResponse::Ok()
+            .insert_header((CONTENT_TYPE, content_type))
+            .insert_header((CACHE_CONTROL, "private, max-age=300"))
+            .insert_header(("etag", etag()))
+            .body(body),
+    )
 }
 
 /// One tag for both files: they change together, with the binary.

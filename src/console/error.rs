@@ -6,7 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use maud::html;
 
-use super::layout;
+use super::layout::{self, urlencode};
 use crate::admin::AdminError;
 use crate::http::RefuseMethod;
 
@@ -93,17 +93,4 @@ impl From<AdminError> for ConsoleError {
             _ => Self::Unavailable,
         }
     }
-}
-
-/// Percent-encodes a query value (everything but unreserved characters).
-pub fn urlencode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }

@@ -7,7 +7,6 @@ use actix_web::HttpResponse;
 use maud::{html, Markup, DOCTYPE};
 
 use super::assets;
-use super::error::urlencode;
 
 /// Which navigation entry a page belongs to.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -151,4 +150,17 @@ pub fn text_or_dash(v: Option<&str>) -> Markup {
         Some(s) if !s.is_empty() => html! { (s) },
         _ => html! { span.muted { "—" } },
     }
+}
+
+/// Percent-encodes a query value (everything but unreserved characters).
+pub fn urlencode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }

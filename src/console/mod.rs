@@ -100,7 +100,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &web::Data<AppState>) {
                 "/refusals",
                 get(web::to(pages::lists::refusals)),
             ))
-            .service(resource::<ConsoleError>("/assets/{name}", get(web::to(assets::serve))))
+            .service(resource::<ConsoleError>("/assets/{name}", get(web::to(serve_asset))))
             .default_service(web::to(not_found))
             .wrap(from_fn(security_headers)),
     );
@@ -214,4 +214,9 @@ pub(crate) fn same_origin(req: &HttpRequest) -> Result<(), ConsoleError> {
 /// Whether cookies get `Secure`: the console is reached over TLS.
 pub(crate) fn secure(req: &HttpRequest) -> bool {
     req.connection_info().scheme() == "https"
+}
+
+/// `GET /console/assets/{name}`: the stylesheet or the script, else the console's 404 page.
+async fn serve_asset(name: web::Path<String>) -> Result<actix_web::HttpResponse, ConsoleError> {
+    assets::response(&name).ok_or_else(|| ConsoleError::NotFound("There is no such asset.".into()))
 }

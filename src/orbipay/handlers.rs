@@ -5,10 +5,10 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Utc;
 use serde_json::json;
 
+use super::endpoint::Endpoint;
 use super::error::OrbipayError;
 use super::posting::{self, payment_command, refund_command, Posting};
 use super::responses;
-use super::routes::Endpoint;
 use super::schema::{
     LookupAnswer, LookupForm, OrbipayErrors, PaymentPostingAnswer, PaymentPostingRequest, RefundPostingAnswer,
     RefundPostingRequest, SharedErrors,

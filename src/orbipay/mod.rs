@@ -2,6 +2,7 @@
 //! table of its four routes.
 
 pub mod auth;
+pub mod endpoint;
 pub mod enums;
 pub mod error;
 pub mod handlers;
@@ -11,4 +12,4 @@ pub mod routes;
 pub mod schema;
 pub mod wire;
 
-pub use routes::Endpoint;
+pub use endpoint::Endpoint;

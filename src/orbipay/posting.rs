@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde_json::{json, Map, Value};
 
-use super::routes::Endpoint;
+use super::endpoint::Endpoint;
 use super::wire;
 use crate::ledger::orbipay::{
     decide_payment, decide_refund, decide_reversal, PaymentCommand, PaymentContext, RefundCommand, RefundContext,

@@ -1,52 +1,31 @@
-//! The four EBPP routes, declared once. `Endpoint::ALL` registers them (`configure`), documents
-//! them (`openapi`) and is what the tests iterate; nothing else spells their paths.
+//! The four EBPP routes, declared once in `Endpoint::ALL`: registered (`configure`) and
+//! documented (`openapi`) from it here, and iterated by the tests; nothing else spells their
+//! paths.
 
 use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse};
 use utoipa::OpenApi;
 
+use super::endpoint::Endpoint;
 use super::error::OrbipayError;
 use super::handlers;
 use super::schema::{OrbipayErrorItem, OrbipayErrors};
 use crate::http::{resource, RequestId};
 use crate::state::AppState;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Endpoint {
-    Lookup,
-    Payment,
-    Reversal,
-    Refund,
-}
-
-impl Endpoint {
-    /// Every EBPP route, in the order `orbipay-mpa.md` gives them.
-    pub const ALL: [Endpoint; 4] = [Self::Lookup, Self::Payment, Self::Reversal, Self::Refund];
-
-    /// The route's path before `orbipay.base_path`.
-    pub const fn path(self) -> &'static str {
-        match self {
-            Self::Lookup => "/mpacustomers",
-            Self::Payment => "/paymentposting",
-            Self::Reversal => "/paymentreversalposting",
-            Self::Refund => "/paymentrefundposting",
-        }
-    }
-
-    /// Serves a POST to this route.
-    async fn handle(
-        self,
-        req: HttpRequest,
-        payload: web::Payload,
-        state: web::Data<AppState>,
-        rid: RequestId,
-    ) -> Result<HttpResponse, OrbipayError> {
-        match self {
-            Self::Lookup => handlers::lookup(req, payload, state, rid).await,
-            Self::Payment => handlers::payment(req, payload, state, rid).await,
-            Self::Reversal => handlers::reversal(req, payload, state, rid).await,
-            Self::Refund => handlers::refund(req, payload, state, rid).await,
-        }
+/// Serves a POST to `endpoint`.
+async fn serve(
+    endpoint: Endpoint,
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+    rid: RequestId,
+) -> Result<HttpResponse, OrbipayError> {
+    match endpoint {
+        Endpoint::Lookup => handlers::lookup(req, payload, state, rid).await,
+        Endpoint::Payment => handlers::payment(req, payload, state, rid).await,
+        Endpoint::Reversal => handlers::reversal(req, payload, state, rid).await,
+        Endpoint::Refund => handlers::refund(req, payload, state, rid).await,
     }
 }
 
@@ -56,7 +35,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, base: &str) {
     for endpoint in Endpoint::ALL {
         let post = web::to(
             move |req: HttpRequest, payload: web::Payload, state: web::Data<AppState>, rid: RequestId| {
-                endpoint.handle(req, payload, state, rid)
+                serve(endpoint, req, payload, state, rid)
             },
         );
         cfg.service(resource::<OrbipayError>(

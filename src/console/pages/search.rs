@@ -9,7 +9,8 @@ use maud::{html, Markup};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::super::error::{urlencode, ConsoleError};
+use super::super::error::ConsoleError;
+use super::super::layout::urlencode;
 use super::super::layout::{self, Nav};
 use super::super::Operator;
 use crate::admin::postings::{records_csv, run_search};

@@ -7,7 +7,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use maud::html;
 use serde::Deserialize;
 
-use super::super::error::{urlencode, ConsoleError};
+use super::super::error::ConsoleError;
+use super::super::layout::urlencode;
 use super::super::layout::{self, Nav};
 use super::super::Operator;
 use crate::admin::empayre::{assign_unmatched, preview_assignment, unmatched_list};

@@ -6,9 +6,13 @@
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
-use super::codec::{MAX_SCALE, NEGATIVE};
 use super::StoreError;
 use crate::domain::account::Address;
+
+/// A decimal is stored as one byte of scale, with this bit for a negative sign, then its
+/// mantissa (see `codec`). rust_decimal holds at most 28 decimal places and a 96-bit mantissa.
+pub(super) const NEGATIVE: u8 = 0x80;
+const MAX_SCALE: u8 = 28;
 
 pub(super) struct ByteReader<'a> {
     bytes: &'a [u8],

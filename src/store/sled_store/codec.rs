@@ -23,7 +23,7 @@
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
-use super::bytes::ByteReader;
+use super::bytes::{ByteReader, NEGATIVE};
 use super::StoreError;
 use crate::domain::account::{Account, AccountStatus, Address, Profile, ProfileStatus};
 use crate::ledger::{Channel, JournalEntry, Record, RecordKind, StatusChange};
@@ -41,10 +41,6 @@ const JOURNAL_V1: u8 = 0xD1;
 const EVENT_V1: u8 = 0xE1;
 /// The first byte of every legacy (JSON) value.
 const JSON_OBJECT: u8 = b'{';
-
-/// rust_decimal holds at most 28 decimal places and a 96-bit mantissa.
-pub(super) const MAX_SCALE: u8 = 28;
-pub(super) const NEGATIVE: u8 = 0x80;
 
 pub(crate) fn encode_account(a: &Account) -> Vec<u8> {
     let mut w = Encoder(Vec::with_capacity(96));
