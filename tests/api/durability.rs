@@ -1,7 +1,8 @@
 //! A 2xx means the write is on disk: the real binary runs under `strace -f`, and the trace must
 //! show, for every acknowledged write, a full sync (`fsync` or `fdatasync`) of the store's log
 //! file that began after the request's last bytes were read and ended before its 2xx was
-//! written to the socket.
+//! written to the socket. For an Empayre event large enough that sled stores it in a file of its
+//! own under `blobs/`, that file and the `blobs/` directory must be synced in the same window.
 //!
 //! `sync_file_range`, which sled's own flush ends with on Linux, does not count: it neither
 //! flushes the disk's write cache nor commits a change of the file's size. A SIGKILL test cannot
@@ -75,9 +76,12 @@ fn parse_trace(text: &str) -> Vec<Call> {
     calls
 }
 
-/// What the trace shows for one request: `Ok` when a full sync of `log_file` lies between its
-/// last read and its 2xx, else what was seen instead.
-fn check_request(calls: &[Call], request_id: &str, log_file: &str) -> Result<(), String> {
+/// A file a request's answer must wait for: a name for messages, and which fds it matches.
+type Required<'a> = (&'a str, &'a dyn Fn(&str) -> bool);
+
+/// What the trace shows for one request: `Ok` when, for each of `required`, a full sync of a
+/// matching file lies between the request's last read and its 2xx; else what was seen instead.
+fn check_request(calls: &[Call], request_id: &str, required: &[Required<'_>]) -> Result<(), String> {
     let is_socket = |c: &Call| c.fd.contains("TCP");
     let marker = format!("x-request-id: {request_id}\\r\\n");
     let read = calls
@@ -109,14 +113,20 @@ fn check_request(calls: &[Call], request_id: &str, log_file: &str) -> Result<(),
         .map(|c| c.exit)
         .max()
         .unwrap_or(read.exit);
-    let synced = calls.iter().any(|c| {
-        matches!(c.name.as_str(), "fsync" | "fdatasync")
-            && c.fd == log_file
-            && c.result == 0
-            && c.entry > arrived
-            && c.exit < answer.entry
-    });
-    if synced {
+    let missing: Vec<&str> = required
+        .iter()
+        .filter(|(_, matches)| {
+            !calls.iter().any(|c| {
+                matches!(c.name.as_str(), "fsync" | "fdatasync")
+                    && matches(&c.fd)
+                    && c.result == 0
+                    && c.entry > arrived
+                    && c.exit < answer.entry
+            })
+        })
+        .map(|(what, _)| *what)
+        .collect();
+    if missing.is_empty() {
         return Ok(());
     }
     let between: Vec<String> = calls
@@ -125,7 +135,7 @@ fn check_request(calls: &[Call], request_id: &str, log_file: &str) -> Result<(),
         .map(|c| format!("{}({})", c.name, c.fd))
         .collect();
     Err(format!(
-        "answered with no fsync/fdatasync of {log_file} in between; between the request and its answer: {between:?}"
+        "answered with no fsync/fdatasync of {missing:?} in between; between the request and its answer: {between:?}"
     ))
 }
 
@@ -285,6 +295,14 @@ async fn every_acknowledgement_follows_a_full_sync_of_the_store() {
         )
         .json(&json!({"account_number": "ACC-100201"})),
     });
+    // sled writes an item over ~128 KiB to a file of its own under `blobs/`, and never syncs it.
+    let mut large = captured_event(819_998, "durability-large", Some("ACC-100800"), 175);
+    large["invoice"]["metadata"]["note"] = json!("n".repeat(160 * 1024));
+    requests.push(Request {
+        id: "durability-large-event".into(),
+        what: "an Empayre event of 160 KiB".into(),
+        send: event(&large),
+    });
     requests.push(Request {
         id: "durability-import".into(),
         what: "PUT /admin/accounts".into(),
@@ -312,10 +330,20 @@ async fn every_acknowledgement_follows_a_full_sync_of_the_store() {
     let trace = std::fs::read_to_string(dir_path.join("trace")).expect("trace written");
     let calls = parse_trace(&trace);
     let log_file = store.join("db").display().to_string();
+    let blobs = store.join("blobs").display().to_string();
+    let blob_prefix = format!("{blobs}/");
+    let is_log = |fd: &str| fd == log_file;
+    let is_blob = |fd: &str| fd.starts_with(&blob_prefix);
+    let is_blob_dir = |fd: &str| fd == blobs;
     let failures: Vec<String> = sent
         .iter()
         .filter_map(|(id, what)| {
-            check_request(&calls, id, &log_file)
+            let mut required: Vec<Required<'_>> = vec![("the log file db", &is_log)];
+            if id == "durability-large-event" {
+                required.push(("a new file in blobs/", &is_blob));
+                required.push(("the blobs/ directory", &is_blob_dir));
+            }
+            check_request(&calls, id, &required)
                 .err()
                 .map(|why| format!("{what} ({id}): {why}"))
         })
@@ -353,8 +381,13 @@ fn the_trace_parser_ties_syncs_to_requests() {
     ]
     .join("\n");
     let calls = parse_trace(&trace);
-    let a = check_request(&calls, "a", db);
+    let is_db = |fd: &str| fd == db;
+    let required: [Required<'_>; 1] = [("db", &is_db)];
+    let a = check_request(&calls, "a", &required);
     assert!(a.is_err(), "a's only sync began before it arrived: {a:?}");
-    assert_eq!(check_request(&calls, "b", db), Ok(()));
-    assert!(check_request(&calls, "c", db).is_err(), "an unknown request");
+    assert_eq!(check_request(&calls, "b", &required), Ok(()));
+    assert!(check_request(&calls, "c", &required).is_err(), "an unknown request");
+    let is_blob = |fd: &str| fd.starts_with("/s/blobs/");
+    let b = check_request(&calls, "b", &[("db", &is_db), ("a blob", &is_blob)]);
+    assert!(b.is_err(), "b synced no blob: {b:?}");
 }
