@@ -35,7 +35,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 pub struct Health {
     /// live, ready or not_ready.
     pub status: String,
-    /// When not ready: store_write or disk_free.
+    /// When not ready: store_write, disk_free, or draining (the server is stopping).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failed_check: Option<String>,
 }
@@ -50,17 +50,24 @@ pub async fn live() -> HttpResponse {
 }
 
 /// 200 when the store takes a write+flush+read and free disk is above `store.min_free_bytes`;
-/// else 503 naming the failing check.
+/// else 503 naming the failing check. From a stop signal on, 503 `draining` at once, so a load
+/// balancer sends nothing new while the server finishes what it has.
 #[utoipa::path(
     get,
     path = "/health/ready",
     tag = "ops",
     responses(
         (status = 200, description = "Ready", body = Health),
-        (status = 503, description = "Not ready: `failed_check` is store_write or disk_free", body = Health),
+        (status = 503, description = "Not ready: `failed_check` is store_write, disk_free, or draining (stopping after a signal)", body = Health),
     )
 )]
 pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
+    if state.lifecycle.is_draining() {
+        return HttpResponse::ServiceUnavailable().json(Health {
+            status: "not_ready".into(),
+            failed_check: Some("draining".into()),
+        });
+    }
     let failed = match state.store.readiness().await {
         Ok(()) => {
             return HttpResponse::Ok().json(Health {

@@ -23,6 +23,8 @@ max_body_bytes = 262144
 workers = 0
 request_timeout_ms = 10000
 keep_alive_secs = 30
+drain_secs = 5
+shutdown_timeout_secs = 30
 
 [store]
 backend = "sled"
@@ -103,6 +105,11 @@ pub struct ServerSettings {
     /// Time allowed to receive a request's head and body before the connection is dropped.
     pub request_timeout_ms: u64,
     pub keep_alive_secs: u64,
+    /// After SIGTERM or SIGINT: how long `/health/ready` says 503 while the listener still
+    /// accepts and serves, before it closes.
+    pub drain_secs: u64,
+    /// The whole stop (drain, requests in progress, closing the store) ends within this.
+    pub shutdown_timeout_secs: u64,
     /// HTTPS; without this table the server speaks plain HTTP.
     #[serde(default)]
     pub tls: Option<TlsSettings>,
@@ -648,6 +655,12 @@ impl Settings {
         }
         if self.server.request_timeout_ms == 0 {
             return Err(SettingsError::new("server.request_timeout_ms", "must be above 0"));
+        }
+        if self.server.shutdown_timeout_secs <= self.server.drain_secs {
+            return Err(SettingsError::new(
+                "server.shutdown_timeout_secs",
+                "must be above server.drain_secs (the drain is part of the shutdown)",
+            ));
         }
         self.validate_store()?;
         if !matches!(self.log.format.as_str(), "pretty" | "json") {

@@ -17,6 +17,7 @@ use crate::http::{RequestId, REQUEST_ID_HEADER};
 use crate::metrics::Metrics;
 use crate::orbipay::auth::OrbipayAuth;
 use crate::settings::Settings;
+use crate::shutdown::{Fresh, Lifecycle, ListenerGate};
 use crate::state::AppState;
 use crate::store::{Store, StoreError};
 use crate::tls::{CertReloader, ClientIdentity};
@@ -49,6 +50,8 @@ pub struct Application {
     /// With `[server.tls]`: the certificate reloader (the server checks the files every
     /// second; `reload_certificate` checks at once).
     tls: Option<Arc<CertReloader>>,
+    /// The listening socket, for the drain to close it to new connections (`shutdown`).
+    gate: Option<Arc<ListenerGate>>,
 }
 
 impl Application {
@@ -83,6 +86,7 @@ impl Application {
             metrics: Metrics::default(),
             reconciler,
             console_sessions: Default::default(),
+            lifecycle: Lifecycle::default(),
             settings,
         });
         let address = format!("{}:{}", state.settings.server.host, state.settings.server.port);
@@ -94,6 +98,15 @@ impl Application {
             .local_addr()
             .map_err(|source| StartupError::Bind { address, source })?
             .port();
+        let gate = match ListenerGate::new(&listener) {
+            Ok(gate) => Some(Arc::new(gate)),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot keep a handle on the listener: a stop resets queued connections");
+                None
+            }
+        };
+        let fresh = gate.as_ref().map(|g| g.fresh_connections());
+        let connected = fresh.clone();
         let server_state = state.clone();
         let server = &state.settings.server;
         let mut http = HttpServer::new(move || {
@@ -108,6 +121,9 @@ impl Application {
                     let span =
                         tracing::info_span!("request", request_id = %rid.0, method = %req.method(), path = %req.path());
                     let state = req.app_data::<web::Data<AppState>>().cloned();
+                    if let Some(fresh) = req.conn_data::<Fresh>() {
+                        fresh.begin();
+                    }
                     let fut = srv.call(req);
                     async move {
                         let mut res: ServiceResponse<_> = fut.await?;
@@ -119,8 +135,18 @@ impl Application {
         })
         .client_request_timeout(Duration::from_millis(server.request_timeout_ms))
         .keep_alive(Duration::from_secs(server.keep_alive_secs))
+        // Stop signals are handled by `shutdown` (the drain), not by actix's own handlers.
+        .disable_signals()
+        // For requests in progress once the drain is over: what is left of shutdown_timeout_secs,
+        // less two seconds for closing the listener and the store (`shutdown`).
+        .shutdown_timeout(crate::shutdown::in_progress_grace(server).as_secs())
         // Before `listen`: the callback is captured when the listener is added.
-        .on_connect(ClientIdentity::on_connect);
+        .on_connect(move |connection, extensions| {
+            ClientIdentity::on_connect(connection, extensions);
+            if let Some(fresh) = &connected {
+                extensions.insert(fresh.connected());
+            }
+        });
         if server.workers > 0 {
             http = http.workers(server.workers);
         }
@@ -147,6 +173,7 @@ impl Application {
             jobs,
             stop_jobs,
             tls: reloader,
+            gate,
         })
     }
 
@@ -168,18 +195,30 @@ impl Application {
         self.tls.clone()
     }
 
+    /// The listening socket's gate, which the drain closes.
+    pub fn listener_gate(&self) -> Option<Arc<ListenerGate>> {
+        self.gate.clone()
+    }
+
     pub fn handle(&self) -> actix_web::dev::ServerHandle {
         self.server.handle()
     }
 
+    /// Serves until the server is stopped (its handle, or the drain of `shutdown`), then stops
+    /// the background jobs and closes the store. When this returns, the store is closed: sled
+    /// has let go of its directory even though the workers' copies of the state may still be
+    /// dropped a moment later on their own threads, so the same store can be opened again at
+    /// once (a restart in a test, `import` after `serve`).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let served = self.server.await;
-        // The jobs hold the store; once they are done, nothing does but `state`.
+        // The jobs write through the store; they end before it closes.
         let _ = self.stop_jobs.send(true);
         for job in self.jobs {
             let _ = job.await;
         }
-        served
+        let closed = self.state.store.close().await;
+        served?;
+        closed.map_err(|e| std::io::Error::other(format!("the store did not close cleanly: {e}")))
     }
 }
 
@@ -192,6 +231,13 @@ fn finish_request<B: MessageBody>(
 ) {
     if let Ok(value) = HeaderValue::from_str(&rid.0) {
         res.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
+    if state.is_some_and(|s| s.lifecycle.is_draining()) {
+        // Draining: the client should open its next connection elsewhere (HTTP/1.1; HTTP/2
+        // ignores it).
+        res.response_mut()
+            .head_mut()
+            .set_connection_type(actix_web::http::ConnectionType::Close);
     }
     let status = res.status().as_u16();
     let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".to_string());

@@ -9,6 +9,7 @@ use crate::empayre::sources::Sources;
 use crate::metrics::Metrics;
 use crate::orbipay::auth::OrbipayAuth;
 use crate::settings::Settings;
+use crate::shutdown::Lifecycle;
 use crate::store::Store;
 
 /// Everything a handler may need, behind one `web::Data`.
@@ -23,4 +24,6 @@ pub struct AppState {
     pub reconciler: Reconciler,
     /// The console's signed-in sessions (one table for every worker).
     pub console_sessions: Sessions,
+    /// Draining after a stop signal (`shutdown`).
+    pub lifecycle: Lifecycle,
 }

@@ -351,6 +351,21 @@ pub(crate) async fn records_are_counted_per_minute<B: Backend>(store: B) {
     assert_eq!(counts, [0, 3, 0, 1, 0]);
 }
 
+/// A clean stop: closing waits for what was written, then the store answers `Unavailable` to
+/// reads and writes alike (a late request gets a 503, never a half-closed store), and closing
+/// again does nothing. Whether the data is there afterwards is each backend's reopen test.
+pub(crate) async fn a_closed_store_refuses_work<B: Backend>(store: B) {
+    with_account(&store).await;
+    post(&store, credit("p1", "1.00", 1)).await.expect("posted");
+    let clone = store.clone();
+    store.close().await.expect("closed");
+    let refused = post(&clone, credit("p2", "1.00", 2)).await;
+    assert!(matches!(refused, Err(StoreError::Unavailable(_))), "{refused:?}");
+    let read = clone.record(RecordKind::Payment, "p1").await;
+    assert!(matches!(read, Err(StoreError::Unavailable(_))), "{read:?}");
+    store.close().await.expect("closing again does nothing");
+}
+
 /// Runs every test of the suite against a backend made by `$open` (an expression giving a
 /// fresh, empty store; it may use `dir`, a temp dir that outlives the test).
 macro_rules! suite {
@@ -383,6 +398,7 @@ macro_rules! suite {
             case!(the_request_log_reads_newest_first);
             case!(meta_values_are_kept_by_name);
             case!(records_are_counted_per_minute);
+            case!(a_closed_store_refuses_work);
         }
     };
 }

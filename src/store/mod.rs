@@ -149,6 +149,11 @@ pub trait Backend: Clone + Send + Sync + 'static {
     fn readiness(&self) -> impl Future<Output = Result<(), NotReady>> + Send;
     /// Group-commit figures for `/metrics`.
     fn stats(&self) -> &CommitStats;
+    /// Closes the store for a clean stop, once nothing writes any more: everything written is
+    /// made durable (sled: the flusher's last fsync; PostgreSQL: the pool's connections closed
+    /// after their last commit), and later calls answer `Unavailable`. Closing again does
+    /// nothing.
+    fn close(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// The store the service runs on: one of the backends.
@@ -275,5 +280,9 @@ impl Store {
 
     pub fn stats(&self) -> &CommitStats {
         forward!(self, b => Backend::stats(b))
+    }
+
+    pub async fn close(&self) -> Result<(), StoreError> {
+        forward!(self, b => Backend::close(b).await)
     }
 }

@@ -23,6 +23,7 @@ mod postgres;
 mod reliability;
 mod replay;
 mod repository;
+mod shutdown;
 mod startup;
 mod store_trouble;
 mod test_ca;

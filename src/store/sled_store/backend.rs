@@ -174,4 +174,8 @@ impl Backend for SledStore {
     fn stats(&self) -> &CommitStats {
         self.commit_stats()
     }
+
+    async fn close(&self) -> Result<(), StoreError> {
+        SledStore::close(self).await
+    }
 }

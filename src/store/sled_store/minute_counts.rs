@@ -148,6 +148,17 @@ impl Tally {
         self.persist(counts, meta, PERSIST_EVERY)
     }
 
+    /// Moves the pending counts into the tree now (a clean close).
+    pub(super) fn persist_now(&self, counts: &sled::Tree, meta: &sled::Tree) -> Result<(), StoreError> {
+        self.persist(counts, meta, Duration::ZERO)
+    }
+
+    /// How many minutes have counts not yet in the tree.
+    #[cfg(test)]
+    pub(super) fn pending_minutes(&self) -> usize {
+        self.lock().map(|s| s.pending.len()).unwrap_or(usize::MAX)
+    }
+
     fn persist(&self, counts: &sled::Tree, meta: &sled::Tree, every: Duration) -> Result<(), StoreError> {
         let mut state = self.lock()?;
         if state.pending.is_empty() || state.persisted_at.elapsed() < every {

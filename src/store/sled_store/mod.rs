@@ -111,6 +111,8 @@ struct Shared {
     stats: Arc<CommitStats>,
     /// How many entries the request log holds (counted once at open, then kept up to date).
     rejections_logged: AtomicUsize,
+    /// Set by `close`: nothing reads, writes or reopens the store after it.
+    closed: AtomicBool,
 }
 
 /// One open sled instance. Field order matters on drop: the flusher holds the last `Db`
@@ -149,6 +151,7 @@ impl SledStore {
                 log,
                 stats,
                 rejections_logged: AtomicUsize::new(rejections_logged),
+                closed: AtomicBool::new(false),
             }),
             min_free_bytes: 0,
         })
@@ -165,12 +168,54 @@ impl SledStore {
     }
 
     fn instance(&self) -> Result<Arc<Inner>, StoreError> {
-        self.shared
+        let current = self
+            .shared
             .current
             .read()
             .map_err(|_| StoreError::Unavailable("the store lock is poisoned; restart the service".into()))?
-            .clone()
-            .ok_or_else(|| StoreError::Unavailable("the store is being reopened after an I/O error".into()))
+            .clone();
+        current.ok_or_else(|| {
+            StoreError::Unavailable(if self.shared.closed.load(Ordering::Acquire) {
+                "the store is closed".into()
+            } else {
+                "the store is being reopened after an I/O error".into()
+            })
+        })
+    }
+
+    /// Closes the store for a clean stop, once nothing writes any more: the flusher makes every
+    /// write so far durable (its last fsync), the minute counts it has not stored yet are
+    /// stored, sled is flushed and synced once more, and the instance is dropped, which ends the
+    /// flusher and lets go of the directory. Every later call answers `Unavailable`; closing
+    /// again does nothing.
+    pub(crate) async fn close(&self) -> Result<(), StoreError> {
+        if self.shared.closed.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        self.durable().await?;
+        let _writer = self
+            .shared
+            .writer
+            .lock()
+            .map_err(|_| StoreError::Unavailable("a writer panicked; restart the service".into()))?;
+        self.shared.closed.store(true, Ordering::Release);
+        let taken = self
+            .shared
+            .current
+            .write()
+            .map_err(|_| StoreError::Unavailable("the store lock is poisoned; restart the service".into()))?
+            .take();
+        let Some(inner) = taken else {
+            return Ok(());
+        };
+        inner.tally.persist_now(
+            &inner.trees[TreeId::CountByMinute as usize],
+            &inner.trees[TreeId::Meta as usize],
+        )?;
+        inner.disk.flush()?;
+        // A reader may still hold the instance for a moment; the last one to let go drops it.
+        drop(inner);
+        Ok(())
     }
 
     pub(crate) fn tree(&self, id: TreeId) -> Result<sled::Tree, StoreError> {
@@ -209,6 +254,9 @@ impl SledStore {
             .writer
             .lock()
             .map_err(|_| StoreError::Unavailable("a writer panicked; restart the service".into()))?;
+        if self.shared.closed.load(Ordering::Acquire) {
+            return Err(StoreError::Unavailable("the store is closed".into()).into());
+        }
         if self.shared.failed.load(Ordering::Acquire) {
             self.reopen(&mut state)?;
         }
@@ -392,6 +440,41 @@ mod tests {
         assert_eq!(store.account_journal("A", 10).expect("journal").len(), 2);
         let sums = store.journal_sums().expect("sums");
         assert_eq!(sums["A"].to_string(), "-12.50");
+    }
+
+    /// A clean close: what was written is there after a reopen, the minute counts are stored
+    /// (nothing left to recount from the log), the directory is let go of while a clone of the
+    /// handle still exists, and the closed store refuses work instead of reopening itself.
+    #[tokio::test]
+    async fn close_makes_everything_durable_and_lets_go_of_the_directory() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("s");
+        let store = SledStore::open(&path, 8 << 20).expect("store");
+        let kept_clone = store.clone();
+        import(&store, account("USD"));
+        post(&store, "p1", "10.00");
+        let pending = store
+            .minute_tally(|tally, _| Ok(tally.pending_minutes()))
+            .expect("tally");
+        assert!(pending > 0, "the posting's minute is counted in memory only");
+        store.close().await.expect("closed");
+        let refused = store.write(|_| Ok::<(), StoreError>(()));
+        assert!(matches!(refused, Err(StoreError::Unavailable(m)) if m.contains("closed")));
+        assert!(kept_clone.record(RecordKind::Payment, "p1").is_err());
+        store.shared.failed.store(true, Ordering::Release);
+        assert!(
+            store.write(|_| Ok::<(), StoreError>(())).is_err(),
+            "no reopen after close"
+        );
+        store.close().await.expect("closing again does nothing");
+
+        let reopened = reopened(&path);
+        assert!(reopened.record(RecordKind::Payment, "p1").expect("read").is_some());
+        let pending = reopened
+            .minute_tally(|tally, _| Ok(tally.pending_minutes()))
+            .expect("tally");
+        assert_eq!(pending, 0, "the close stored the minute counts");
+        drop(kept_clone);
     }
 
     /// An import after a posting moves the replay point past the posting: applying the

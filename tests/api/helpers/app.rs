@@ -54,6 +54,8 @@ pub struct TestApp {
     remote: Remote,
     /// Over TLS: the server's certificate reloader.
     pub tls: Option<Arc<CertReloader>>,
+    /// The task serving it; done once the store is closed.
+    served: tokio::sync::Mutex<Option<tokio::task::JoinHandle<std::io::Result<()>>>>,
 }
 
 /// How a test reaches the server: suites that must hold over both run once each
@@ -101,7 +103,7 @@ pub async fn spawn_app_over(transport: Transport, adjust: impl FnOnce(&mut Setti
     let address = format!("{}://127.0.0.1:{}", app.scheme(), app.port());
     let handle = app.handle();
     let tls = app.certificate_reloader();
-    tokio::spawn(app.run_until_stopped());
+    let served = tokio::spawn(app.run_until_stopped());
     let (client, remote) = match transport {
         Transport::Plain => (reqwest::Client::builder(), Remote::new(&address, ADMIN_TOKEN)),
         Transport::Tls => {
@@ -126,6 +128,7 @@ pub async fn spawn_app_over(transport: Transport, adjust: impl FnOnce(&mut Setti
         store_dir,
         handle,
         tls,
+        served: tokio::sync::Mutex::new(Some(served)),
     }
 }
 
@@ -171,9 +174,15 @@ pub async fn spawn_full_app() -> TestApp {
 }
 
 impl TestApp {
-    /// Stops the server and waits until its workers have released the store.
+    /// Stops the server and waits until it has closed the store (sled's lock released).
     pub async fn stop(&self) {
         self.handle.stop(true).await;
+        if let Some(served) = self.served.lock().await.take() {
+            served
+                .await
+                .expect("the server task")
+                .expect("the server stopped cleanly");
+        }
     }
 
     pub async fn lookup(&self, form: &[(&str, &str)]) -> reqwest::Response {
