@@ -38,6 +38,10 @@ pub struct RecordView {
     pub client_key: Option<String>,
     pub received_at: String,
     pub updated_at: String,
+    /// For an Empayre record: the path that made its newest step, `webhook` or `reconcile`
+    /// (absent for Orbipay records, and after an operator's assignment).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
     pub history: Vec<HistoryView>,
     /// Channel details kept on the record (return_code, fee, Empayre ids, ...).
     #[schema(value_type = Object)]
@@ -49,6 +53,9 @@ pub struct HistoryView {
     pub status: String,
     pub at: String,
     pub request_id: String,
+    /// For an Empayre record: `webhook` or `reconcile`, the path that made this step.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
 }
 
 impl From<&Record> for RecordView {
@@ -71,6 +78,7 @@ impl From<&Record> for RecordView {
             client_key: r.client_key.clone(),
             received_at: rfc3339(r.received_at),
             updated_at: rfc3339(r.updated_at),
+            origin: r.history.last().and_then(|h| h.origin).map(|o| o.as_str().to_string()),
             history: r
                 .history
                 .iter()
@@ -78,6 +86,7 @@ impl From<&Record> for RecordView {
                     status: h.status.clone(),
                     at: rfc3339(h.at),
                     request_id: h.request_id.clone(),
+                    origin: h.origin.map(|o| o.as_str().to_string()),
                 })
                 .collect(),
             details: r.details.clone(),
@@ -100,6 +109,9 @@ pub struct JournalEntryView {
     /// Signed balance change, e.g. "-101.05".
     pub delta: String,
     pub balance_after: String,
+    /// For an Empayre projection: `webhook` or `reconcile`, the path that applied it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
 }
 
 /// Formats journal entries with their account's currency decimals, reading each account once.
@@ -135,6 +147,7 @@ impl<'s> JournalFormatter<'s> {
             status: e.status.clone(),
             delta: format_amount(e.delta, exponent),
             balance_after: format_amount(e.balance_after, exponent),
+            origin: e.origin.map(|o| o.as_str().to_string()),
         })
     }
 }

@@ -190,6 +190,7 @@ fn decide(view: &dyn View, d: &Delivery, parsed: &Parsed) -> Result<Decision<Acc
         stale: Vec::new(),
     };
     let mut writes = Writes::new(Channel::Empayre, d.now);
+    writes.origin = Some(Origin::Webhook);
     let event = match event {
         Ok(event) if event.is_known() => event,
         Ok(_) => {
@@ -674,6 +675,7 @@ fn reconciled(r: &Reconciling, projected: Projected) -> Decision<Reconciled> {
         return Decision::Refuse(outcome);
     }
     let mut writes = Writes::new(Channel::Empayre, r.now);
+    writes.origin = Some(Origin::Reconcile);
     writes.unmatched = projected.unmatched_update;
     writes.change = Some(change);
     Decision::commit(writes, outcome)

@@ -259,6 +259,7 @@ pub fn project(payment: &PaymentSnapshot, refund: Option<&RefundSnapshot>, ctx: 
         status: status.to_string(),
         at: ctx.now,
         request_id: ctx.request_id.to_string(),
+        origin: Some(ctx.origin),
     };
 
     // The payment record after this event.
@@ -451,6 +452,8 @@ pub fn assign_account(
         status: format!("{} (account {} assigned)", payment.status, account.account_number),
         at: now,
         request_id: request_id.to_string(),
+        // An operator's step, whichever path recorded the payment.
+        origin: None,
     });
     let refunds_after: Vec<Record> = refunds
         .iter()

@@ -174,6 +174,7 @@ pub(crate) mod test_support {
             status: status.into(),
             at: Utc::now(),
             request_id: "test".into(),
+            origin: None,
         };
         Record {
             account_number: Some("A".into()),

@@ -170,6 +170,7 @@ fn history(status: &str, cmd: &PaymentCommand) -> StatusChange {
         status: status.to_string(),
         at: cmd.now,
         request_id: cmd.request_id.clone(),
+        origin: None,
     }
 }
 
@@ -336,6 +337,7 @@ pub fn decide_refund(cmd: &RefundCommand, ctx: &RefundContext) -> Result<Change,
         status: cmd.status.clone(),
         at: cmd.now,
         request_id: cmd.request_id.clone(),
+        origin: None,
     };
     let refund = match ctx.existing {
         Some(existing) => {

@@ -118,6 +118,10 @@ pub struct StatusChange {
     pub status: String,
     pub at: DateTime<Utc>,
     pub request_id: String,
+    /// For an Empayre record: which path made this step. None for Orbipay records, an
+    /// operator's assignment, and steps stored before the field existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
 }
 
 /// A payment or a refund. `live` is derived from `status` by the channel's lifecycle when the
@@ -206,4 +210,8 @@ pub struct JournalEntry {
     pub delta: Decimal,
     #[serde(with = "rust_decimal::serde::str")]
     pub balance_after: Decimal,
+    /// For an Empayre projection: which path applied it (webhook or reconcile). None otherwise,
+    /// and for entries stored before the field existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
 }

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
-use super::{Change, Channel, JournalEntry};
+use super::{Change, Channel, JournalEntry, Origin};
 use crate::domain::account::Account;
 
 /// A journal entry before the backend has given it its seq: it cannot be stored until
@@ -17,6 +17,12 @@ impl JournalDraft {
     /// The entry as committed, with the gap-free seq the backend assigned.
     pub fn numbered(self, seq: u64) -> JournalEntry {
         JournalEntry { seq, ..self.0 }
+    }
+
+    /// Notes which Empayre path applied the change (`Writes::origin`); the backend calls it.
+    pub fn with_origin(mut self, origin: Option<Origin>) -> Self {
+        self.0.origin = origin;
+        self
     }
 
     /// What the entry will say, but for its seq (0 until numbered).
@@ -109,6 +115,7 @@ pub fn settle(
         status: subject.status.clone(),
         delta: change.delta,
         balance_after: after.current_balance(),
+        origin: None,
     });
     Ok(Settlement {
         account: Some(after),
@@ -165,6 +172,7 @@ mod tests {
                 status: "processed".into(),
                 delta: "-10.00".parse().expect("delta"),
                 balance_after: "490.00".parse().expect("balance"),
+                origin: None,
             }
         );
     }

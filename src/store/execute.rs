@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::{StoreError, StoredEvent};
 use crate::domain::account::{Account, Profile};
-use crate::ledger::{Change, Channel, Record, RecordKind};
+use crate::ledger::{Change, Channel, Origin, Record, RecordKind};
 
 /// Every identity a decision will read, announced with the write: sled reads them into its
 /// cache before taking its writer lock; a database locks and preloads them in one round trip.
@@ -78,6 +78,8 @@ pub struct Writes {
     /// Who made the change and when: the journal entry's channel and time.
     pub channel: Channel,
     pub at: DateTime<Utc>,
+    /// For an Empayre projection, the path that applied it (the journal entry's `origin`).
+    pub origin: Option<Origin>,
     /// Record updates that move no money by themselves (refunds that follow their payment to
     /// the account an operator assigned).
     pub records: Vec<Record>,
@@ -99,6 +101,7 @@ impl Writes {
             change: None,
             channel,
             at,
+            origin: None,
             records: Vec::new(),
             accepted_copy: None,
             event: None,

@@ -208,6 +208,22 @@ async fn a_missed_capture_is_credited_once_and_webhooks_on_either_side_change_no
     let entries = r.entries_of("demo:inv-missed:1").await;
     assert_eq!(entries.len(), 1, "one journal entry for the payment: {entries:?}");
     assert_eq!(entries[0]["delta"], "-25.00");
+    // Which path applied what.
+    assert_eq!(entries[0]["origin"], "reconcile");
+    let by_webhook = r.entries_of("demo:inv-webhook-first:1").await;
+    assert_eq!(by_webhook[0]["origin"], "webhook");
+    let record = r
+        .remote
+        .record("empayre-payment", "demo:inv-missed:1")
+        .await
+        .expect("record");
+    assert_eq!(record["origin"], "reconcile", "{record}");
+    assert_eq!(record["history"][0]["origin"], "reconcile", "{record}");
+    let orbipay = r.remote.journal().await.into_iter().find(|e| e["channel"] == "orbipay");
+    assert!(
+        orbipay.is_none_or(|e| e.get("origin").is_none()),
+        "Orbipay entries carry no origin"
+    );
 
     // The run is listed by the server, and counted.
     let (status, runs) = r.remote.admin_get("/admin/empayre/reconcile?source=demo").await;
@@ -281,6 +297,7 @@ async fn a_refund_and_then_a_charge_back_debit_what_the_capture_credited() {
     let entries = r.entries_of("demo:inv-r:1").await;
     let deltas: Vec<&str> = entries.iter().filter_map(|e| e["delta"].as_str()).collect();
     assert_eq!(deltas, ["-100.00", "30.00", "70.00"]);
+    assert!(entries.iter().all(|e| e["origin"] == "reconcile"), "{entries:?}");
 
     // The capture's webhook, older than the charge-back the ledger now holds: stale.
     let mut late = captured_event(50, "inv-r", Some("ACC-100400"), 10000);

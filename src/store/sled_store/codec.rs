@@ -26,7 +26,7 @@ use rust_decimal::Decimal;
 use super::bytes::{ByteReader, NEGATIVE};
 use super::StoreError;
 use crate::domain::account::{Account, AccountStatus, Address, Profile, ProfileStatus};
-use crate::ledger::{Channel, JournalEntry, Record, RecordKind, StatusChange};
+use crate::ledger::{Channel, JournalEntry, Origin, Record, RecordKind, StatusChange};
 use crate::store::StoredEvent;
 
 /// Version byte of the first compact account layout.
@@ -35,8 +35,12 @@ const ACCOUNT_V1: u8 = 0xA1;
 const PROFILE_V1: u8 = 0xB1;
 /// Version byte of the first compact record layout.
 const RECORD_V1: u8 = 0xC1;
+/// V1 plus, after each history step's request id, the step's `origin` (an optional name).
+const RECORD_V2: u8 = 0xC2;
 /// Version byte of the first compact journal entry layout.
 const JOURNAL_V1: u8 = 0xD1;
+/// V1 plus, at the end, the entry's `origin` (an optional name).
+const JOURNAL_V2: u8 = 0xD2;
 /// Version byte of the first compact stored-event layout.
 const EVENT_V1: u8 = 0xE1;
 /// The first byte of every legacy (JSON) value.
@@ -162,7 +166,7 @@ pub(crate) fn decode_profile(bytes: &[u8]) -> Result<Profile, StoreError> {
 
 pub(crate) fn encode_record(r: &Record) -> Vec<u8> {
     let mut w = Encoder(Vec::with_capacity(256));
-    w.0.push(RECORD_V1);
+    w.0.push(RECORD_V2);
     w.str(r.kind.as_str());
     w.str(&r.id);
     w.str(&r.status);
@@ -185,6 +189,7 @@ pub(crate) fn encode_record(r: &Record) -> Vec<u8> {
         w.str(&change.status);
         w.time(change.at);
         w.str(&change.request_id);
+        w.opt_str(change.origin.map(Origin::as_str));
     }
     if r.details.is_empty() {
         w.0.push(0);
@@ -210,7 +215,8 @@ pub(crate) struct RecordFields<'a> {
 /// Reads `RecordFields` from a compact record, skipping what lies between them and stopping
 /// after the last (the order is `encode_record`'s).
 pub(crate) fn record_fields(bytes: &[u8]) -> Result<RecordFields<'_>, StoreError> {
-    if bytes.first() != Some(&RECORD_V1) {
+    // The fields read here come before the history, where V1 and V2 differ.
+    if !matches!(bytes.first(), Some(&RECORD_V1) | Some(&RECORD_V2)) {
         return Err(corrupt("unknown record encoding"));
     }
     let mut r = ByteReader::new(bytes, 1);
@@ -248,7 +254,7 @@ pub(crate) fn is_json(bytes: &[u8]) -> bool {
 pub(crate) fn decode_record(bytes: &[u8]) -> Result<Record, StoreError> {
     match bytes.first() {
         Some(&JSON_OBJECT) => super::decode(bytes),
-        Some(&RECORD_V1) => {
+        Some(&version @ (RECORD_V1 | RECORD_V2)) => {
             let mut r = ByteReader::new(bytes, 1);
             let record = Record {
                 kind: {
@@ -279,6 +285,11 @@ pub(crate) fn decode_record(bytes: &[u8]) -> Result<Record, StoreError> {
                             status: r.string()?,
                             at: r.time()?,
                             request_id: r.string()?,
+                            origin: if version == RECORD_V2 {
+                                read_origin(&mut r)?
+                            } else {
+                                None
+                            },
                         });
                     }
                     out
@@ -293,7 +304,7 @@ pub(crate) fn decode_record(bytes: &[u8]) -> Result<Record, StoreError> {
 
 pub(crate) fn encode_journal(e: &JournalEntry) -> Vec<u8> {
     let mut w = Encoder(Vec::with_capacity(96));
-    w.0.push(JOURNAL_V1);
+    w.0.push(JOURNAL_V2);
     w.uint(u128::from(e.seq));
     w.time(e.at);
     w.str(e.channel.as_str());
@@ -303,13 +314,14 @@ pub(crate) fn encode_journal(e: &JournalEntry) -> Vec<u8> {
     w.str(&e.status);
     w.decimal(e.delta);
     w.decimal(e.balance_after);
+    w.opt_str(e.origin.map(Origin::as_str));
     w.0
 }
 
 pub(crate) fn decode_journal(bytes: &[u8]) -> Result<JournalEntry, StoreError> {
     match bytes.first() {
         Some(&JSON_OBJECT) => super::decode(bytes),
-        Some(&JOURNAL_V1) => {
+        Some(&version @ (JOURNAL_V1 | JOURNAL_V2)) => {
             let mut r = ByteReader::new(bytes, 1);
             let entry = JournalEntry {
                 seq: u64::try_from(r.uint()?).map_err(|_| corrupt("journal seq out of range"))?,
@@ -327,6 +339,11 @@ pub(crate) fn decode_journal(bytes: &[u8]) -> Result<JournalEntry, StoreError> {
                 status: r.string()?,
                 delta: r.decimal()?,
                 balance_after: r.decimal()?,
+                origin: if version == JOURNAL_V2 {
+                    read_origin(&mut r)?
+                } else {
+                    None
+                },
             };
             r.finish(entry)
         }
@@ -476,6 +493,14 @@ impl Encoder {
     }
 }
 
+/// An optional `Origin`, stored by its name.
+fn read_origin(r: &mut ByteReader) -> Result<Option<Origin>, StoreError> {
+    match r.opt_str()? {
+        None => Ok(None),
+        Some(name) => Origin::parse(name).map(Some).ok_or_else(|| corrupt("unknown origin")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::str::FromStr;
@@ -619,11 +644,13 @@ mod tests {
                 status: "pending".into(),
                 at: DateTime::from_timestamp(1_700_000_000, 123).expect("time"),
                 request_id: "rid-1".into(),
+                origin: Some(Origin::Webhook),
             },
             StatusChange {
                 status: "succeeded".into(),
                 at: DateTime::from_timestamp(1_700_000_001, 0).expect("time"),
                 request_id: String::new(),
+                origin: None,
             },
         ];
         r.details = serde_json::json!({"return_code": "R01", "fee": "1.50", "ids": [1, 2]})
@@ -631,6 +658,64 @@ mod tests {
             .cloned()
             .expect("object");
         r
+    }
+
+    /// `full_record()` and a journal entry as the encoder before origins (RECORD_V1, JOURNAL_V1)
+    /// wrote them: bytes dumped from that binary (main at 5542502), kept here so a store written
+    /// by it keeps reading whatever the encoder becomes.
+    const RECORD_V1_FULL: &str = "c10e656d70617972652d726566756e6406722dc3bc2d310872657475726e6564008601035553440001024331010001057061792d310201780179000102f2070103616368010b64656d6f2d636c69656e7481c60aff93ebdc0380dcb2c81e01020770656e64696e6780c49fd50c7b057269642d310973756363656564656482c49fd50c0000012e7b2272657475726e5f636f6465223a22523031222c22666565223a22312e3530222c22696473223a5b312c325d7d";
+    const JOURNAL_V1_ENTRY: &str =
+        "d10780c49fd50c0507656d70617972650f656d70617972652d7061796d656e740a64656d6f3a696e763a31014108636170747572656482c41302cc3a";
+
+    fn unhex(hex: &str) -> Vec<u8> {
+        (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex"))
+            .collect()
+    }
+
+    #[test]
+    fn the_first_record_and_journal_layouts_still_read_without_origins() {
+        let mut record = full_record();
+        let v1 = unhex(RECORD_V1_FULL);
+        assert_eq!(v1[0], RECORD_V1);
+        for step in &mut record.history {
+            step.origin = None;
+        }
+        assert_eq!(decode_record(&v1).expect("V1 decodes"), record);
+        assert_eq!(
+            record_fields(&v1).expect("fields"),
+            record_fields(&encode_record(&record)).expect("fields")
+        );
+        let entry = JournalEntry {
+            seq: 7,
+            at: DateTime::from_timestamp(1_700_000_000, 5).expect("time"),
+            channel: Channel::Empayre,
+            kind: RecordKind::EmpayrePayment,
+            record_id: "demo:inv:1".into(),
+            account_number: "A".into(),
+            status: "captured".into(),
+            delta: dec("-25.00"),
+            balance_after: dec("75.00"),
+            origin: None,
+        };
+        let v1 = unhex(JOURNAL_V1_ENTRY);
+        assert_eq!(v1[0], JOURNAL_V1);
+        assert_eq!(decode_journal(&v1).expect("V1 decodes"), entry);
+        let v2 = encode_journal(&entry);
+        assert_eq!(v2[0], JOURNAL_V2);
+        assert_eq!(&v2[1..v2.len() - 1], &v1[1..], "V2 is V1 plus the origin");
+        assert_eq!(v2.last(), Some(&0), "an absent origin is one byte");
+        let mut unknown = encode_journal(&JournalEntry {
+            origin: Some(Origin::Webhook),
+            ..entry
+        });
+        let at = unknown.len() - "webhook".len();
+        unknown[at..].copy_from_slice(b"webhoox");
+        assert!(
+            decode_journal(&unknown).is_err(),
+            "an unknown origin is corrupt, not dropped"
+        );
     }
 
     #[test]
@@ -716,6 +801,7 @@ mod tests {
                 status: "processed".into(),
                 delta: dec("25.50"),
                 balance_after: dec("1025.50"),
+                origin: None,
             },
             JournalEntry {
                 seq: u64::MAX,
@@ -727,6 +813,7 @@ mod tests {
                 status: "succeeded".into(),
                 delta: dec("-0.001"),
                 balance_after: dec("-79228162514264337593543950335"),
+                origin: Some(Origin::Reconcile),
             },
         ];
         for entry in entries {

@@ -321,7 +321,7 @@ mod tests {
                 delta: Default::default(),
             };
             store
-                .write(|w| w.apply(&change, Channel::Orbipay, base).map(|_| ()))
+                .write(|w| w.apply(&change, Channel::Orbipay, base, None).map(|_| ()))
                 .expect("applied");
         }
         let index = store.tree(TreeId::IdxReceived).expect("tree");
@@ -433,7 +433,7 @@ mod tests {
                 delta: Default::default(),
             };
             store
-                .write(|w| w.apply(&change, Channel::Orbipay, base).map(|_| ()))
+                .write(|w| w.apply(&change, Channel::Orbipay, base, None).map(|_| ()))
                 .expect("applied");
         }
     }

@@ -396,7 +396,7 @@ mod tests {
             delta: -amount.parse::<rust_decimal::Decimal>().expect("amount"),
         };
         store
-            .write(|w| w.apply(&change, Channel::Orbipay, chrono::Utc::now()).map(|_| ()))
+            .write(|w| w.apply(&change, Channel::Orbipay, chrono::Utc::now(), None).map(|_| ()))
             .expect("applied");
     }
 
@@ -520,7 +520,7 @@ mod tests {
                     delta: Default::default(),
                 };
                 store
-                    .write(|w| w.apply(&change, Channel::Orbipay, chrono::Utc::now()).map(|_| ()))
+                    .write(|w| w.apply(&change, Channel::Orbipay, chrono::Utc::now(), None).map(|_| ()))
                     .expect("applied");
             }
         }

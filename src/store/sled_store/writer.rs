@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::{log, received_key, SledStore, StoreError, TreeId, WriteSet};
 use crate::domain::account::{Account, Profile};
-use crate::ledger::{Change, Channel, Record, RecordKind};
+use crate::ledger::{Change, Channel, Origin, Record, RecordKind};
 use crate::store::{Committed, UnmatchedUpdate, View, Writes};
 
 /// The journal's and the commit log's next seqs, which only the writer advances. Both are
@@ -90,6 +90,7 @@ impl<'a> Writer<'a> {
             change,
             channel,
             at,
+            origin,
             records,
             accepted_copy,
             event,
@@ -121,7 +122,7 @@ impl<'a> Writer<'a> {
         };
         match change {
             Some(change) => {
-                let applied = self.apply(&change, channel, at)?;
+                let applied = self.apply(&change, channel, at, origin)?;
                 Ok(Committed {
                     change: Some(change),
                     event_seq,
@@ -146,6 +147,7 @@ impl<'a> Writer<'a> {
         change: &Change,
         channel: Channel,
         at: DateTime<Utc>,
+        origin: Option<Origin>,
     ) -> Result<Committed, StoreError> {
         let mut extra = std::mem::take(&mut self.staged);
         let cached = self.last_account.take();
@@ -162,6 +164,7 @@ impl<'a> Writer<'a> {
             crate::ledger::settle(change, account, channel, at).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let mut account = settlement.account;
         if let Some(draft) = settlement.entry {
+            let draft = draft.with_origin(origin);
             let acc = account
                 .as_mut()
                 .ok_or_else(|| StoreError::Corrupt("a journal entry without an account".into()))?;
