@@ -28,7 +28,7 @@ use clap::Parser;
 use client::{drive, one_shot, Budget, RunResult, Scenario};
 use server::{FsyncDelta, Server, Workdir};
 
-const ALL_SCENARIOS: [&str; 5] = ["health", "lookup", "posting", "empayre", "search"];
+const ALL_SCENARIOS: [&str; 6] = ["health", "lookup", "posting", "empayre", "search", "console"];
 
 #[derive(Debug, Parser)]
 #[command(name = "bench", about = "Load-test the release biller-inbox binary (issue 6)")]
@@ -57,7 +57,9 @@ struct Args {
     /// Threads of the load generator (1 keeps it to one core, like `wrk -t1`).
     #[arg(long, default_value_t = 1)]
     client_threads: usize,
-    /// Scenarios to run, comma-separated, from: health, lookup, posting, empayre, search.
+    /// Scenarios to run, comma-separated, from: health, lookup, posting, empayre, search, console
+    /// (each console page at one connection; run it after search, which fills the store). Not in
+    /// the default set.
     #[arg(long, value_delimiter = ',', default_value = "health,lookup,posting,empayre,search")]
     scenarios: Vec<String>,
     /// The server binary (default: target/<profile>/biller-inbox next to this example).
@@ -507,6 +509,10 @@ async fn run(args: &Args) -> Result<bool, String> {
         search(&mut bench, &next_payment_id).await?;
         bench.check_alive(&mut srv, &work)?;
     }
+    if selected("console") {
+        console(&mut bench).await?;
+        bench.check_alive(&mut srv, &work)?;
+    }
 
     let peak_hwm_kib = srv.memory.sample_now(srv.pid);
     let peak_rss_kib = srv.memory.peak_rss_kib.load(Ordering::Relaxed);
@@ -704,6 +710,103 @@ async fn search(bench: &mut Bench<'_>, next_payment_id: &Arc<AtomicU64>) -> Resu
             Arc::new(s),
         )
         .await?;
+    Ok(())
+}
+
+/// Each console page as an operator opens it, one request at a time on a signed-in session:
+/// the server time of a page (loopback adds a few tens of microseconds) on the store as the
+/// scenarios before left it (after `search`: `--postings-for-search` records).
+async fn console(bench: &mut Bench<'_>) -> Result<(), String> {
+    let addr = bench.addr.clone();
+    let base = format!("http://{addr}");
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| e.to_string())?;
+    let cookie_of = |r: &reqwest::Response, name: &str| {
+        r.headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|c| c.starts_with(&format!("{name}=")))
+            .and_then(|c| c.split(';').next())
+            .map(str::to_string)
+    };
+    let form = http
+        .get(format!("{base}/console/sign-in"))
+        .send()
+        .await
+        .map_err(|e| format!("console sign-in form: {e}"))?;
+    let pre = cookie_of(&form, "console_sign_in").ok_or("the sign-in form set no cookie")?;
+    let page = form.text().await.map_err(|e| e.to_string())?;
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .ok_or("the sign-in form has no csrf field")?
+        .to_string();
+    let signed_in = http
+        .post(format!("{base}/console/sign-in"))
+        .header("cookie", pre)
+        .form(&[("token", scenarios::ADMIN_TOKEN), ("csrf", csrf.as_str())])
+        .send()
+        .await
+        .map_err(|e| format!("console sign-in: {e}"))?;
+    let session = cookie_of(&signed_in, "console_session").ok_or("console sign-in gave no session")?;
+    // A record and its account to open: the newest record of the last day.
+    let newest = http
+        .post(format!("{base}/admin/postings/search"))
+        .bearer_auth(scenarios::ADMIN_TOKEN)
+        .header("content-type", "application/json")
+        .body(scenarios::search_body(
+            chrono::Utc::now() + chrono::Duration::seconds(1),
+        ))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json::<serde_json::Value>()
+        .await
+        .map_err(|e| e.to_string())?;
+    let record = &newest["records"][0];
+    let (kind, id, account) = (
+        record["kind"].as_str().unwrap_or("payment").to_string(),
+        record["id"].as_str().unwrap_or("none").to_string(),
+        record["account_number"].as_str().unwrap_or("none").to_string(),
+    );
+    println!(
+        "\nconsole: signed in; the store holds {} records in the last day; opening {kind} {id} of account {account}",
+        newest["totalCount"]
+    );
+    let pages = [
+        ("console overview", "/console".to_string()),
+        ("console search", "/console/search".to_string()),
+        (
+            "console search (filtered)",
+            "/console/search?channel=orbipay&min_amount=10.00".to_string(),
+        ),
+        ("console record", format!("/console/records/{kind}/{id}")),
+        ("console account", format!("/console/accounts/{account}")),
+        ("console unmatched", "/console/unmatched".to_string()),
+        ("console quarantine", "/console/quarantine".to_string()),
+        ("console refusals", "/console/refusals".to_string()),
+    ];
+    for (name, path) in pages {
+        let what = format!("GET {path} (signed in, one connection)");
+        let s = Arc::new(scenarios::ConsolePage::new(&addr, &path, &session));
+        bench
+            .measure(
+                Spec {
+                    name,
+                    what: &what,
+                    connections: 1,
+                    budget: Budget::Time(Duration::from_secs_f64(bench.args.seconds.min(5.0))),
+                    fsync: false,
+                    progress: None,
+                },
+                s,
+            )
+            .await?;
+    }
     Ok(())
 }
 

@@ -490,3 +490,35 @@ impl Scenario for Search {
         self.check_answer(status, body).map(|_| ())
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+
+/// `GET` of one console page with a signed-in session cookie; the answer must be a whole page.
+pub struct ConsolePage {
+    request: Vec<u8>,
+}
+
+impl ConsolePage {
+    pub fn new(host: &str, path: &str, session_cookie: &str) -> Self {
+        let mut request = Vec::new();
+        push_request(&mut request, "GET", path, host, &[("cookie", session_cookie)], b"");
+        Self { request }
+    }
+}
+
+impl Scenario for ConsolePage {
+    type Expect = ();
+
+    fn prepare(&self, _rng: &mut Rng, out: &mut Vec<u8>) -> Option<()> {
+        out.extend_from_slice(&self.request);
+        Some(())
+    }
+
+    fn check(&self, _: &(), status: u16, body: &[u8]) -> Result<(), String> {
+        expect_status(status, 200, body)?;
+        if !body.trim_ascii_end().ends_with(b"</html>") {
+            return Err("not a whole HTML page".into());
+        }
+        Ok(())
+    }
+}

@@ -48,6 +48,17 @@ impl RecordKind {
         }
     }
 
+    /// The kind of a [`tag`](Self::tag) byte.
+    pub fn from_tag(tag: u8) -> Option<Self> {
+        Some(match tag {
+            b'p' => Self::Payment,
+            b'r' => Self::Refund,
+            b'P' => Self::EmpayrePayment,
+            b'R' => Self::EmpayreRefund,
+            _ => return None,
+        })
+    }
+
     pub fn is_refund(self) -> bool {
         matches!(self, Self::Refund | Self::EmpayreRefund)
     }

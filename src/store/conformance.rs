@@ -9,7 +9,8 @@ use rust_decimal::Decimal;
 use serde_json::json;
 
 use super::{
-    Backend, Decision, EventFilter, Keys, RecordCursor, StoreError, StoredEvent, UnmatchedUpdate, View, Writes,
+    Backend, Decision, EventFilter, Keys, MinuteCount, RecordCursor, StoreError, StoredEvent, UnmatchedUpdate, View,
+    Writes,
 };
 use crate::domain::account::AccountEntry;
 use crate::ledger::test_support::{account, payment, profile};
@@ -338,17 +339,25 @@ pub(crate) async fn records_are_counted_per_minute<B: Backend>(store: B) {
     with_account(&store).await;
     let mut late = credit("p-late", "1.00", 10);
     late.payment.received_at += chrono::Duration::minutes(2);
+    // An Empayre payment counts in the other channel.
+    let mut empayre = credit("demo:inv-1:1", "1.00", 30);
+    empayre.payment.kind = RecordKind::EmpayrePayment;
     for change in [
         credit("p0", "1.00", 0),
         credit("p5", "1.00", 5),
         credit("p59", "1.00", 59),
         late,
+        empayre,
     ] {
         post(&store, change).await.expect("posted");
     }
     let minute = at(0).timestamp().div_euclid(60);
     let counts = store.received_per_minute(minute - 1, 5).await.expect("counts");
-    assert_eq!(counts, [0, 3, 0, 1, 0]);
+    let count = |orbipay, empayre| MinuteCount { orbipay, empayre };
+    assert_eq!(
+        counts,
+        [count(0, 0), count(3, 1), count(0, 0), count(1, 0), count(0, 0)]
+    );
 }
 
 /// A clean stop: closing waits for what was written, then the store answers `Unavailable` to

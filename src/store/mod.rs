@@ -32,8 +32,8 @@ use serde_json::Value;
 pub use error::StoreError;
 pub use execute::{Committed, Decision, Executed, Keys, UnmatchedUpdate, View, Writes};
 pub use query::{
-    Condition, Direction, EventFilter, Filter, ImportSummary, LookupCriteria, LookupMatch, Operand, RecordCursor,
-    SearchField, SearchPage, SearchQuery, SortField,
+    Condition, Direction, EventFilter, Filter, ImportSummary, LookupCriteria, LookupMatch, MinuteCount, Operand,
+    RecordCursor, SearchField, SearchPage, SearchQuery, SortField,
 };
 pub use sled_store::SledStore;
 pub use stats::{CommitStats, BATCH_BOUNDS, LATENCY_BOUNDS_MICROS};
@@ -128,14 +128,14 @@ pub trait Backend: Clone + Send + Sync + 'static {
     fn unmatched(&self) -> impl Future<Output = Result<Vec<Value>, StoreError>> + Send;
     /// The request log, newest first.
     fn recent_rejections(&self, limit: usize) -> impl Future<Output = Result<Vec<Value>, StoreError>> + Send;
-    /// How many records were received in each of the `minutes` whole minutes from
-    /// `first_minute` (minutes since the Unix epoch, UTC), by `received_at`: the console's
+    /// How many records of each channel were received in each of the `minutes` whole minutes
+    /// from `first_minute` (minutes since the Unix epoch, UTC), by `received_at`: the console's
     /// activity chart. Must stay cheap for a day (1440 minutes) of a large store.
     fn received_per_minute(
         &self,
         first_minute: i64,
         minutes: usize,
-    ) -> impl Future<Output = Result<Vec<u64>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Vec<MinuteCount>, StoreError>> + Send;
 
     /// A small value the application keeps by name, outside the ledger (the Empayre
     /// reconciliation's cursor and run list). None when never written.
@@ -270,7 +270,7 @@ impl Store {
         forward!(self, b => Backend::put_meta(b, key, value).await)
     }
 
-    pub async fn received_per_minute(&self, first_minute: i64, minutes: usize) -> Result<Vec<u64>, StoreError> {
+    pub async fn received_per_minute(&self, first_minute: i64, minutes: usize) -> Result<Vec<MinuteCount>, StoreError> {
         forward!(self, b => Backend::received_per_minute(b, first_minute, minutes).await)
     }
 

@@ -139,3 +139,18 @@ impl RecordCursor {
         }
     }
 }
+
+/// Records received in one minute, by channel (`Backend::received_per_minute`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MinuteCount {
+    /// EBPP payments and refunds.
+    pub orbipay: u64,
+    /// Empayre payments and refunds.
+    pub empayre: u64,
+}
+
+impl MinuteCount {
+    pub fn total(&self) -> u64 {
+        self.orbipay + self.empayre
+    }
+}

@@ -16,7 +16,7 @@ use crate::admin::empayre::unmatched_list;
 use crate::admin::feeds::rejection_list;
 use crate::http::rfc3339;
 use crate::state::AppState;
-use crate::store::{BATCH_BOUNDS, LATENCY_BOUNDS_MICROS};
+use crate::store::{MinuteCount, BATCH_BOUNDS, LATENCY_BOUNDS_MICROS};
 
 /// How often the overview refreshes itself.
 pub const REFRESH_SECS: u32 = 15;
@@ -53,9 +53,12 @@ pub async fn page(state: web::Data<AppState>, op: Operator) -> Result<HttpRespon
                 p.help { "The same checks as " code { "/health/ready" } "." }
             }
             section.panel aria-labelledby="recv-h" {
-                h2 #recv-h { "Records received" }
-                p.figure { (hour.iter().sum::<u64>()) }
-                p { "in the last hour; " (day.iter().sum::<u64>()) " in the last 24 hours." }
+                h2 #recv-h { "Received in the last hour" }
+                p.figure { (sum(hour, MinuteCount::total)) }
+                p {
+                    (sum(hour, |m| m.orbipay)) " EBPP postings, " (sum(hour, |m| m.empayre)) " Empayre payments and refunds; "
+                    (sum(&day, MinuteCount::total)) " in the last 24 hours."
+                }
             }
             section.panel aria-labelledby="wait-h" {
                 h2 #wait-h { "Waiting for an operator" }
@@ -63,8 +66,12 @@ pub async fn page(state: web::Data<AppState>, op: Operator) -> Result<HttpRespon
                 p { a href="/console/unmatched" { "Unmatched Empayre payments" } " to assign. See also the " a href="/console/quarantine" { "quarantine" } "." }
             }
         }
-        h2 { "Records received per minute" }
-        p.help { "EBPP postings and Empayre payments and refunds, from the store's per-minute counts (UTC)." }
+        h2 { "Received per minute" }
+        p.help { "Records by the minute they were received (UTC), from the store's per-minute counts." }
+        ul.legend {
+            li { span.key.orbipay {} "EBPP postings" }
+            li { span.key.empayre {} "Empayre payments and refunds" }
+        }
         div.panels {
             section.panel {
                 (activity_chart("Last hour", hour, now, 60))
@@ -96,18 +103,29 @@ pub async fn page(state: web::Data<AppState>, op: Operator) -> Result<HttpRespon
     )))
 }
 
-fn activity_chart(title: &str, counts: &[u64], now: chrono::DateTime<Utc>, minutes: i64) -> Markup {
+fn sum(counts: &[MinuteCount], of: impl Fn(&MinuteCount) -> u64) -> u64 {
+    counts.iter().map(of).sum()
+}
+
+fn activity_chart(title: &str, counts: &[MinuteCount], now: chrono::DateTime<Utc>, minutes: i64) -> Markup {
     let start = now - chrono::Duration::minutes(minutes - 1);
+    let peak = |of: fn(&MinuteCount) -> u64| counts.iter().map(of).max().unwrap_or(0);
     let label = format!(
-        "{title}: records received per minute, {} in all, at most {} in one minute",
-        counts.iter().sum::<u64>(),
-        counts.iter().max().copied().unwrap_or(0)
+        "{title}: {} EBPP postings (at most {} in a minute) and {} Empayre payments and refunds (at most {} in a minute)",
+        sum(counts, |m| m.orbipay),
+        peak(|m| m.orbipay),
+        sum(counts, |m| m.empayre),
+        peak(|m| m.empayre),
     );
+    let series = |of: fn(&MinuteCount) -> u64| counts.iter().map(|m| of(m) as f64).collect();
     html! {
         figure.chart {
             (chart::lines(
                 &label,
-                &[Series { class: "series-orbipay", values: counts.iter().map(|n| *n as f64).collect() }],
+                &[
+                    Series { class: "series-orbipay", values: series(|m| m.orbipay) },
+                    Series { class: "series-empayre", values: series(|m| m.empayre) },
+                ],
                 &start.format("%H:%M UTC").to_string(),
                 &now.format("%H:%M UTC").to_string(),
             ))

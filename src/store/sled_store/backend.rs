@@ -16,8 +16,8 @@ use super::SledStore;
 use crate::domain::account::{Account, AccountEntry, Profile};
 use crate::ledger::{JournalEntry, Record, RecordKind};
 use crate::store::{
-    Backend, CommitStats, Decision, EventFilter, Executed, ImportSummary, Keys, LookupCriteria, LookupMatch, NotReady,
-    RecordCursor, SearchPage, SearchQuery, StoreError, StoredEvent, View,
+    Backend, CommitStats, Decision, EventFilter, Executed, ImportSummary, Keys, LookupCriteria, LookupMatch,
+    MinuteCount, NotReady, RecordCursor, SearchPage, SearchQuery, StoreError, StoredEvent, View,
 };
 
 impl SledStore {
@@ -128,7 +128,7 @@ impl Backend for SledStore {
         self.blocking(move |s| s.recent_rejections(limit)).await
     }
 
-    async fn received_per_minute(&self, first_minute: i64, minutes: usize) -> Result<Vec<u64>, StoreError> {
+    async fn received_per_minute(&self, first_minute: i64, minutes: usize) -> Result<Vec<MinuteCount>, StoreError> {
         self.blocking(move |s| s.received_per_minute(first_minute, minutes))
             .await
     }

@@ -17,9 +17,12 @@ use std::time::{Duration, Instant};
 use sled::Transactional;
 
 use super::{log, order_preserving_i64, StoreError, TreeId};
+use crate::store::MinuteCount;
 
 const NANOS_PER_MINUTE: i64 = 60_000_000_000;
-const MARKER: &[u8] = b"minute_counts_v1";
+/// v2 counts each minute per channel (key `minute ++ channel`); a store with v1 counts (per
+/// minute only) has them rebuilt from the time index once, on open.
+const MARKER: &[u8] = b"minute_counts_v2";
 /// `meta` key: the last commit whose time-index keys the `count_by_minute` tree counts.
 const THROUGH: &[u8] = b"minute_counts_through";
 /// How often the flusher moves the tally into the tree. Longer means fewer (cheap) transactions
@@ -32,6 +35,50 @@ pub(crate) fn minute_of(nanos: i64) -> i64 {
 
 pub(crate) fn key(minute: i64) -> [u8; 8] {
     order_preserving_i64(minute)
+}
+
+/// The channel a time-index key counts under: its record kind's channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Channel {
+    Orbipay = 0,
+    Empayre = 1,
+}
+
+impl Channel {
+    pub(crate) fn of(kind: crate::ledger::RecordKind) -> Self {
+        match kind.channel() {
+            crate::ledger::Channel::Empayre => Self::Empayre,
+            _ => Self::Orbipay,
+        }
+    }
+
+    /// From a time-index key (`nanos ++ kind tag ++ id`).
+    fn of_index_key(key: &[u8]) -> Result<Self, StoreError> {
+        let tag = key
+            .get(8)
+            .ok_or_else(|| StoreError::Corrupt("time index key without a kind".into()))?;
+        Ok(match crate::ledger::RecordKind::from_tag(*tag) {
+            Some(kind) => Self::of(kind),
+            None => return Err(StoreError::Corrupt(format!("time index key with kind tag {tag}"))),
+        })
+    }
+
+    /// From a count key (`minute ++ channel`).
+    fn of_count_key(key: &[u8]) -> Self {
+        match key.get(8) {
+            Some(1) => Self::Empayre,
+            _ => Self::Orbipay,
+        }
+    }
+}
+
+/// The count key of a minute and channel: `key(minute) ++ channel`, so a range over
+/// `key(first)..key(last)` takes both channels of every minute in it.
+fn count_key(minute: i64, channel: Channel) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[..8].copy_from_slice(&key(minute));
+    k[8] = channel as u8;
+    k
 }
 
 pub(crate) fn decode(value: &[u8]) -> u64 {
@@ -49,22 +96,34 @@ pub(super) fn ensure(trees: &[sled::Tree]) -> Result<(), StoreError> {
         return Ok(());
     }
     counts.clear()?;
-    let mut current: Option<(i64, u64)> = None;
+    // One minute at a time (the index is in time order), both channels.
+    let write = |minute: i64, n: [u64; 2]| -> Result<(), StoreError> {
+        for (channel, count) in [(Channel::Orbipay, n[0]), (Channel::Empayre, n[1])] {
+            if count > 0 {
+                counts.insert(count_key(minute, channel), &count.to_be_bytes())?;
+            }
+        }
+        Ok(())
+    };
+    let mut current: Option<(i64, [u64; 2])> = None;
     for item in index.iter() {
         let (k, _) = item?;
-        let nanos = nanos_of_key(&k)?;
-        let minute = minute_of(nanos);
-        current = match current {
-            Some((m, n)) if m == minute => Some((m, n + 1)),
-            Some((m, n)) => {
-                counts.insert(key(m), &n.to_be_bytes())?;
-                Some((minute, 1))
+        let minute = minute_of(nanos_of_key(&k)?);
+        let channel = Channel::of_index_key(&k)? as usize;
+        match &mut current {
+            Some((m, n)) if *m == minute => n[channel] += 1,
+            _ => {
+                if let Some((m, n)) = current.take() {
+                    write(m, n)?;
+                }
+                let mut n = [0u64; 2];
+                n[channel] = 1;
+                current = Some((minute, n));
             }
-            None => Some((minute, 1)),
-        };
+        }
     }
     if let Some((m, n)) = current {
-        counts.insert(key(m), &n.to_be_bytes())?;
+        write(m, n)?;
     }
     meta.insert(THROUGH, &last_commit(trees)?.to_be_bytes())?;
     meta.insert(MARKER, &[1u8])?;
@@ -93,7 +152,7 @@ pub(crate) struct Tally {
 }
 
 struct TallyState {
-    pending: BTreeMap<i64, u64>,
+    pending: BTreeMap<(i64, Channel), u64>,
     through: u64,
     persisted_at: Instant,
 }
@@ -112,7 +171,8 @@ impl Tally {
             let (k, entry) = item?;
             for (tree, key, value) in log::ops(&entry)? {
                 if tree == TreeId::IdxReceived && value.is_some() {
-                    *pending.entry(minute_of(nanos_of_key(key)?)).or_insert(0) += 1;
+                    let at = (minute_of(nanos_of_key(key)?), Channel::of_index_key(key)?);
+                    *pending.entry(at).or_insert(0) += 1;
                 }
             }
             through = log::commit_of_key(&k)?;
@@ -132,11 +192,12 @@ impl Tally {
             .map_err(|_| StoreError::Unavailable("the minute counts lock is poisoned; restart the service".into()))
     }
 
-    /// Counts the new time-index keys of `commit`, which the writer has just made.
-    pub(super) fn add(&self, commit: u64, received_nanos: &[i64]) -> Result<(), StoreError> {
+    /// Counts the new time-index keys of `commit` (receive time in nanoseconds, channel),
+    /// which the writer has just made.
+    pub(super) fn add(&self, commit: u64, received: &[(i64, Channel)]) -> Result<(), StoreError> {
         let mut state = self.lock()?;
-        for nanos in received_nanos {
-            *state.pending.entry(minute_of(*nanos)).or_insert(0) += 1;
+        for (nanos, channel) in received {
+            *state.pending.entry((minute_of(*nanos), *channel)).or_insert(0) += 1;
         }
         state.through = state.through.max(commit);
         Ok(())
@@ -167,8 +228,8 @@ impl Tally {
         let through = state.through.to_be_bytes();
         (counts, meta)
             .transaction(|(counts, meta)| {
-                for (minute, added) in &state.pending {
-                    let key = key(*minute);
+                for ((minute, channel), added) in &state.pending {
+                    let key = count_key(*minute, *channel);
                     let current = counts.get(key)?.map_or(0, |v| decode(&v));
                     counts.insert(&key, &(current + added).to_be_bytes())?;
                 }
@@ -184,20 +245,26 @@ impl Tally {
         Ok(())
     }
 
-    /// The count of each of the `n` minutes from `first`: the tree's plus the pending ones.
-    fn per_minute(&self, counts: &sled::Tree, first: i64, n: usize) -> Result<Vec<u64>, StoreError> {
+    /// The count of each of the `n` minutes from `first` by channel: the tree's plus the
+    /// pending ones.
+    fn per_minute(&self, counts: &sled::Tree, first: i64, n: usize) -> Result<Vec<MinuteCount>, StoreError> {
         let state = self.lock()?;
         let last = first.saturating_add(n as i64);
-        let mut out = vec![0u64; n];
-        for (minute, added) in state.pending.range(first..last) {
-            out[(minute - first) as usize] += added;
+        let mut out = vec![MinuteCount::default(); n];
+        let mut add = |minute: i64, channel: Channel, count: u64| {
+            if let Some(slot) = usize::try_from(minute - first).ok().and_then(|i| out.get_mut(i)) {
+                match channel {
+                    Channel::Orbipay => slot.orbipay += count,
+                    Channel::Empayre => slot.empayre += count,
+                }
+            }
+        };
+        for ((minute, channel), added) in state.pending.range((first, Channel::Orbipay)..(last, Channel::Orbipay)) {
+            add(*minute, *channel, *added);
         }
         for item in counts.range(key(first)..key(last)) {
             let (k, v) = item?;
-            let minute = nanos_of_key(&k)?;
-            if let Some(slot) = usize::try_from(minute - first).ok().and_then(|i| out.get_mut(i)) {
-                *slot += decode(&v);
-            }
+            add(nanos_of_key(&k)?, Channel::of_count_key(&k), decode(&v));
         }
         Ok(out)
     }
@@ -206,7 +273,11 @@ impl Tally {
     fn sum(&self, counts: &sled::Tree, first: i64, last: i64) -> Result<usize, StoreError> {
         // Held while the tree is read, so a persist cannot move counts between the two.
         let state = self.lock()?;
-        let mut total: u64 = state.pending.range(first..last).map(|(_, n)| n).sum();
+        let mut total: u64 = state
+            .pending
+            .range((first, Channel::Orbipay)..(last, Channel::Orbipay))
+            .map(|(_, n)| n)
+            .sum();
         for item in counts.range(key(first)..key(last)) {
             let (_, v) = item?;
             total += decode(&v);
@@ -235,9 +306,9 @@ impl super::SledStore {
     }
 
     /// Records received in each of the `n` minutes from `first_minute` (whole minutes since
-    /// the epoch), both channels together: the console's activity chart, read from the counts
+    /// the epoch), by channel: the console's activity chart, read from the counts
     /// alone (one range read, however many records the minutes hold).
-    pub fn received_per_minute(&self, first_minute: i64, n: usize) -> Result<Vec<u64>, StoreError> {
+    pub fn received_per_minute(&self, first_minute: i64, n: usize) -> Result<Vec<MinuteCount>, StoreError> {
         self.minute_tally(|tally, counts| tally.per_minute(counts, first_minute, n))
     }
 
@@ -379,8 +450,14 @@ mod tests {
         {
             let store = SledStore::open(&path, 8 << 20).expect("store");
             post_at(&store, base, 0..5);
-            // As if written by a version without counts.
+            // As if written by a version without counts, or with v1 counts (per minute only,
+            // 8-byte keys): the rebuild starts from a clear tree either way.
             store.tree(TreeId::CountByMinute).expect("tree").clear().expect("clear");
+            store
+                .tree(TreeId::CountByMinute)
+                .expect("tree")
+                .insert(super::key(0), &99u64.to_be_bytes())
+                .expect("v1 key");
             store
                 .tree(TreeId::Meta)
                 .expect("tree")
@@ -394,8 +471,12 @@ mod tests {
             .timestamp_nanos_opt()
             .expect("nanos");
         assert_eq!(store.count_received(from, until).expect("count"), 5);
-        // 0 s, 40 s, 80 s, 120 s, 160 s fall in minutes 0, 0, 1, 2, 2.
+        // 0 s, 40 s, 80 s, 120 s, 160 s fall in minutes 0, 0, 1, 2, 2, all EBPP.
         assert_eq!(store.tree(TreeId::CountByMinute).expect("tree").len(), 3);
+        let per = store.received_per_minute(super::minute_of(from), 3).expect("counts");
+        let orbipay: Vec<u64> = per.iter().map(|m| m.orbipay).collect();
+        assert_eq!(orbipay, [2, 1, 2]);
+        assert!(per.iter().all(|m| m.empayre == 0));
     }
 
     #[test]
@@ -407,7 +488,12 @@ mod tests {
         store.persist_minute_counts_now();
         post_at(&store, base, 4..9);
         let first = super::minute_of(base.timestamp_nanos_opt().expect("nanos"));
-        let per = store.received_per_minute(first - 1, 10).expect("counts");
+        let per: Vec<u64> = store
+            .received_per_minute(first - 1, 10)
+            .expect("counts")
+            .iter()
+            .map(crate::store::MinuteCount::total)
+            .collect();
         assert_eq!(per.iter().sum::<u64>(), 9);
         assert_eq!(per[0], 0, "the minute before the first posting");
         for (i, n) in per.iter().enumerate() {

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use serde_json::Value;
 
-use super::{log, received_key, SledStore, StoreError, TreeId, WriteSet};
+use super::{log, minute_counts, received_key, SledStore, StoreError, TreeId, WriteSet};
 use crate::domain::account::{Account, Profile};
 use crate::ledger::{Change, Channel, Origin, Record, RecordKind};
 use crate::store::{Committed, UnmatchedUpdate, View, Writes};
@@ -187,7 +187,7 @@ impl<'a> Writer<'a> {
         }
         let new_payment = change.payment_created.then_some(&change.payment);
         let new_refund = change.refund.as_ref().filter(|_| change.created);
-        let received: Vec<i64> = new_payment
+        let received: Vec<_> = new_payment
             .into_iter()
             .chain(new_refund)
             .map(|record| self.index_received(set, record))
@@ -214,13 +214,16 @@ impl<'a> Writer<'a> {
 
     /// Adds a new record to the time index; returns its time for the minute counts, which are
     /// counted once the commit is made (see `minute_counts`).
-    fn index_received(&self, set: &mut WriteSet, record: &Record) -> i64 {
+    fn index_received(&self, set: &mut WriteSet, record: &Record) -> (i64, minute_counts::Channel) {
         set.put(
             TreeId::IdxReceived,
             received_key(record.received_at, record.kind, &record.id),
             Vec::new(),
         );
-        record.received_at.timestamp_nanos_opt().unwrap_or(i64::MAX)
+        (
+            record.received_at.timestamp_nanos_opt().unwrap_or(i64::MAX),
+            minute_counts::Channel::of(record.kind),
+        )
     }
 
     /// Commits writes that move no money (stored events, quarantine, snapshots), with
