@@ -16,15 +16,17 @@ pub enum Nav {
     Unmatched,
     Quarantine,
     Refusals,
+    Reconcile,
     Accounts,
 }
 
-const NAV: [(Nav, &str, &str); 5] = [
+const NAV: [(Nav, &str, &str); 6] = [
     (Nav::Overview, "/console", "Overview"),
     (Nav::Search, "/console/search", "Search"),
     (Nav::Unmatched, "/console/unmatched", "Unmatched payments"),
     (Nav::Quarantine, "/console/quarantine", "Quarantine"),
     (Nav::Refusals, "/console/refusals", "Refusals"),
+    (Nav::Reconcile, "/console/reconcile", "Reconciliation"),
 ];
 
 fn head(title: &str, refresh_secs: Option<u32>) -> Markup {

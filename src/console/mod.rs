@@ -100,6 +100,10 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &web::Data<AppState>) {
                 "/refusals",
                 get(web::to(pages::lists::refusals)),
             ))
+            .service(resource::<ConsoleError>(
+                "/reconcile",
+                get(web::to(pages::reconcile::page)),
+            ))
             .service(resource::<ConsoleError>("/assets/{name}", get(web::to(serve_asset))))
             .default_service(web::to(not_found))
             .wrap(from_fn(security_headers)),

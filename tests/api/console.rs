@@ -103,6 +103,7 @@ async fn pages_without_a_session_send_to_sign_in_with_strict_headers() {
         ("/console/unmatched", "%2Fconsole%2Funmatched"),
         ("/console/quarantine", "%2Fconsole%2Fquarantine"),
         ("/console/refusals", "%2Fconsole%2Frefusals"),
+        ("/console/reconcile", "%2Fconsole%2Freconcile"),
         ("/console/search.csv", "%2Fconsole%2Fsearch.csv"),
         ("/console/records/payment/P1", "%2Fconsole%2Frecords%2Fpayment%2FP1"),
     ] {
@@ -392,6 +393,7 @@ async fn every_page_renders_without_inline_script_or_style_and_search_downloads_
         "/console/unmatched",
         "/console/quarantine",
         "/console/refusals",
+        "/console/reconcile",
     ] {
         let r = client()
             .get(format!("{}{path}", app.address))

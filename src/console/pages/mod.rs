@@ -4,6 +4,7 @@
 pub mod account;
 pub mod lists;
 pub mod overview;
+pub mod reconcile;
 pub mod record;
 pub mod search;
 pub mod unmatched;
