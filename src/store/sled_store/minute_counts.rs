@@ -23,6 +23,10 @@ const NANOS_PER_MINUTE: i64 = 60_000_000_000;
 /// v2 counts each minute per channel (key `minute ++ channel`); a store with v1 counts (per
 /// minute only) has them rebuilt from the time index once, on open.
 const MARKER: &[u8] = b"minute_counts_v2";
+/// The marker of the v1 counts (8-byte keys, one count per minute). A v2 rebuild removes it,
+/// so an older binary that opens the store rebuilds its own v1 counts; and a store where it
+/// is present again was last counted by such a binary, so this one rebuilds once more.
+const V1_MARKER: &[u8] = b"minute_counts_v1";
 /// `meta` key: the last commit whose time-index keys the `count_by_minute` tree counts.
 const THROUGH: &[u8] = b"minute_counts_through";
 /// How often the flusher moves the tally into the tree. Longer means fewer (cheap) transactions
@@ -92,7 +96,7 @@ pub(super) fn ensure(trees: &[sled::Tree]) -> Result<(), StoreError> {
     let index = &trees[TreeId::IdxReceived as usize];
     let counts = &trees[TreeId::CountByMinute as usize];
     let meta = &trees[TreeId::Meta as usize];
-    if meta.contains_key(MARKER)? {
+    if meta.contains_key(MARKER)? && !meta.contains_key(V1_MARKER)? {
         return Ok(());
     }
     counts.clear()?;
@@ -126,6 +130,7 @@ pub(super) fn ensure(trees: &[sled::Tree]) -> Result<(), StoreError> {
         write(m, n)?;
     }
     meta.insert(THROUGH, &last_commit(trees)?.to_be_bytes())?;
+    meta.remove(V1_MARKER)?;
     meta.insert(MARKER, &[1u8])?;
     Ok(())
 }
@@ -443,40 +448,45 @@ mod tests {
     }
 
     #[test]
-    fn a_store_written_before_the_counts_gets_them_rebuilt_on_open() {
-        let dir = tempfile::tempdir().expect("dir");
-        let path = dir.path().join("s");
-        let base = Utc.with_ymd_and_hms(2026, 11, 21, 10, 0, 0).single().expect("time");
-        {
-            let store = SledStore::open(&path, 8 << 20).expect("store");
-            post_at(&store, base, 0..5);
-            // As if written by a version without counts, or with v1 counts (per minute only,
-            // 8-byte keys): the rebuild starts from a clear tree either way.
-            store.tree(TreeId::CountByMinute).expect("tree").clear().expect("clear");
-            store
-                .tree(TreeId::CountByMinute)
-                .expect("tree")
-                .insert(super::key(0), &99u64.to_be_bytes())
-                .expect("v1 key");
-            store
-                .tree(TreeId::Meta)
-                .expect("tree")
-                .remove(super::MARKER)
-                .expect("unmark");
-            store.flush_now().expect("flush");
+    fn counts_written_by_an_older_binary_are_rebuilt_on_open() {
+        // (name, keep the v2 marker): a store from before v2 (its own v1 marker only), and a v2
+        // store that an older binary opened since (it rebuilt v1 counts and set its marker).
+        for (case, keep_v2_marker) in [("v1 store", false), ("v2 store reopened by v1", true)] {
+            let dir = tempfile::tempdir().expect("dir");
+            let path = dir.path().join("s");
+            let base = Utc.with_ymd_and_hms(2026, 11, 21, 10, 0, 0).single().expect("time");
+            {
+                let store = SledStore::open(&path, 8 << 20).expect("store");
+                post_at(&store, base, 0..5);
+                // v1 counts: 8-byte keys, one (here wrong) count per minute.
+                let counts = store.tree(TreeId::CountByMinute).expect("tree");
+                counts.clear().expect("clear");
+                counts.insert(super::key(0), &99u64.to_be_bytes()).expect("v1 key");
+                let meta = store.tree(TreeId::Meta).expect("tree");
+                meta.insert(super::V1_MARKER, &[1u8]).expect("v1 marker");
+                if !keep_v2_marker {
+                    meta.remove(super::MARKER).expect("unmark");
+                }
+                store.flush_now().expect("flush");
+            }
+            let store = crate::store::sled_store::reopened(&path);
+            let from = base.timestamp_nanos_opt().expect("nanos");
+            let until = (base + chrono::Duration::minutes(10))
+                .timestamp_nanos_opt()
+                .expect("nanos");
+            assert_eq!(store.count_received(from, until).expect("count"), 5, "{case}");
+            // 0 s, 40 s, 80 s, 120 s, 160 s fall in minutes 0, 0, 1, 2, 2, all EBPP.
+            assert_eq!(store.tree(TreeId::CountByMinute).expect("tree").len(), 3, "{case}");
+            let per = store.received_per_minute(super::minute_of(from), 3).expect("counts");
+            let orbipay: Vec<u64> = per.iter().map(|m| m.orbipay).collect();
+            assert_eq!(orbipay, [2, 1, 2], "{case}");
+            assert!(per.iter().all(|m| m.empayre == 0), "{case}");
+            let meta = store.tree(TreeId::Meta).expect("tree");
+            assert!(
+                !meta.contains_key(super::V1_MARKER).expect("read"),
+                "{case}: an older binary rebuilds"
+            );
         }
-        let store = crate::store::sled_store::reopened(&path);
-        let from = base.timestamp_nanos_opt().expect("nanos");
-        let until = (base + chrono::Duration::minutes(10))
-            .timestamp_nanos_opt()
-            .expect("nanos");
-        assert_eq!(store.count_received(from, until).expect("count"), 5);
-        // 0 s, 40 s, 80 s, 120 s, 160 s fall in minutes 0, 0, 1, 2, 2, all EBPP.
-        assert_eq!(store.tree(TreeId::CountByMinute).expect("tree").len(), 3);
-        let per = store.received_per_minute(super::minute_of(from), 3).expect("counts");
-        let orbipay: Vec<u64> = per.iter().map(|m| m.orbipay).collect();
-        assert_eq!(orbipay, [2, 1, 2]);
-        assert!(per.iter().all(|m| m.empayre == 0));
     }
 
     #[test]
