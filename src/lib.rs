@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod ops;
 pub mod orbipay;
+pub mod secret;
 pub mod settings;
 pub mod shutdown;
 pub mod startup;

@@ -11,6 +11,7 @@ use config::{Config, Environment, File, FileFormat};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
+use crate::secret::Secret;
 use crate::tls::TlsSubject;
 
 /// The defaults every layer starts from (the contract of `interfaces.md` §2, without the demo
@@ -263,8 +264,9 @@ pub struct OrbipayClient {
     pub client_key: String,
     #[serde(default = "default_true")]
     pub enabled: bool,
-    /// Each set maps header name → value; any one set must match completely.
-    pub credentials: Vec<BTreeMap<String, String>>,
+    /// Each set maps header name → value; any one set must match completely. A value may be
+    /// given inline, as `{ sha256 = "..." }` or as `{ file = "..." }` (`crate::secret`).
+    pub credentials: Vec<BTreeMap<String, Secret>>,
     /// With `server.tls.client_ca_file`: the client certificate must name this (its subject
     /// attributes or one of its alternative names), else 401.
     #[serde(default)]
@@ -378,7 +380,9 @@ impl EmpayreSource {
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdminSettings {
-    pub token: String,
+    /// Bearer token of `/admin` and the console's sign-in; empty disables both. Inline,
+    /// `{ sha256 = "..." }` or `{ file = "..." }` (`crate::secret`).
+    pub token: Secret,
     /// Body limit of `PUT /admin/accounts`, which carries whole account sets (64 MiB is about
     /// 100,000 accounts); every other route uses `server.max_body_bytes`.
     pub max_body_bytes: usize,
@@ -402,12 +406,15 @@ pub struct SeedSettings {
 /// Keys whose values are file system paths. A relative path written in a configuration file is
 /// resolved against that file's folder, so a file works from any working directory; from the
 /// built-in defaults and the environment it stays relative to the working directory. `[]` stands
-/// for every element of an array. A new path key belongs in this list.
+/// for every element of an array, `*` for every value of a table. A new path key belongs in this
+/// list.
 pub const PATH_KEYS: &[&str] = &[
     "store.path",
     "seed.accounts_file",
     "empayre.sources[].public_key_files[]",
     "empayre.sources[].api_token.file",
+    "admin.token.file",
+    "orbipay.clients[].credentials[].*.file",
     "server.tls.cert_file",
     "server.tls.key_file",
     "server.tls.client_ca_file",
@@ -526,6 +533,14 @@ fn resolve_paths(node: &mut serde_json::Value, segments: &[&str], folder: &Path)
         }
         return;
     };
+    if *first == "*" {
+        if let serde_json::Value::Object(values) = node {
+            for value in values.values_mut() {
+                resolve_paths(value, rest, folder);
+            }
+        }
+        return;
+    }
     let (name, each) = match first.strip_suffix("[]") {
         Some(name) => (name, true),
         None => (*first, false),
@@ -993,7 +1008,9 @@ mod tests {
         let mut tree = serde_json::json!({
             "store": {"path": "../data"},
             "seed": {"accounts_file": ""},
-            "empayre": {"sources": [{"public_key_files": ["k.pem", "/etc/k.pem"]}, {"name": "none"}]}
+            "empayre": {"sources": [{"public_key_files": ["k.pem", "/etc/k.pem"]}, {"name": "none"}]},
+            "admin": {"token": {"file": "secrets/admin"}},
+            "orbipay": {"clients": [{"credentials": [{"api-key": {"file": "k"}, "x-other": "inline"}, {"api-key": {"sha256": "ab"}}]}]}
         });
         for key in PATH_KEYS {
             let segments: Vec<&str> = key.split('.').collect();
@@ -1005,6 +1022,11 @@ mod tests {
             tree["empayre"]["sources"][0]["public_key_files"],
             serde_json::json!(["/srv/conf/k.pem", "/etc/k.pem"])
         );
+        assert_eq!(tree["admin"]["token"]["file"], "/srv/conf/secrets/admin");
+        assert_eq!(
+            tree["orbipay"]["clients"][0]["credentials"],
+            serde_json::json!([{"api-key": {"file": "/srv/conf/k"}, "x-other": "inline"}, {"api-key": {"sha256": "ab"}}])
+        );
     }
 
     #[test]
@@ -1014,7 +1036,7 @@ mod tests {
         s.orbipay.clients.push(OrbipayClient {
             client_key: "c".into(),
             enabled: true,
-            credentials: vec![BTreeMap::from([("api-key".to_string(), "hidden-api-key".to_string())])],
+            credentials: vec![BTreeMap::from([("api-key".to_string(), "hidden-api-key".into())])],
             tls_subject: None,
         });
         let text = format!("{s:?}");

@@ -163,6 +163,12 @@ pub fn reconcile(settings: &Settings, options: ReconcileOptions) -> Result<(), F
             "the admin API is disabled (admin.token is empty); reconcile runs inside the server through it",
         ));
     }
+    let Some(admin_token) = settings.admin.token.expose() else {
+        return Err(Failure::usage(
+            "admin.token is configured as a sha256 digest, which this command cannot send: give it the token \
+             for this run, e.g. BILLER_INBOX__ADMIN__TOKEN=... or admin.token = { file = \"...\" }",
+        ));
+    };
     let target = match &options.target {
         Some(t) => t.trim_end_matches('/').to_string(),
         None => {
@@ -185,7 +191,7 @@ pub fn reconcile(settings: &Settings, options: ReconcileOptions) -> Result<(), F
             .map_err(|e| Failure::check(format!("cannot build the HTTP client: {e}")))?;
         let response = client
             .post(&url)
-            .bearer_auth(&settings.admin.token)
+            .bearer_auth(admin_token)
             .json(&body)
             .send()
             .await

@@ -3,6 +3,7 @@
 
 mod empayre;
 mod export;
+mod hash_secret;
 mod import;
 mod keygen;
 mod migrate;
@@ -62,6 +63,9 @@ enum Command {
     },
     /// Apply the PostgreSQL schema migrations and exit (store.backend = "postgres").
     Migrate,
+    /// Read a secret on stdin and print its SHA-256 digest, for `{ sha256 = "..." }` in the
+    /// configuration (api-key values, admin.token). Surrounding whitespace is not part of it.
+    HashSecret,
     /// Manage biller accounts and profiles.
     Accounts {
         #[command(subcommand)]
@@ -175,6 +179,7 @@ pub fn run() -> ExitCode {
             sign_key,
             config: cli.config,
         }),
+        Command::HashSecret => hash_secret::run(),
         Command::Migrate => load(cli.config.as_deref()).and_then(|(s, _)| migrate::run(&s)),
         Command::Accounts {
             command: AccountsCommand::Import { file },

@@ -4,6 +4,7 @@
 use actix_web::http::header::{HeaderMap, HeaderName};
 use subtle::ConstantTimeEq;
 
+use crate::secret::Secret;
 use crate::settings::OrbipayClient;
 use crate::tls::{ClientIdentity, TlsSubject};
 
@@ -22,7 +23,7 @@ pub enum AuthFailure {
 struct Client {
     key: String,
     enabled: bool,
-    sets: Vec<Vec<(HeaderName, Vec<u8>)>>,
+    sets: Vec<Vec<(HeaderName, Secret)>>,
     /// The client certificate must name this (`tls_subject`).
     certificate: Option<TlsSubject>,
 }
@@ -47,7 +48,7 @@ impl OrbipayAuth {
                         set.iter()
                             .filter_map(|(name, value)| {
                                 let name = HeaderName::try_from(name.to_ascii_lowercase()).ok()?;
-                                Some((name, value.as_bytes().to_vec()))
+                                Some((name, value.clone()))
                             })
                             .collect()
                     })
@@ -82,7 +83,8 @@ impl OrbipayAuth {
                 let mut all = subtle::Choice::from(1u8);
                 for (name, expected) in set {
                     let sent = headers.get(name).map(|v| v.as_bytes()).unwrap_or_default();
-                    all &= expected.as_slice().ct_eq(sent);
+                    // Hashes what was sent and compares digests in constant time.
+                    all &= subtle::Choice::from(u8::from(expected.matches(sent)));
                 }
                 any_set |= all;
             }
@@ -123,7 +125,7 @@ mod tests {
                 .iter()
                 .map(|s| {
                     s.iter()
-                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .map(|(k, v)| (k.to_string(), Secret::from(*v)))
                         .collect::<BTreeMap<_, _>>()
                 })
                 .collect(),

@@ -77,7 +77,7 @@ async fn every_admin_route_needs_the_bearer_token() {
 
 #[tokio::test]
 async fn an_empty_admin_token_disables_the_admin_api() {
-    let app = spawn_app_with(|s| s.admin.token = String::new()).await;
+    let app = spawn_app_with(|s| s.admin.token = "".into()).await;
     for (method, path, body) in admin_routes() {
         let mut r = app.admin(method.clone(), path);
         if let Some(b) = &body {

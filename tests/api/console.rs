@@ -82,7 +82,7 @@ async fn sign_in(app: &TestApp) -> (String, String) {
 
 #[tokio::test]
 async fn the_console_is_absent_when_the_admin_api_is_off() {
-    let app = spawn_app_with(|s| s.admin.token = String::new()).await;
+    let app = spawn_app_with(|s| s.admin.token = "".into()).await;
     for path in ["/console", "/console/sign-in", "/console/assets/console.css"] {
         let r = client()
             .get(format!("{}{path}", app.address))

@@ -22,7 +22,7 @@ fn dec(s: &str) -> Decimal {
 /// A config whose `demo` source trusts the fixture key and reaches the fake API for shop-1, and
 /// whose `down` source points at a port nobody listens on.
 fn config(dir: &Path, fake: &FakeEmpayre) -> PathBuf {
-    std::fs::write(dir.join("token"), FAKE_TOKEN).expect("token file");
+    write_secret_file(&dir.join("token"), FAKE_TOKEN);
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .expect("bind")
         .local_addr()

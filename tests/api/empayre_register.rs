@@ -15,7 +15,7 @@ const HOOK_URL: &str = "https://biller.example/empayre/webhook";
 /// A config whose `demo` source reaches the fake API, with its token in a file and its key file
 /// at `keys/empayre.pem`, both relative to the config's folder.
 fn api_config(dir: &Path, fake: &FakeEmpayre) -> PathBuf {
-    std::fs::write(dir.join("token"), format!("{FAKE_TOKEN}\n")).expect("token file");
+    write_secret_file(&dir.join("token"), &format!("{FAKE_TOKEN}\n"));
     write_config(
         dir,
         &dir.join("store"),

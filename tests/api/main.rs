@@ -23,6 +23,7 @@ mod postgres;
 mod reliability;
 mod replay;
 mod repository;
+mod secrets;
 mod shutdown;
 mod startup;
 mod store_trouble;

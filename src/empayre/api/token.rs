@@ -1,10 +1,11 @@
 //! The Empayre API token of a source (`api_token`): a secret biller-inbox must *send*, so unlike
 //! the credentials it only checks, it cannot be configured as a digest.
 //!
-//! Forms: a plain string, or `{ file = "/run/secrets/empayre-token" }` (the file's content, one
-//! trailing newline dropped), so the token need not sit in a configuration file. The file is read
-//! when the configuration is loaded; an unreadable or empty file stops start-up naming the file,
-//! never the content. `Debug` shows only which form was used.
+//! Forms: a plain string, or `{ file = "/run/secrets/empayre-token" }` (the file's content,
+//! surrounding whitespace dropped; `crate::secret::read_secret_file`), so the token need not sit
+//! in a configuration file. The file is read when the configuration is loaded; an unreadable,
+//! empty or world-readable file stops start-up naming the file, never the content. `Debug` shows
+//! only which form was used.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -65,13 +66,9 @@ impl TryFrom<TokenForm> for ApiToken {
         let (value, origin) = match form {
             TokenForm::Plain(value) => (value, "inline".to_string()),
             TokenForm::File { file } => {
-                let text =
-                    std::fs::read_to_string(&file).map_err(|e| format!("api_token file {}: {e}", file.display()))?;
-                let value = text.strip_suffix('\n').unwrap_or(&text);
-                let value = value.strip_suffix('\r').unwrap_or(value).to_string();
-                if value.is_empty() {
-                    return Err(format!("api_token file {} is empty", file.display()));
-                }
+                // The same rules as every secret file: trimmed, and refused when every user may
+                // read it.
+                let value = crate::secret::read_secret_file(&file).map_err(|e| format!("api_token: {e}"))?;
                 (value, format!("file {}", file.display()))
             }
         };
@@ -99,6 +96,11 @@ impl fmt::Debug for ApiToken {
 mod tests {
     use super::*;
 
+    fn set_mode(path: &std::path::Path, mode: u32) {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    }
+
     fn from_toml(text: &str) -> Result<ApiToken, String> {
         #[derive(Deserialize)]
         struct Holder {
@@ -121,6 +123,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("token");
         std::fs::write(&path, "tok-from-file-456\n").expect("write");
+        set_mode(&path, 0o600);
         let token = from_toml(&format!("api_token = {{ file = \"{}\" }}", path.display())).expect("file");
         assert_eq!(token.expose(), "tok-from-file-456");
         assert!(token.origin().starts_with("file "));
@@ -132,15 +135,20 @@ mod tests {
         let dir = tempfile::tempdir().expect("dir");
         let empty = dir.path().join("empty");
         std::fs::write(&empty, "\n").expect("write");
+        set_mode(&empty, 0o600);
+        let open = dir.path().join("open");
+        std::fs::write(&open, "tok-open-secret").expect("write");
+        set_mode(&open, 0o644);
         let missing = dir.path().join("missing");
         for (text, needle) in [
             (format!("api_token = {{ file = \"{}\" }}", empty.display()), "is empty"),
             (format!("api_token = {{ file = \"{}\" }}", missing.display()), "missing"),
             ("api_token = \"has space-secret\"".to_string(), "visible ASCII"),
+            (format!("api_token = {{ file = \"{}\" }}", open.display()), "every user"),
         ] {
             let err = from_toml(&text).expect_err(&text);
             assert!(err.contains(needle), "{err}");
-            assert!(!err.contains("space-secret"), "{err}");
+            assert!(!err.contains("space-secret") && !err.contains("open-secret"), "{err}");
         }
     }
 

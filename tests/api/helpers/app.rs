@@ -26,16 +26,13 @@ pub fn test_settings(store: &Path) -> Settings {
         OrbipayClient {
             client_key: CLIENT_KEY.into(),
             enabled: true,
-            credentials: vec![BTreeMap::from([("api-key".to_string(), API_KEY.to_string())])],
+            credentials: vec![BTreeMap::from([("api-key".to_string(), API_KEY.into())])],
             tls_subject: None,
         },
         OrbipayClient {
             client_key: "demo-disabled".into(),
             enabled: false,
-            credentials: vec![BTreeMap::from([(
-                "api-key".to_string(),
-                "demo-disabled-key".to_string(),
-            )])],
+            credentials: vec![BTreeMap::from([("api-key".to_string(), "demo-disabled-key".into())])],
             tls_subject: None,
         },
     ];

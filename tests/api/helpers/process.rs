@@ -27,6 +27,14 @@ pub fn write_config(dir: &Path, store: &Path, extra: &str) -> PathBuf {
     path
 }
 
+/// Writes a secret file the way an operator must: readable by its owner only (the server refuses
+/// a secret file every user can read).
+pub fn write_secret_file(path: &Path, content: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, content).expect("write secret file");
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).expect("chmod 600");
+}
+
 pub async fn start_binary(config: &Path, log_path: &Path) -> ServerProcess {
     let mut command = tokio::process::Command::new(binary());
     command.args(["serve", "--config"]).arg(config);
