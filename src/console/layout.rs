@@ -115,8 +115,20 @@ pub fn ok(markup: Markup) -> HttpResponse {
 /// An RFC 3339 UTC time shown as `2026-12-07 09:30:00 UTC`; the script puts the local time in
 /// the title (shown on hover).
 pub fn time(rfc3339: &str) -> Markup {
-    let shown = rfc3339.replacen('T', " ", 1).replace('Z', " UTC");
+    let shown = to_milliseconds(rfc3339).replacen('T', " ", 1).replace('Z', " UTC");
     html! { time datetime=(rfc3339) title="UTC" { (shown) } }
+}
+
+/// A time with at most three decimals of a second (the whole value stays in `datetime`): a
+/// reader compares times by the second, and nine digits push tables wider than the window.
+fn to_milliseconds(rfc3339: &str) -> String {
+    match rfc3339.split_once('.') {
+        Some((whole, rest)) => {
+            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            format!("{whole}.{}{}", &rest[..digits.min(3)], &rest[digits..])
+        }
+        None => rfc3339.to_string(),
+    }
 }
 
 pub fn time_opt(rfc3339: Option<&str>) -> Markup {
@@ -165,4 +177,21 @@ pub fn urlencode(s: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::to_milliseconds;
+
+    #[test]
+    fn times_are_shown_to_the_millisecond() {
+        for (given, shown) in [
+            ("2026-12-07T03:31:52.097943921Z", "2026-12-07T03:31:52.097Z"),
+            ("2026-12-07T03:31:52.1Z", "2026-12-07T03:31:52.1Z"),
+            ("2026-12-07T03:31:52Z", "2026-12-07T03:31:52Z"),
+            ("2026-12-07T03:31:52.123456+02:00", "2026-12-07T03:31:52.123+02:00"),
+        ] {
+            assert_eq!(to_milliseconds(given), shown);
+        }
+    }
 }

@@ -9,7 +9,8 @@ use std::path::PathBuf;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
-use crate::helpers::{captured_event, payment, spawn_full_app, Remote, ADMIN_TOKEN};
+use crate::fake_empayre::{api_invoice, api_payment, FakeEmpayre, FAKE_TOKEN};
+use crate::helpers::{captured_event, fixture_empayre_source, payment, spawn_app_with, Remote, ADMIN_TOKEN};
 use crate::webdriver::{Browser, ENTER, TAB};
 
 fn shot(name: &str) -> PathBuf {
@@ -26,12 +27,35 @@ const UNLABELLED: &str = r#"
       .map(el => el.name || el.outerHTML);
 "#;
 
+/// The cells' text of the first body row of the table whose caption starts with `caption`.
+async fn first_row(browser: &Browser, caption: &str) -> Value {
+    browser
+        .script(&format!(
+            "const t = Array.from(document.querySelectorAll('main table')).find(t => t.caption && t.caption.textContent.startsWith({caption:?})); \
+             return t ? Array.from(t.tBodies[0].rows[0].cells).map(c => c.textContent) : null;"
+        ))
+        .await
+}
+
 /// Whether the page is wider than the window (a horizontal scroll of the whole page).
 const OVERFLOWS: &str = "return document.documentElement.scrollWidth > window.innerWidth + 1;";
 
+/// Whether the first table scrolls sideways inside its box.
+const OVERFLOWS_TABLE: &str =
+    "const w = document.querySelector('main .table-wrap'); return w.scrollWidth > w.clientWidth + 1;";
+
 #[tokio::test]
 async fn an_operator_works_the_console_in_a_real_browser() {
-    let app = spawn_full_app().await;
+    // The demo Empayre source, reaching a fake Empayre API for the reconciliation page.
+    let fake = FakeEmpayre::start(&["shop-1"]).await;
+    let app = spawn_app_with(|s| {
+        let mut demo = fixture_empayre_source("demo");
+        demo.api_url = Some(fake.url.clone());
+        demo.api_token = Some(biller_inbox::empayre::api::ApiToken::inline(FAKE_TOKEN).expect("token"));
+        demo.shop_ids = vec!["shop-1".into()];
+        s.empayre.sources = vec![demo];
+    })
+    .await;
     let remote = Remote::of(&app);
     let base = app.address.clone();
 
@@ -83,9 +107,31 @@ async fn an_operator_works_the_console_in_a_real_browser() {
     // Back where the operator was going.
     browser.wait_for_url("/console/unmatched").await;
 
-    // Overview.
+    // Overview: healthy; what arrived this hour, by channel (the chart says the same to a
+    // screen reader); one payment waiting; the wrong token among the refusals by cause.
     browser.goto(&format!("{base}/console")).await;
     assert_eq!(browser.text("h1").await, "Overview");
+    assert!(browser
+        .text("section[aria-labelledby=health-h]")
+        .await
+        .contains("Ready"));
+    let received = browser.text("section[aria-labelledby=recv-h]").await;
+    assert!(
+        received.contains("1 EBPP postings, 1 Empayre payments and refunds"),
+        "{received}"
+    );
+    let chart = browser
+        .script("return document.querySelector('figure.chart svg').getAttribute('aria-label');")
+        .await;
+    assert!(
+        chart
+            .as_str()
+            .is_some_and(|l| l.starts_with("Last hour: 1 EBPP postings")),
+        "{chart}"
+    );
+    assert_eq!(browser.text("section[aria-labelledby=wait-h] p.figure").await, "1");
+    let outcomes = browser.text("section[aria-labelledby=acc-h]").await;
+    assert!(outcomes.contains("Refused unauthorized 1"), "{outcomes}");
     browser.screenshot(&shot("overview")).await;
     assert_eq!(browser.script(UNLABELLED).await, json!([]));
     // The first Tab reaches the skip link, the next ones the navigation.
@@ -130,7 +176,15 @@ async fn an_operator_works_the_console_in_a_real_browser() {
     );
     browser.click("a[href='/console/records/payment/880001']").await;
     browser.wait_for_text("h1", "payment 880001").await;
-    assert!(browser.text("main").await.contains("Journal entries this record made"));
+    // Its history, and the journal entry it made, ending at the account's balance.
+    assert!(browser
+        .text("section[aria-labelledby=hist-h] tbody")
+        .await
+        .contains("processed"));
+    let entry = first_row(&browser, "Journal entries this record made").await;
+    let balance = remote.admin_balance("ACC-100200").await;
+    assert_eq!(entry[4], json!("-42.10 USD"), "balance change: {entry}");
+    assert_eq!(entry[5], json!(format!("{balance} USD")), "balance after: {entry}");
     browser.screenshot(&shot("record")).await;
 
     // Markup in a customer's name and in an event's metadata shows as text, and never runs.
@@ -182,6 +236,12 @@ async fn an_operator_works_the_console_in_a_real_browser() {
         after,
         "credited through the ledger"
     );
+    // The assignment is the newest journal entry, by channel admin, and the balance chart has
+    // a point for each entry shown.
+    let newest = first_row(&browser, "Newest first").await;
+    assert_eq!(newest[2], json!("admin"), "{newest}");
+    assert_eq!(newest[6], json!(format!("{after} USD")), "{newest}");
+    browser.find("figure.chart svg").await;
     browser.screenshot(&shot("account")).await;
     browser.goto(&format!("{base}/console/refusals")).await;
     assert!(
@@ -190,6 +250,40 @@ async fn an_operator_works_the_console_in_a_real_browser() {
     );
     browser.screenshot(&shot("refusals")).await;
 
+    // Reconciliation: a capture the webhook never delivered, applied by a run, listed.
+    fake.add_invoice(api_invoice("inv-api-1", "shop-1", Some("ACC-100200"), 500, "USD"));
+    fake.add_payment(api_payment(
+        "inv-api-1",
+        "1",
+        "shop-1",
+        "2026-11-21T10:00:00Z",
+        500,
+        "USD",
+        "captured",
+    ));
+    let run = json!({"source": "demo", "since": "2026-11-21T00:00:00Z", "until": "2026-11-22T00:00:00Z"});
+    let (status, report) = remote.admin_post("/admin/empayre/reconcile", &run).await;
+    assert_eq!(status, 200, "{report}");
+    browser.goto(&format!("{base}/console/reconcile")).await;
+    let row = browser
+        .script("return Array.from(document.querySelectorAll('main tbody tr:first-child td')).map(c => c.textContent);")
+        .await;
+    assert!(row[0].as_str().is_some_and(|r| r.ends_with("demo, manual")), "{row}");
+    assert_eq!(row[2], json!("ok"), "{row}");
+    assert_eq!(
+        (row[3].clone(), row[4].clone()),
+        (json!("1"), json!("1")),
+        "seen, applied: {row}"
+    );
+    browser.click("main details summary").await;
+    assert!(browser.text("main details").await.contains("5.00 USD"));
+    assert_eq!(
+        browser.script(OVERFLOWS_TABLE).await,
+        json!(false),
+        "the runs fit 1280 px"
+    );
+    browser.screenshot(&shot("reconcile")).await;
+
     // A phone-width window: no page scrolls sideways (wide tables scroll in their own box).
     browser.resize(390, 844).await;
     for page in [
@@ -197,6 +291,9 @@ async fn an_operator_works_the_console_in_a_real_browser() {
         "/console/search",
         "/console/unmatched",
         "/console/accounts/ACC-100200",
+        "/console/reconcile",
+        "/console/refusals",
+        "/console/quarantine",
     ] {
         browser.goto(&format!("{base}{page}")).await;
         assert_eq!(browser.script(OVERFLOWS).await, Value::Bool(false), "{page} at 390 px");

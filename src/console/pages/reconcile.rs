@@ -23,18 +23,19 @@ pub async fn page(state: web::Data<AppState>, op: Operator) -> Result<HttpRespon
             div.table-wrap {
                 table {
                     thead { tr {
-                        th scope="col" { "Started" } th scope="col" { "Source" } th scope="col" { "Trigger" }
-                        th scope="col" { "Window" } th scope="col" { "Status" }
+                        th scope="col" { "Started" } th scope="col" { "Window" } th scope="col" { "Status" }
                         th.num scope="col" { "Seen" } th.num scope="col" { "Applied" } th.num scope="col" { "Unmatched" }
                         th.num scope="col" { "Failed" } th scope="col" { "Details" }
                     } }
                     tbody {
                         @for run in &runs {
                             tr {
-                                td { (layout::time(&run.started_at)) }
-                                td { (run.source) }
-                                td { (run.trigger.as_str()) @if run.dry_run { " (dry run)" } }
-                                td { (layout::time(&run.from)) " – " (layout::time(&run.to)) }
+                                // Two lines per cell keep the table inside 1280 px.
+                                td {
+                                    (layout::time(&run.started_at)) br;
+                                    span.source { (run.source) } ", " (run.trigger.as_str()) @if run.dry_run { " (dry run)" }
+                                }
+                                td { (layout::time(&run.from)) " –" br; (layout::time(&run.to)) }
                                 td {
                                     @match run.status {
                                         RunStatus::Ok => span.status-ok { "ok" },
