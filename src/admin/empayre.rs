@@ -356,7 +356,7 @@ pub async fn assign_unmatched(
     Ok(AssignResult {
         key,
         account_number,
-        status: change.payment.status,
+        status: change.payment.status.to_string(),
         delta: change.delta.to_string(),
         balance_after: committed
             .balance_after

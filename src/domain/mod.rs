@@ -1,4 +1,5 @@
-//! Domain types shared by both channels: money and accounts.
+//! Domain types shared by both channels: money, accounts and statuses.
 
 pub mod account;
 pub mod money;
+pub mod status;

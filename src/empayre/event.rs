@@ -20,72 +20,7 @@ use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
 
-/// Defines an enum of known wire values plus `Unknown(String)`, (de)serialized as the plain
-/// string, so unknown values round-trip unchanged. Hand-written rather than
-/// `#[serde(other)]`, which would drop the sent text.
-macro_rules! open_enum {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident => $wire:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-        pub enum $name {
-            $(#[doc = concat!("`", $wire, "`")] $variant,)+
-            /// A value this version does not know, kept exactly as sent.
-            Unknown(String),
-        }
-
-        impl $name {
-            /// The wire string (for `Unknown`, the string that was sent).
-            pub fn as_str(&self) -> &str {
-                match self {
-                    $(Self::$variant => $wire,)+
-                    Self::Unknown(s) => s,
-                }
-            }
-
-            /// False for `Unknown`.
-            pub fn is_known(&self) -> bool {
-                !matches!(self, Self::Unknown(_))
-            }
-        }
-
-        impl From<&str> for $name {
-            fn from(s: &str) -> Self {
-                match s {
-                    $($wire => Self::$variant,)+
-                    other => Self::Unknown(other.to_string()),
-                }
-            }
-        }
-
-        impl From<String> for $name {
-            fn from(s: String) -> Self {
-                match Self::from(s.as_str()) {
-                    // Reuse the allocation we already have.
-                    Self::Unknown(_) => Self::Unknown(s),
-                    known => known,
-                }
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-
-        impl Serialize for $name {
-            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.serialize_str(self.as_str())
-            }
-        }
-
-        impl<'de> Deserialize<'de> for $name {
-            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                String::deserialize(d).map(Self::from)
-            }
-        }
-    };
-}
+use crate::domain::status::open_enum;
 
 open_enum! {
     /// `eventType`, the discriminator of the root Event (B3.2).
@@ -136,27 +71,7 @@ open_enum! {
     }
 }
 
-open_enum! {
-    /// `payment.status` (B3.4). `charged_back` is the only snake_case value.
-    PaymentStatus {
-        Pending => "pending",
-        Processed => "processed",
-        Captured => "captured",
-        Cancelled => "cancelled",
-        Refunded => "refunded",
-        Failed => "failed",
-        ChargedBack => "charged_back",
-    }
-}
-
-open_enum! {
-    /// `refund.status` (B3.7).
-    RefundStatus {
-        Pending => "pending",
-        Succeeded => "succeeded",
-        Failed => "failed",
-    }
-}
+pub use crate::domain::status::{EmpayrePaymentStatus as PaymentStatus, EmpayreRefundStatus as RefundStatus};
 
 open_enum! {
     /// `payer.payerType` (B3.5). `CustomerPayer` is legacy.

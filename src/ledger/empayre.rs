@@ -17,8 +17,9 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
-use super::{group_effect, Change, Origin, Record, RecordKind, StatusChange};
+use super::{group_effect, Change, Origin, Record, RecordKind, RecordStatus, StatusChange};
 use crate::domain::account::Account;
+use crate::domain::status::{EmpayrePaymentStatus, EmpayreRefundStatus};
 
 /// Why an Empayre payment has no account (the `reason` of the unmatched list).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,9 +62,8 @@ pub struct PaymentSnapshot {
     /// When the platform reached this state: the event's `occuredAt`, or the API's
     /// `statusChangedAt` for a reconciled snapshot (None when unknown).
     pub state_at: Option<DateTime<Utc>>,
-    pub status: String,
-    /// Captured: the platform owes the money, so the account is credited.
-    pub live: bool,
+    /// Live once captured: the platform owes the money, so the account is credited.
+    pub status: EmpayrePaymentStatus,
     pub amount: Decimal,
     pub amount_minor: i64,
     pub currency: String,
@@ -77,9 +77,8 @@ pub struct RefundSnapshot {
     pub event_id: i64,
     /// When the platform reached this state, when known (see `PaymentSnapshot::state_at`).
     pub state_at: Option<DateTime<Utc>>,
-    pub status: String,
-    /// Succeeded: the money went back to the payer, so the credit is reduced.
-    pub live: bool,
+    /// Live once succeeded: the money went back to the payer, so the credit is reduced.
+    pub status: EmpayreRefundStatus,
     pub amount: Decimal,
     pub amount_minor: i64,
     pub currency: String,
@@ -175,7 +174,7 @@ fn webhook_is_stale(
     }
     match (at, state_at(existing)) {
         (Some(event_at), Some(reconciled_at)) => event_at < reconciled_at,
-        _ => rank(status) < rank(&existing.status),
+        _ => rank(status) < rank(existing.status.as_str()),
     }
 }
 
@@ -229,7 +228,7 @@ pub fn payment_verdict(existing: Option<&Record>, status: &str, at: Option<DateT
             Verdict::AlreadyApplied
         };
     }
-    order_by_rank(&record.status, status, payment_rank)
+    order_by_rank(record.status.as_str(), status, payment_rank)
 }
 
 /// The verdict for a refund the platform reports with `status`.
@@ -237,7 +236,7 @@ pub fn refund_verdict(existing: Option<&Record>, status: &str) -> Verdict {
     match existing {
         None => Verdict::Apply,
         Some(r) if r.status == status => Verdict::AlreadyApplied,
-        Some(r) => order_by_rank(&r.status, status, refund_rank),
+        Some(r) => order_by_rank(r.status.as_str(), status, refund_rank),
     }
 }
 
@@ -271,7 +270,7 @@ pub fn project(payment: &PaymentSnapshot, refund: Option<&RefundSnapshot>, ctx: 
                     existing,
                     payment.event_id,
                     payment.state_at,
-                    &payment.status,
+                    payment.status.as_str(),
                     payment_rank,
                 ) =>
         {
@@ -280,12 +279,12 @@ pub fn project(payment: &PaymentSnapshot, refund: Option<&RefundSnapshot>, ctx: 
         }
         Some(existing) => {
             let mut r = existing.clone();
-            let moved = r.status != payment.status;
+            let status = RecordStatus::EmpayrePayment(payment.status.clone());
+            let moved = r.status != status;
             if moved {
-                r.history.push(step(&payment.status));
+                r.history.push(step(payment.status.as_str()));
             }
-            r.status = payment.status.clone();
-            r.live = payment.live;
+            r.status = status;
             r.amount = payment.amount;
             r.currency = payment.currency.clone();
             r.updated_at = ctx.now;
@@ -309,9 +308,11 @@ pub fn project(payment: &PaymentSnapshot, refund: Option<&RefundSnapshot>, ctx: 
                 &payment_id,
                 payment.amount,
                 &payment.currency,
-                step(&payment.status),
-                payment.live,
+                RecordStatus::EmpayrePayment(payment.status.clone()),
+                ctx.now,
+                ctx.request_id,
             )
+            .first_made_by(ctx.origin)
         },
     };
     if ctx.existing_payment.is_none() {
@@ -346,18 +347,20 @@ pub fn project(payment: &PaymentSnapshot, refund: Option<&RefundSnapshot>, ctx: 
         let id = refund_record_id(&payment_id, &snap.refund_id);
         let existing = ctx.existing_refunds.iter().find(|r| r.id == id);
         let record = match existing {
-            Some(r) if webhook && webhook_is_stale(r, snap.event_id, snap.state_at, &snap.status, refund_rank) => {
+            Some(r)
+                if webhook && webhook_is_stale(r, snap.event_id, snap.state_at, snap.status.as_str(), refund_rank) =>
+            {
                 stale.push("refund");
                 None
             }
             Some(r) => {
                 let mut r = r.clone();
-                let moved = r.status != snap.status;
+                let status = RecordStatus::EmpayreRefund(snap.status.clone());
+                let moved = r.status != status;
                 if moved {
-                    r.history.push(step(&snap.status));
+                    r.history.push(step(snap.status.as_str()));
                 }
-                r.status = snap.status.clone();
-                r.live = snap.live;
+                r.status = status;
                 r.amount = snap.amount;
                 r.updated_at = ctx.now;
                 if webhook || moved {
@@ -381,9 +384,11 @@ pub fn project(payment: &PaymentSnapshot, refund: Option<&RefundSnapshot>, ctx: 
                     &id,
                     snap.amount,
                     &snap.currency,
-                    step(&snap.status),
-                    snap.live,
+                    RecordStatus::EmpayreRefund(snap.status.clone()),
+                    ctx.now,
+                    ctx.request_id,
                 )
+                .first_made_by(ctx.origin)
             })
             .map(|mut r| {
                 note_state(&mut r, ctx.origin, snap.event_id, snap.state_at, ctx.now);
@@ -489,7 +494,6 @@ mod tests {
             event_id,
             state_at: None,
             status: status.into(),
-            live: status == "captured",
             amount: Decimal::new(150000, 2),
             amount_minor: 150000,
             currency: "RUB".into(),
@@ -502,7 +506,6 @@ mod tests {
             event_id,
             state_at: None,
             status: status.into(),
-            live: status == "succeeded",
             amount: Decimal::new(minor, 2),
             amount_minor: minor,
             currency: "RUB".into(),
@@ -648,7 +651,7 @@ mod tests {
             Verdict::Conflict(_)
         ));
         let mut processed = by_webhook.clone();
-        processed.status = "processed".into();
+        processed.status = RecordStatus::EmpayrePayment(EmpayrePaymentStatus::Processed);
         processed.details.remove("state_at");
         assert_eq!(payment_verdict(Some(&processed), "captured", None), Verdict::Apply);
     }

@@ -17,7 +17,7 @@ pub mod settle;
 
 use rust_decimal::Decimal;
 
-pub use record::{Channel, JournalEntry, Origin, Record, RecordKind, StatusChange};
+pub use record::{Channel, JournalEntry, Origin, Record, RecordKind, RecordStatus, StatusChange};
 pub use settle::{link_chain, settle, JournalDraft, SettleError, Settlement};
 
 /// The balance effect of a payment group: a live payment lowers the balance due by its amount,
@@ -25,12 +25,12 @@ pub use settle::{link_chain, settle, JournalDraft, SettleError, Settlement};
 /// no effect, and neither have its refunds; nor has a payment with no account (an unmatched
 /// Empayre payment) until one is assigned.
 pub fn group_effect(payment: &Record, refunds: &[Record]) -> Decimal {
-    if !payment.live || payment.account_number.is_none() {
+    if !payment.is_live() || payment.account_number.is_none() {
         return Decimal::ZERO;
     }
     let refunded: Decimal = refunds
         .iter()
-        .filter(|r| r.live && r.counts_against_payment)
+        .filter(|r| r.is_live() && r.counts_against_payment)
         .map(|r| r.amount)
         .sum();
     refunded - payment.amount
@@ -40,7 +40,7 @@ pub fn group_effect(payment: &Record, refunds: &[Record]) -> Decimal {
 pub fn refundable(payment: &Record, refunds: &[Record], except_id: Option<&str>) -> Decimal {
     let taken: Decimal = refunds
         .iter()
-        .filter(|r| r.live && r.counts_against_payment && Some(r.id.as_str()) != except_id)
+        .filter(|r| r.is_live() && r.counts_against_payment && Some(r.id.as_str()) != except_id)
         .map(|r| r.amount)
         .sum();
     payment.amount - taken
@@ -169,12 +169,11 @@ pub(crate) mod test_support {
     }
 
     pub fn payment(id: &str, amount: &str, live: bool) -> Record {
-        let status = if live { "processed" } else { "returned" };
-        let first = StatusChange {
-            status: status.into(),
-            at: Utc::now(),
-            request_id: "test".into(),
-            origin: None,
+        use crate::domain::status::PostingStatus;
+        let status = if live {
+            PostingStatus::Processed
+        } else {
+            PostingStatus::Returned
         };
         Record {
             account_number: Some("A".into()),
@@ -185,8 +184,9 @@ pub(crate) mod test_support {
                 id,
                 amount.parse().expect("amount"),
                 "USD",
-                first,
-                live,
+                RecordStatus::Ebpp(status),
+                Utc::now(),
+                "test",
             )
         }
     }

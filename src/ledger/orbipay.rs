@@ -3,9 +3,12 @@
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
-use super::{group_effect, refundable, BusinessCode as Code, Change, Record, RecordKind, Rejection, StatusChange};
+use super::{
+    group_effect, refundable, BusinessCode as Code, Change, Record, RecordKind, RecordStatus, Rejection, StatusChange,
+};
 use crate::domain::account::{Account, AccountStatus, Profile};
 use crate::domain::money;
+use crate::domain::status::PostingStatus;
 
 /// A payment posting or reversal, as the ledger needs it.
 #[derive(Debug, Clone)]
@@ -16,8 +19,8 @@ pub struct PaymentCommand {
     pub account_number: String,
     pub confirmation_number: String,
     pub customer_reference: Option<String>,
-    pub status: String,
-    pub live: bool,
+    /// Live or not as §5.2 says (`PostingStatus::is_live`).
+    pub status: PostingStatus,
     pub payment_reference: Option<String>,
     pub payment_method: String,
     pub details: serde_json::Map<String, serde_json::Value>,
@@ -34,8 +37,7 @@ pub struct RefundCommand {
     pub refund_amount: Option<Decimal>,
     pub fee_only: bool,
     pub confirmation_number: String,
-    pub status: String,
-    pub live: bool,
+    pub status: PostingStatus,
     pub refund_reference: Option<String>,
     pub details: serde_json::Map<String, serde_json::Value>,
     pub client_key: String,
@@ -61,19 +63,19 @@ pub struct PaymentContext<'a> {
 pub fn decide_payment(cmd: &PaymentCommand, ctx: &PaymentContext) -> Result<Change, Rejection> {
     if let Some(existing) = ctx.existing {
         compare_with_record(cmd, existing)?;
-        if existing.status == cmd.status {
+        if existing.status == RecordStatus::Ebpp(cmd.status) {
             return Err(duplicate());
         }
         // A status update. One that removes effect is always accepted; one that makes the
         // record live again passes rules 2–6 first.
-        if cmd.live && !existing.live {
+        if cmd.status.is_live() && !existing.is_live() {
             check_account(cmd, ctx.account)?;
             check_takes_effect(cmd, ctx)?;
         }
         return Ok(update_payment(cmd, existing, ctx.refunds));
     }
     let account = check_account(cmd, ctx.account)?;
-    if cmd.live {
+    if cmd.status.is_live() {
         check_takes_effect(cmd, ctx)?;
     }
     let record = Record {
@@ -92,8 +94,9 @@ pub fn decide_payment(cmd: &PaymentCommand, ctx: &PaymentContext) -> Result<Chan
             &cmd.id,
             cmd.amount,
             &account.currency,
-            history(&cmd.status, cmd),
-            cmd.live,
+            RecordStatus::Ebpp(cmd.status),
+            cmd.now,
+            &cmd.request_id,
         )
     };
     let delta = group_effect(&record, &[]);
@@ -112,7 +115,7 @@ pub fn decide_reversal(cmd: &PaymentCommand, ctx: &PaymentContext) -> Result<Cha
         .existing
         .ok_or_else(|| Rejection::new(Code::PostingRejected, Some("id"), "no payment with this id was posted"))?;
     compare_with_record(cmd, existing)?;
-    if existing.status == cmd.status {
+    if existing.status == RecordStatus::Ebpp(cmd.status) {
         return Err(duplicate());
     }
     Ok(update_payment(cmd, existing, ctx.refunds))
@@ -148,10 +151,9 @@ fn compare_with_record(cmd: &PaymentCommand, existing: &Record) -> Result<(), Re
 
 fn update_payment(cmd: &PaymentCommand, existing: &Record, refunds: &[Record]) -> Change {
     let mut updated = existing.clone();
-    updated.status = cmd.status.clone();
-    updated.live = cmd.live;
+    updated.status = RecordStatus::Ebpp(cmd.status);
     updated.updated_at = cmd.now;
-    updated.history.push(history(&cmd.status, cmd));
+    updated.history.push(history(cmd.status.as_str(), cmd));
     for (k, v) in &cmd.details {
         updated.details.insert(k.clone(), v.clone());
     }
@@ -211,7 +213,7 @@ fn check_takes_effect(cmd: &PaymentCommand, ctx: &PaymentContext) -> Result<(), 
         ));
     };
     match account.status {
-        AccountStatus::Closed if cmd.status == "processed" => {
+        AccountStatus::Closed if cmd.status == PostingStatus::Processed => {
             return Err(Rejection::new(
                 Code::RefundInitiate,
                 None,
@@ -291,7 +293,7 @@ pub fn decide_refund(cmd: &RefundCommand, ctx: &RefundContext) -> Result<Change,
                 "refund_amount differs from the recorded refund",
             ));
         }
-        if existing.status == cmd.status {
+        if existing.status == RecordStatus::Ebpp(cmd.status) {
             return Err(duplicate());
         }
     }
@@ -302,7 +304,7 @@ pub fn decide_refund(cmd: &RefundCommand, ctx: &RefundContext) -> Result<Change,
             "no payment with this id was posted",
         )
     })?;
-    let becomes_live = cmd.live && !ctx.existing.is_some_and(|r| r.live);
+    let becomes_live = cmd.status.is_live() && !ctx.existing.is_some_and(Record::is_live);
     let amount = match ctx.existing {
         Some(existing) => existing.amount,
         None => match cmd.refund_amount {
@@ -312,7 +314,7 @@ pub fn decide_refund(cmd: &RefundCommand, ctx: &RefundContext) -> Result<Change,
         },
     };
     if becomes_live {
-        if !payment.live {
+        if !payment.is_live() {
             return Err(Rejection::new(
                 Code::PostingRejected,
                 Some("source_payment.id"),
@@ -333,17 +335,16 @@ pub fn decide_refund(cmd: &RefundCommand, ctx: &RefundContext) -> Result<Change,
             }
         }
     }
-    let step = StatusChange {
-        status: cmd.status.clone(),
-        at: cmd.now,
-        request_id: cmd.request_id.clone(),
-        origin: None,
-    };
     let refund = match ctx.existing {
         Some(existing) => {
+            let step = StatusChange {
+                status: cmd.status.as_str().to_string(),
+                at: cmd.now,
+                request_id: cmd.request_id.clone(),
+                origin: None,
+            };
             let mut r = existing.clone();
-            r.status = cmd.status.clone();
-            r.live = cmd.live;
+            r.status = RecordStatus::Ebpp(cmd.status);
             r.updated_at = cmd.now;
             r.history.push(step);
             for (k, v) in &cmd.details {
@@ -365,7 +366,15 @@ pub fn decide_refund(cmd: &RefundCommand, ctx: &RefundContext) -> Result<Change,
             payment_method: payment.payment_method.clone(),
             client_key: Some(cmd.client_key.clone()),
             details: cmd.details.clone(),
-            ..Record::new(RecordKind::Refund, &cmd.id, amount, &payment.currency, step, cmd.live)
+            ..Record::new(
+                RecordKind::Refund,
+                &cmd.id,
+                amount,
+                &payment.currency,
+                RecordStatus::Ebpp(cmd.status),
+                cmd.now,
+                &cmd.request_id,
+            )
         },
     };
     let after: Vec<Record> = ctx
@@ -410,8 +419,7 @@ mod tests {
             account_number: "A".into(),
             confirmation_number: "C1".into(),
             customer_reference: Some("C".into()),
-            status: status.into(),
-            live: matches!(status, "scheduled" | "processing" | "processed"),
+            status: PostingStatus::parse(status).expect("a posting status"),
             payment_reference: None,
             payment_method: "ach".into(),
             details: Default::default(),
@@ -589,8 +597,7 @@ mod tests {
             refund_amount: amount.map(|a| a.parse().unwrap()),
             fee_only: false,
             confirmation_number: "RC".into(),
-            status: status.into(),
-            live: matches!(status, "scheduled" | "processing" | "processed"),
+            status: PostingStatus::parse(status).expect("a posting status"),
             refund_reference: None,
             details: Default::default(),
             client_key: "k".into(),

@@ -5,6 +5,8 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+pub use crate::domain::status::RecordStatus;
+
 /// What a record is. The string forms are the `{kind}` of the admin API and the journal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum RecordKind {
@@ -135,14 +137,15 @@ pub struct StatusChange {
     pub origin: Option<Origin>,
 }
 
-/// A payment or a refund. `live` is derived from `status` by the channel's lifecycle when the
-/// record is written, and stored so the ledger never has to know another channel's statuses.
+/// A payment or a refund, whichever channel it came from. Its status says in its channel's words
+/// whether it takes effect (`is_live`), so the ledger never has to know another channel's
+/// statuses.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "StoredRecord", into = "StoredRecord")]
 pub struct Record {
     pub kind: RecordKind,
     pub id: String,
-    pub status: String,
-    pub live: bool,
+    pub status: RecordStatus,
     /// For a payment, what it credits while live. For a refund, what it debits back while it
     /// and its payment are live (the refund amount resolved when it was first recorded).
     pub amount: Decimal,
@@ -166,28 +169,34 @@ pub struct Record {
     pub updated_at: DateTime<Utc>,
     pub history: Vec<StatusChange>,
     /// Channel details worth keeping on the record (return_code, fee, Empayre ids, ...).
-    #[serde(default)]
     pub details: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Record {
-    /// A payment or refund as first received: `first` is its first status, when and by which
-    /// request it came; it is live or not as its channel's lifecycle says. Nothing else is known
-    /// yet: no account, no references, no refunds, counting against its payment (for a refund),
-    /// no details. Callers add what they know with struct update syntax.
+    /// A payment or refund as first received, in `status` since `at`, sent by request
+    /// `request_id` (a step without origin; an Empayre projection adds its own with
+    /// `first_made_by`). Nothing else is known yet: no account, no references, no refunds, counting
+    /// against its payment (for a refund), no details. Callers add what they know with struct
+    /// update syntax.
     pub fn new(
         kind: RecordKind,
         id: impl Into<String>,
         amount: Decimal,
         currency: impl Into<String>,
-        first: StatusChange,
-        live: bool,
+        status: RecordStatus,
+        at: DateTime<Utc>,
+        request_id: &str,
     ) -> Self {
+        let first = StatusChange {
+            status: status.as_str().to_string(),
+            at,
+            request_id: request_id.to_string(),
+            origin: None,
+        };
         Self {
             kind,
             id: id.into(),
-            status: first.status.clone(),
-            live,
+            status,
             amount,
             currency: currency.into(),
             account_number: None,
@@ -203,6 +212,100 @@ impl Record {
             updated_at: first.at,
             history: vec![first],
             details: serde_json::Map::new(),
+        }
+    }
+
+    /// The same record, its first step made by `origin` (an Empayre projection's path).
+    pub fn first_made_by(mut self, origin: Origin) -> Self {
+        if let Some(first) = self.history.first_mut() {
+            first.origin = Some(origin);
+        }
+        self
+    }
+
+    /// Whether the record takes effect on its account's balance now.
+    pub fn is_live(&self) -> bool {
+        self.status.is_live()
+    }
+}
+
+/// A record as JSON (how stores before the compact layout kept records): the status as its
+/// name, with the liveness it had then.
+#[derive(Clone, Serialize, Deserialize)]
+struct StoredRecord {
+    kind: RecordKind,
+    id: String,
+    status: String,
+    live: bool,
+    amount: Decimal,
+    currency: String,
+    account_number: Option<String>,
+    confirmation_number: Option<String>,
+    reference: Option<String>,
+    parent_id: Option<String>,
+    refund_ids: Vec<String>,
+    counts_against_payment: bool,
+    posted_amount: Option<Decimal>,
+    payment_method: Option<String>,
+    client_key: Option<String>,
+    received_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    history: Vec<StatusChange>,
+    #[serde(default)]
+    details: serde_json::Map<String, serde_json::Value>,
+}
+
+impl TryFrom<StoredRecord> for Record {
+    type Error = String;
+
+    fn try_from(r: StoredRecord) -> Result<Self, String> {
+        let status = RecordStatus::parse(r.kind, &r.status)
+            .ok_or_else(|| format!("{} is not a status of a {}", r.status, r.kind.as_str()))?;
+        Ok(Self {
+            kind: r.kind,
+            id: r.id,
+            status,
+            amount: r.amount,
+            currency: r.currency,
+            account_number: r.account_number,
+            confirmation_number: r.confirmation_number,
+            reference: r.reference,
+            parent_id: r.parent_id,
+            refund_ids: r.refund_ids,
+            counts_against_payment: r.counts_against_payment,
+            posted_amount: r.posted_amount,
+            payment_method: r.payment_method,
+            client_key: r.client_key,
+            received_at: r.received_at,
+            updated_at: r.updated_at,
+            history: r.history,
+            details: r.details,
+        })
+    }
+}
+
+impl From<Record> for StoredRecord {
+    fn from(r: Record) -> Self {
+        Self {
+            kind: r.kind,
+            id: r.id,
+            live: r.status.is_live(),
+            status: r.status.as_str().to_string(),
+            amount: r.amount,
+            currency: r.currency,
+            account_number: r.account_number,
+            confirmation_number: r.confirmation_number,
+            reference: r.reference,
+            parent_id: r.parent_id,
+            refund_ids: r.refund_ids,
+            counts_against_payment: r.counts_against_payment,
+            posted_amount: r.posted_amount,
+            payment_method: r.payment_method,
+            client_key: r.client_key,
+            received_at: r.received_at,
+            updated_at: r.updated_at,
+            history: r.history,
+            details: r.details,
         }
     }
 }

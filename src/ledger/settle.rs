@@ -112,7 +112,7 @@ pub fn settle(
         kind: subject.kind,
         record_id: subject.id.clone(),
         account_number: after.account_number.clone(),
-        status: subject.status.clone(),
+        status: subject.status.as_str().to_string(),
         delta: change.delta,
         balance_after: after.current_balance(),
         origin: None,

@@ -5,76 +5,7 @@
 //! checked and then kept as the posted string, because nothing in biller-inbox branches on them
 //! except `refund_type = fee_only`, which the ledger compares as a string.
 
-use serde::{Deserialize, Serialize};
-use std::fmt;
-
-/// The status of a payment or refund posting. The same eight values serve both.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PostingStatus {
-    Scheduled,
-    Cancelled,
-    Processing,
-    Processed,
-    Returned,
-    Declined,
-    Disputed,
-    Error,
-}
-
-impl PostingStatus {
-    /// Every status, in the order the EBPP document lists them.
-    pub const ALL: [PostingStatus; 8] = [
-        Self::Scheduled,
-        Self::Cancelled,
-        Self::Processing,
-        Self::Processed,
-        Self::Returned,
-        Self::Declined,
-        Self::Disputed,
-        Self::Error,
-    ];
-
-    /// The wire spelling, exactly (lower case; `"Processed"` is not a status).
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "scheduled" => Self::Scheduled,
-            "cancelled" => Self::Cancelled,
-            "processing" => Self::Processing,
-            "processed" => Self::Processed,
-            "returned" => Self::Returned,
-            "declined" => Self::Declined,
-            "disputed" => Self::Disputed,
-            "error" => Self::Error,
-            _ => return None,
-        })
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Scheduled => "scheduled",
-            Self::Cancelled => "cancelled",
-            Self::Processing => "processing",
-            Self::Processed => "processed",
-            Self::Returned => "returned",
-            Self::Declined => "declined",
-            Self::Disputed => "disputed",
-            Self::Error => "error",
-        }
-    }
-
-    /// Whether a record in this status moves money (§5.2): scheduled, processing and processed
-    /// do; cancelled, returned, declined, disputed and error do not.
-    pub fn is_live(self) -> bool {
-        matches!(self, Self::Scheduled | Self::Processing | Self::Processed)
-    }
-}
-
-impl fmt::Display for PostingStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use crate::domain::status::PostingStatus;
 
 /// `status` values, for validation messages.
 pub const STATUSES: &[&str] = &[

@@ -102,7 +102,7 @@ pub fn payment(record: &Record, committed: &Committed, at: DateTime<Utc>) -> Val
     put(&mut o, "id", Some(&record.id));
     put(&mut o, "payment_reference", record.reference.as_deref());
     put(&mut o, "confirmation_number", record.confirmation_number.as_deref());
-    put(&mut o, "status", Some(&record.status));
+    put(&mut o, "status", Some(record.status.as_str()));
     put(&mut o, "account_number", record.account_number.as_deref());
     put(&mut o, "amount", Some(&format_amount(record.amount, exp)));
     put(&mut o, "currency_code3d", Some(&record.currency));
@@ -121,7 +121,7 @@ pub fn refund(record: &Record, committed: &Committed, at: DateTime<Utc>) -> Valu
     put(&mut o, "id", Some(&record.id));
     put(&mut o, "refund_reference", record.reference.as_deref());
     put(&mut o, "confirmation_number", record.confirmation_number.as_deref());
-    put(&mut o, "status", Some(&record.status));
+    put(&mut o, "status", Some(record.status.as_str()));
     put(&mut o, "source_payment_id", record.parent_id.as_deref());
     put(&mut o, "account_number", record.account_number.as_deref());
     put(&mut o, "refund_amount", Some(&format_amount(record.amount, exp)));

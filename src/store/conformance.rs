@@ -13,8 +13,9 @@ use super::{
     Writes,
 };
 use crate::domain::account::AccountEntry;
+use crate::domain::status::EmpayrePaymentStatus;
 use crate::ledger::test_support::{account, payment, profile};
-use crate::ledger::{Change, Channel, Record, RecordKind};
+use crate::ledger::{Change, Channel, Record, RecordKind, RecordStatus};
 
 fn at(second: u32) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(&format!("2026-11-21T09:00:{second:02}Z"))
@@ -243,6 +244,7 @@ pub(crate) async fn record_updates_and_the_unmatched_list_commit_with_the_change
     with_account(&store).await;
     let mut unmatched = payment("u", "3.00", true);
     unmatched.kind = RecordKind::EmpayrePayment;
+    unmatched.status = RecordStatus::EmpayrePayment(EmpayrePaymentStatus::Captured);
     unmatched.account_number = None;
     let record: Record = unmatched.clone();
     let executed = store

@@ -1097,7 +1097,8 @@ async fn export_writes_journal_and_records_as_json_lines() {
 #[tokio::test]
 #[ignore]
 async fn search_benchmark() {
-    use biller_inbox::ledger::{Change, Channel, Record, RecordKind};
+    use biller_inbox::domain::status::PostingStatus;
+    use biller_inbox::ledger::{Change, Channel, Record, RecordKind, RecordStatus};
     use biller_inbox::store::{Decision, Keys, SledStore, Store, Writes};
     use std::time::Instant;
 
@@ -1119,8 +1120,11 @@ async fn search_benchmark() {
             let payment = Record {
                 kind: RecordKind::Payment,
                 id: format!("{}", 10_000_000 + i),
-                status: if i % 10 == 0 { "returned" } else { "processed" }.into(),
-                live: i % 10 != 0,
+                status: RecordStatus::Ebpp(if i % 10 == 0 {
+                    PostingStatus::Returned
+                } else {
+                    PostingStatus::Processed
+                }),
                 amount: rust_decimal::Decimal::new(100 + (i * 7919) % 100_000, 2),
                 currency: "USD".into(),
                 account_number: Some(format!("ACC-{:06}", i % 50_000)),
