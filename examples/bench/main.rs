@@ -62,6 +62,10 @@ struct Args {
     /// the default set.
     #[arg(long, value_delimiter = ',', default_value = "health,lookup,posting,empayre,search")]
     scenarios: Vec<String>,
+    /// Only write --accounts generated accounts to FILE (a JSON array if it ends in .json, JSON
+    /// lines otherwise) and exit: the input of a stand-alone `accounts import` measurement.
+    #[arg(long, value_name = "FILE")]
+    write_accounts: Option<PathBuf>,
     /// The server binary (default: target/<profile>/biller-inbox next to this example).
     #[arg(long, value_name = "PATH")]
     binary: Option<PathBuf>,
@@ -349,6 +353,18 @@ fn print_row_details(row: &Row, baseline: Option<(f64, usize)>) {
 }
 
 async fn run(args: &Args) -> Result<bool, String> {
+    if let Some(path) = &args.write_accounts {
+        let t = Instant::now();
+        let bytes = server::write_accounts_file(path, args.accounts)?;
+        println!(
+            "{}: {} accounts, {:.1} MB, written in {:.1} s",
+            path.display(),
+            thousands(args.accounts),
+            bytes as f64 / 1e6,
+            t.elapsed().as_secs_f64()
+        );
+        return Ok(true);
+    }
     let binary = match &args.binary {
         Some(b) => b.clone(),
         None => server::default_binary()?,

@@ -124,16 +124,7 @@ impl Workdir {
 
     /// `n` accounts as JSON lines.
     pub fn write_accounts(&self, n: u64) -> Result<u64, String> {
-        let path = self.accounts();
-        let file = std::fs::File::create(&path).map_err(|e| format!("create {}: {e}", path.display()))?;
-        let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
-        for i in 0..n {
-            writeln!(out, "{}", scenarios::account_line(i)).map_err(|e| format!("write {}: {e}", path.display()))?;
-        }
-        out.flush().map_err(|e| format!("write {}: {e}", path.display()))?;
-        std::fs::metadata(&path)
-            .map(|m| m.len())
-            .map_err(|e| format!("stat {}: {e}", path.display()))
+        write_accounts_file(&self.accounts(), n)
     }
 
     /// The last lines of the server log, for error messages.
@@ -146,6 +137,29 @@ impl Workdir {
             Err(_) => String::new(),
         }
     }
+}
+
+/// Writes `n` generated accounts to `path`: a JSON array when the name ends in `.json`, JSON
+/// lines otherwise (the two forms `accounts import` reads). Returns the file's size.
+pub fn write_accounts_file(path: &Path, n: u64) -> Result<u64, String> {
+    let write_error = |e: std::io::Error| format!("write {}: {e}", path.display());
+    let file = std::fs::File::create(path).map_err(|e| format!("create {}: {e}", path.display()))?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+    let array = path.extension().is_some_and(|x| x == "json");
+    if array {
+        out.write_all(b"[\n").map_err(write_error)?;
+    }
+    for i in 0..n {
+        let separator = if array && i + 1 < n { "," } else { "" };
+        writeln!(out, "{}{separator}", scenarios::account_line(i)).map_err(write_error)?;
+    }
+    if array {
+        out.write_all(b"]\n").map_err(write_error)?;
+    }
+    out.flush().map_err(write_error)?;
+    std::fs::metadata(path)
+        .map(|m| m.len())
+        .map_err(|e| format!("stat {}: {e}", path.display()))
 }
 
 /// Numbers read from /proc for one process.

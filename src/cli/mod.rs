@@ -130,10 +130,17 @@ enum EmpayreCommand {
 
 #[derive(Debug, Subcommand)]
 enum AccountsCommand {
-    /// Upsert accounts and profiles from a JSON array or JSON-lines file (all-or-nothing).
+    /// Upsert accounts and profiles from a JSON array or JSON-lines file (all-or-nothing: every
+    /// entry is checked before anything is written). Progress and bad entries go to stderr.
     Import {
         /// The accounts file: a JSON array of accounts, or one account per line (JSON lines).
         file: PathBuf,
+        /// Write every bad entry to FILE, one per line (stderr shows the first 100).
+        #[arg(long, value_name = "FILE")]
+        errors_out: Option<PathBuf>,
+        /// Seconds between progress lines when stderr is not a terminal (a terminal gets a bar).
+        #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
+        progress_every: f64,
     },
 }
 
@@ -182,8 +189,15 @@ pub fn run() -> ExitCode {
         Command::HashSecret => hash_secret::run(),
         Command::Migrate => load(cli.config.as_deref()).and_then(|(s, _)| migrate::run(&s)),
         Command::Accounts {
-            command: AccountsCommand::Import { file },
-        } => load(cli.config.as_deref()).and_then(|(s, sources)| import::run(&s, &sources, &file)),
+            command:
+                AccountsCommand::Import {
+                    file,
+                    errors_out,
+                    progress_every,
+                },
+        } => import::Options::new(file, errors_out, progress_every).and_then(|options| {
+            load(cli.config.as_deref()).and_then(|(s, sources)| import::run(&s, &sources, &options))
+        }),
         Command::Empayre {
             command:
                 EmpayreCommand::Register {
@@ -240,9 +254,6 @@ pub fn run() -> ExitCode {
     }
 }
 
-/// Loads the settings for an offline command. Without `config/default.toml` it says so on
-/// stderr, since the command then runs on other settings than the user may think; otherwise it
-/// stays quiet, so a failure is one line (`accounts import` names its configuration itself).
 /// Runs a store call from a command-line tool, on a runtime of its own (the store's interface is
 /// async because a network backend needs it).
 fn block_on<F: std::future::Future>(future: F) -> Result<F::Output, Failure> {
@@ -253,6 +264,9 @@ fn block_on<F: std::future::Future>(future: F) -> Result<F::Output, Failure> {
     Ok(runtime.block_on(future))
 }
 
+/// Loads the settings for an offline command. Without `config/default.toml` it says so on
+/// stderr, since the command then runs on other settings than the user may think; otherwise it
+/// stays quiet, so a failure is one line (`accounts import` names its configuration itself).
 fn load(config: Option<&std::path::Path>) -> Result<(Settings, ConfigSources), Failure> {
     let (settings, sources) = load_reporting(config)?;
     if !sources.demo_found {

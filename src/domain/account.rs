@@ -177,69 +177,11 @@ pub struct EntryError {
     pub message: String,
 }
 
-/// Parses an accounts file: a JSON array or JSON lines. Every entry is validated; any bad
-/// entry makes the whole file fail (all-or-nothing), and every bad entry is reported.
+/// Parses an accounts file held in memory: a JSON array or JSON lines. Every entry is
+/// validated; any bad entry makes the whole file fail (all-or-nothing), and every bad entry is
+/// reported, in input order. Large files are read as a stream by `accounts_file::read_accounts`.
 pub fn parse_accounts_file(text: &str) -> Result<Vec<AccountEntry>, Vec<EntryError>> {
-    let trimmed = text.trim_start();
-    let mut raw: Vec<(String, Value)> = Vec::new();
-    let mut errors = Vec::new();
-    if trimmed.starts_with('[') {
-        match serde_json::from_str::<Vec<Value>>(trimmed) {
-            Ok(items) => {
-                raw = items
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, v)| (format!("entry {i}"), v))
-                    .collect()
-            }
-            Err(e) => errors.push(EntryError {
-                location: format!("line {}", e.line()),
-                field: "(file)".into(),
-                message: format!("not a JSON array of accounts: {e}"),
-            }),
-        }
-    } else {
-        for (n, line) in text.lines().enumerate() {
-            if line.trim().is_empty() {
-                continue;
-            }
-            match serde_json::from_str::<Value>(line) {
-                Ok(v) => raw.push((format!("line {}", n + 1), v)),
-                Err(e) => errors.push(EntryError {
-                    location: format!("line {}", n + 1),
-                    field: "(line)".into(),
-                    message: format!("not JSON: {e}"),
-                }),
-            }
-        }
-    }
-    let mut entries = Vec::with_capacity(raw.len());
-    let mut seen = std::collections::HashSet::new();
-    for (location, value) in raw {
-        match parse_entry(&value) {
-            Ok(entry) => {
-                if !seen.insert(entry.account.account_number.clone()) {
-                    errors.push(EntryError {
-                        location,
-                        field: "account_number".into(),
-                        message: "appears twice in the file".into(),
-                    });
-                } else {
-                    entries.push(entry);
-                }
-            }
-            Err((field, message)) => errors.push(EntryError {
-                location,
-                field,
-                message,
-            }),
-        }
-    }
-    if errors.is_empty() {
-        Ok(entries)
-    } else {
-        Err(errors)
-    }
+    super::accounts_file::parse_all(text.as_bytes())
 }
 
 type FieldProblem = (String, String);

@@ -16,6 +16,7 @@ mod empayre_register;
 mod fake_empayre;
 mod helpers;
 mod hostile;
+mod import;
 mod orbipay_lookup;
 mod orbipay_postings;
 mod pg;
