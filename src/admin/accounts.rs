@@ -46,7 +46,7 @@ pub struct AccountPage {
     get,
     path = "/admin/accounts/{account_number}",
     tag = "admin",
-    params(("account_number" = String, Path, description = "The biller account number")),
+    params(("account_number" = String, Path, description = "The biller account number", example = "ACC-100200")),
     responses(
         (status = 200, description = "The account", body = AccountPage),
         (status = 401, description = "No or wrong bearer token", body = ErrorBody),

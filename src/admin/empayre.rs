@@ -143,6 +143,7 @@ pub struct UnmatchedList {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"account_number": "ACC-100200"}))]
 pub struct AssignRequest {
     pub account_number: String,
 }
@@ -206,7 +207,10 @@ pub async fn events(req: HttpRequest, state: web::Data<AppState>) -> Result<Http
     get,
     path = "/admin/empayre/events/{source}/{event_id}",
     tag = "admin",
-    params(("source" = String, Path, description = "Source name"), ("event_id" = i64, Path, description = "eventID")),
+    params(
+        ("source" = String, Path, description = "Source name", example = "demo"),
+        ("event_id" = i64, Path, description = "eventID", example = 9001),
+    ),
     responses(
         (status = 200, description = "The event", body = EventDetail),
         (status = 400, description = "event_id is not an integer", body = ErrorBody),
@@ -302,7 +306,7 @@ pub async fn unmatched_list(store: &Store) -> Result<UnmatchedList, AdminError> 
     post,
     path = "/admin/empayre/unmatched/{key}/assign",
     tag = "admin",
-    params(("key" = String, Path, description = "The unmatched payment's key")),
+    params(("key" = String, Path, description = "The unmatched payment's key (`source:invoice:payment`)", example = "demo:inv-9002:1")),
     request_body = AssignRequest,
     responses(
         (status = 200, description = "Assigned and applied", body = AssignResult),

@@ -149,8 +149,8 @@ fn csv_cell(value: &str, is_text: bool) -> String {
     path = "/admin/postings/{kind}/{id}",
     tag = "admin",
     params(
-        ("kind" = String, Path, description = "payment, refund, empayre-payment or empayre-refund"),
-        ("id" = String, Path, description = "The record id (EBPP posting id, or the Empayre key)"),
+        ("kind" = String, Path, description = "payment, refund, empayre-payment or empayre-refund", example = "payment"),
+        ("id" = String, Path, description = "The record id (EBPP posting id, or the Empayre key)", example = "1001"),
     ),
     responses(
         (status = 200, description = "The record", body = RecordView),

@@ -42,18 +42,16 @@ pub struct SearchRequest {
     pub order_parameters: Vec<OrderParameter>,
 }
 
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Paging {
-    /// 1-based page number (a number or a numeric string); default 1.
-    #[schema(value_type = Option<u64>, minimum = 1)]
+    /// 1-based page number (a number or a string of digits); default 1.
     pub page: Option<Value>,
-    /// Records per page, 1–500 (a number or a numeric string); default 50.
-    #[schema(value_type = Option<u64>, minimum = 1, maximum = 500)]
+    /// Records per page, 1–500 (a number or a string of digits); default 50.
     pub size: Option<Value>,
 }
 
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SearchParameter {
     /// One of received_at, channel, kind, id, account_number, status, amount, currency,
@@ -65,11 +63,10 @@ pub struct SearchParameter {
     /// The values: strings (RFC 3339 times for received_at, decimals for amount; numbers
     /// are accepted for amount too).
     #[serde(rename = "searchParameter")]
-    #[schema(value_type = Vec<String>)]
     pub values: Vec<Value>,
 }
 
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OrderParameter {
     /// received_at, amount, account_number or status.
@@ -78,6 +75,8 @@ pub struct OrderParameter {
     #[serde(rename = "typeOrder", default)]
     pub type_order: Option<String>,
 }
+
+crate::openapi::hand_written!(Paging, SearchParameter, OrderParameter);
 
 /// The answer: how many records match in all, and the requested page of them.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -101,7 +100,7 @@ enum Method {
 
 impl Method {
     fn parse(s: &str) -> Option<Self> {
-        Some(match s.trim().to_ascii_lowercase().as_str() {
+        Some(match s.to_ascii_lowercase().as_str() {
             "between" => Self::Between,
             "in" => Self::In,
             "like" => Self::Like,
@@ -180,7 +179,7 @@ impl SearchRequest {
                 return Err(AdminError::bad(
                     "wrong_arity",
                     format!("{at}.searchParameter"),
-                    format!("{} takes {}, got {}", p.method.trim(), method.arity(), p.values.len()),
+                    format!("{} takes {}, got {}", p.method, method.arity(), p.values.len()),
                 ));
             }
             if p.name == "received_at" {
@@ -219,7 +218,7 @@ impl SearchRequest {
                     ))
                 }
             };
-            let direction = match o.type_order.as_deref().map(|s| s.trim().to_ascii_uppercase()) {
+            let direction = match o.type_order.as_deref().map(str::to_ascii_uppercase) {
                 None => Direction::Asc,
                 Some(s) if s == "ASC" => Direction::Asc,
                 Some(s) if s == "DESC" => Direction::Desc,
@@ -406,6 +405,111 @@ impl Window {
         }
         Ok(())
     }
+}
+
+/// The names a search parameter may have.
+pub const SEARCH_NAMES: [&str; 11] = [
+    "received_at",
+    "channel",
+    "kind",
+    "id",
+    "account_number",
+    "status",
+    "amount",
+    "currency",
+    "confirmation_number",
+    "payment_method",
+    "client_key",
+];
+/// The fields a search may be ordered by.
+pub const SORT_FIELD_NAMES: [&str; 4] = ["received_at", "amount", "account_number", "status"];
+
+/// The JSON Schemas of the search body's parts, hand-written because they take what utoipa's
+/// model cannot say: a number or a string of digits, case-insensitive words.
+pub fn request_schemas() -> Vec<(&'static str, serde_json::Value)> {
+    use serde_json::json;
+    // A whole number in a range, as a JSON number or a string of digits; null is the default.
+    let count = |max: u64, default: u64, what: &str| {
+        json!({
+            "description": format!("{what}: a whole number from 1 to {max}, as a number or a string of digits; default {default}"),
+            "oneOf": [
+                {"type": "integer", "format": "int64", "minimum": 1, "maximum": max},
+                {"type": "string", "pattern": "^[0-9]+$"},
+                {"type": "null"},
+            ],
+        })
+    };
+    // Any case: `^([bB][eE]...)$`.
+    let any_case = |word: &str| -> String {
+        word.chars()
+            .map(|c| {
+                if c.is_ascii_alphabetic() {
+                    format!("[{}{}]", c.to_ascii_lowercase(), c.to_ascii_uppercase())
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect()
+    };
+    let methods = ["between", "in", "like", "=", "<", ">", "<=", ">="]
+        .map(any_case)
+        .join("|");
+    let orders = ["asc", "desc"].map(any_case).join("|");
+    vec![
+        (
+            "Paging",
+            json!({
+                "type": "object",
+                "additionalProperties": false,
+                "properties": {
+                    "page": count(MAX_PAGE, 1, "1-based page number"),
+                    "size": count(MAX_PAGE_SIZE as u64, DEFAULT_PAGE_SIZE as u64, "Records per page"),
+                },
+            }),
+        ),
+        (
+            "SearchParameter",
+            json!({
+                "type": "object",
+                "additionalProperties": false,
+                "required": ["name", "method", "searchParameter"],
+                "description": "All parameters must hold. The number of values depends on the method \
+                                (between 2, in at least 1, the others 1), and received_at takes only \
+                                between, >=, >, <= and <: rules across fields that the schema does not say.",
+                "properties": {
+                    "name": {"type": "string", "enum": SEARCH_NAMES},
+                    "method": {
+                        "type": "string",
+                        "pattern": format!("^({methods})$"),
+                        "description": "between, in, like (% wildcards, case-sensitive), =, <, >, <=, >=; any case",
+                    },
+                    "searchParameter": {
+                        "type": "array",
+                        "minItems": 1,
+                        "items": {"type": ["string", "number"]},
+                        "description": "The values: RFC 3339 times for received_at, decimal amounts \
+                                        (strings or numbers) for amount, strings otherwise",
+                    },
+                },
+            }),
+        ),
+        (
+            "OrderParameter",
+            json!({
+                "type": "object",
+                "additionalProperties": false,
+                "required": ["field"],
+                "properties": {
+                    "field": {"type": "string", "enum": SORT_FIELD_NAMES},
+                    "typeOrder": {
+                        "type": ["string", "null"],
+                        "pattern": format!("^({orders})$"),
+                        "description": "ASC (default) or DESC, any case",
+                    },
+                },
+            }),
+        ),
+    ]
 }
 
 #[cfg(test)]

@@ -29,10 +29,10 @@ pub fn openapi(hook: &str) -> utoipa::openapi::OpenApi {
     let mut doc = Api::openapi();
     let paths = &mut doc.paths.paths;
     let hook = hook.trim_end_matches('/');
-    if let Some(item) = paths.remove(DOCUMENTED_PATH) {
+    if let Some(item) = paths.shift_remove(DOCUMENTED_PATH) {
         paths.insert(hook.to_string(), item);
     }
-    if let Some(item) = paths.remove(DOCUMENTED_SOURCE_PATH) {
+    if let Some(item) = paths.shift_remove(DOCUMENTED_SOURCE_PATH) {
         paths.insert(format!("{hook}/{{source}}"), item);
     }
     doc

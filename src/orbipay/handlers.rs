@@ -11,7 +11,7 @@ use super::posting::{self, payment_command, refund_command, Posting};
 use super::responses;
 use super::schema::{
     LookupAnswer, LookupForm, OrbipayErrors, PaymentPostingAnswer, PaymentPostingRequest, RefundPostingAnswer,
-    RefundPostingRequest, SharedErrors,
+    RefundPostingRequest, ReversalPostingRequest, SharedErrors,
 };
 use super::wire;
 use crate::domain::account::ssn_digest;
@@ -96,7 +96,7 @@ pub async fn payment(
     post,
     path = Endpoint::Reversal.path(),
     tag = "orbipay",
-    request_body(content = PaymentPostingRequest, content_type = "application/json"),
+    request_body(content = ReversalPostingRequest, content_type = "application/json"),
     responses(
         SharedErrors,
         (status = 200, description = "Applied", body = PaymentPostingAnswer),

@@ -7,6 +7,7 @@ pub mod enums;
 pub mod error;
 pub mod handlers;
 pub mod posting;
+pub mod request_schema;
 pub mod responses;
 pub mod routes;
 pub mod schema;

@@ -58,7 +58,7 @@ pub fn openapi(base: &str) -> utoipa::openapi::OpenApi {
     let paths = &mut doc.paths.paths;
     let base = base.trim_end_matches('/');
     for endpoint in Endpoint::ALL {
-        if let Some(item) = paths.remove(endpoint.path()) {
+        if let Some(item) = paths.shift_remove(endpoint.path()) {
             paths.insert(format!("{base}{}", endpoint.path()), item);
         }
     }

@@ -19,24 +19,21 @@ pub enum SharedErrors {
     Unauthorized(OrbipayErrors),
     #[response(status = 403, description = "Client disabled (error_forbidden)")]
     Forbidden(OrbipayErrors),
-    #[response(status = 413, description = "Body over server.max_body_bytes")]
+    #[response(
+        status = 413,
+        description = "Body over server.max_body_bytes (error_payload_too_large)"
+    )]
     PayloadTooLarge(OrbipayErrors),
+    #[response(
+        status = 500,
+        description = "A bug (error_processing); the details are only in the log"
+    )]
+    Internal(OrbipayErrors),
     #[response(
         status = 503,
         description = "No client configured, or the store is unavailable (error_processing); retry"
     )]
     Unavailable(OrbipayErrors),
-}
-
-/// Lookup criteria (form fields, all optional, at least one; all given must hold).
-#[derive(Serialize, ToSchema)]
-pub struct LookupForm {
-    pub customer_reference: Option<String>,
-    pub account_number: Option<String>,
-    /// 9 digits; never returned.
-    pub ssn: Option<String>,
-    pub email: Option<String>,
-    pub lookup_reference: Option<String>,
 }
 
 /// The EBPP list envelope of a lookup (every scalar a string).
@@ -88,91 +85,19 @@ pub struct LookupAccount {
     pub address: Option<serde_json::Value>,
 }
 
-/// A payment or reversal posting (a bare payment object without `posting_info` is accepted too).
-#[derive(Serialize, ToSchema)]
-pub struct PaymentPostingRequest {
-    pub posting_info: PaymentObject,
-}
-
-/// The EBPP payment object: every scalar a string, `""` means absent, unknown fields accepted.
-// Named `PaymentPosting` in the document; `wire::PaymentPosting` is what it parses into.
-#[derive(Serialize, ToSchema)]
-#[schema(as = PaymentPosting)]
-pub struct PaymentObject {
-    pub id: String,
-    /// Decimal string, e.g. "25.00".
-    pub amount: String,
-    pub confirmation_number: String,
-    pub currency_code3d: String,
-    #[schema(value_type = Object)]
-    pub custom_fields: serde_json::Value,
-    /// {id, url, customer_reference, first_name, last_name, middle_name, email, home_phone, address}
-    #[schema(value_type = Object)]
-    pub customer: serde_json::Value,
-    /// {id, url, account_number (required)}
-    #[schema(value_type = Object)]
-    pub customer_account: serde_json::Value,
-    /// {id, url, account_number (masked), account_type, ...}
-    #[schema(value_type = Object)]
-    pub funding_account: serde_json::Value,
-    pub payment_date: String,
-    pub payment_method: String,
-    /// {payment_auth_code, payment_response_code, payment_response_msg}
-    #[schema(value_type = Object)]
-    pub payment_network_response: serde_json::Value,
-    pub payment_schedule_type: String,
-    /// Live (processed, scheduled, ...) or not (returned, declined, cancelled, disputed, ...).
-    pub status: String,
-    pub payment_amount_type: Option<String>,
-    pub payment_entry_date: Option<String>,
-    pub payment_request_date: Option<String>,
-    pub expected_payment_settlement_date: Option<String>,
-    pub payment_return_date: Option<String>,
-    pub return_code: Option<String>,
-    pub payment_reference: Option<String>,
-    pub token: Option<String>,
-    pub payment_notification_email: Option<String>,
-    pub comments: Option<String>,
-    pub url: Option<String>,
-    /// {fee_type, fee_amount, id, url}
-    #[schema(value_type = Option<Object>)]
-    pub fee: Option<serde_json::Value>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct RefundPostingRequest {
-    pub posting_info: RefundObject,
-}
-
-/// The EBPP refund object.
-// Named `RefundPosting` in the document; `wire::RefundPosting` is what it parses into.
-#[derive(Serialize, ToSchema)]
-#[schema(as = RefundPosting)]
-pub struct RefundObject {
-    pub id: String,
-    pub status: String,
-    pub confirmation_number: String,
-    /// {id (required), customer, customer_account, funding_account}
-    #[schema(value_type = Object)]
-    pub source_payment: serde_json::Value,
-    /// Left out: what is still refundable.
-    pub refund_amount: Option<String>,
-    pub refund_reference: Option<String>,
-    /// e.g. payment_only, fee_only.
-    pub refund_type: Option<String>,
-    /// {fee_refund_amount, fee_type}
-    #[schema(value_type = Option<Object>)]
-    pub fee_refund: Option<serde_json::Value>,
-    pub refund_date: Option<String>,
-    pub refund_entry_date: Option<String>,
-    pub expected_refund_settlement_date: Option<String>,
-    #[schema(value_type = Option<Object>)]
-    pub payment_network_response: Option<serde_json::Value>,
-    #[schema(value_type = Option<Object>)]
-    pub custom_fields: Option<serde_json::Value>,
-    pub comments: Option<String>,
-    pub url: Option<String>,
-}
+// The request bodies (`LookupForm`, `PaymentPostingRequest`, `ReversalPostingRequest`,
+// `RefundPostingRequest`) are hand-written JSON Schemas in `request_schema`: the handlers'
+// attributes name these types, and `openapi::document_json` puts the real schemas in.
+pub struct LookupForm;
+pub struct PaymentPostingRequest;
+pub struct ReversalPostingRequest;
+pub struct RefundPostingRequest;
+crate::openapi::hand_written!(
+    LookupForm,
+    PaymentPostingRequest,
+    ReversalPostingRequest,
+    RefundPostingRequest
+);
 
 #[derive(Serialize, ToSchema)]
 pub struct PaymentPostingAnswer {

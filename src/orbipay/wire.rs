@@ -263,33 +263,58 @@ impl Pattern {
     }
 }
 
-static ID: Pattern = Pattern::new("^[0-9]{1,20}$", "^[0-9]{1,20}$");
-static CONFIRMATION: Pattern = Pattern::new("^[a-zA-Z0-9]{1,30}$", "^[a-zA-Z0-9]{1,30}$");
-static CURRENCY: Pattern = Pattern::new("^[A-Z]{3}$", "^[A-Z]{3}$");
-static REFERENCE: Pattern = Pattern::new("^[0-9a-zA-Z._-]{1,50}$", r"^[0-9a-zA-Z._\-]{1,50}$");
-static TOKEN: Pattern = Pattern::new("^[0-9a-zA-Z._-]{1,64}$", r"^[0-9a-zA-Z._\-]{1,64}$");
+static ID: Pattern = Pattern::new("^[0-9]{1,20}$", patterns::ID);
+static CONFIRMATION: Pattern = Pattern::new("^[a-zA-Z0-9]{1,30}$", patterns::CONFIRMATION);
+static CURRENCY: Pattern = Pattern::new("^[A-Z]{3}$", patterns::CURRENCY);
+static REFERENCE: Pattern = Pattern::new("^[0-9a-zA-Z._-]{1,50}$", patterns::REFERENCE);
+static TOKEN: Pattern = Pattern::new("^[0-9a-zA-Z._-]{1,64}$", patterns::TOKEN);
 /// Upper case is accepted and stored lower-cased (§3).
-static RETURN_CODE: Pattern = Pattern::new("^[a-z0-9]{1,10}$ (either case)", "^[a-zA-Z0-9]{1,10}$");
-static CVV: Pattern = Pattern::new("^[0-9]{3,4}$", "^[0-9]{3,4}$");
-static SSN: Pattern = Pattern::new("^[0-9]{9}$", "^[0-9]{9}$");
+static RETURN_CODE: Pattern = Pattern::new("^[a-z0-9]{1,10}$ (either case)", patterns::RETURN_CODE);
+static CVV: Pattern = Pattern::new("^[0-9]{3,4}$", patterns::CVV);
+static SSN: Pattern = Pattern::new("^[0-9]{9}$", patterns::SSN);
 /// The EBPP reference class of `customer_reference` and `lookup_reference`.
 static EBPP_REFERENCE: Pattern = Pattern::new(
     r"^[0-9a-zA-Z #,.'&/\-@!$%*()_+={}|:;`\[\]\^~\s\\]+$",
-    r"(?-u)^[0-9a-zA-Z #,.'&/\-@!$%*()_+=\{\}|:;`\[\]\^~\s\\]+$",
+    patterns::EBPP_REFERENCE,
 );
-static ACCOUNT_NUMBER: Pattern = Pattern::new("^[a-zA-Z0-9-_/!@#$%&*{}. ']+$", r"^[a-zA-Z0-9\-_/!@#$%&*\{\}. ']+$");
-/// EBPP's email pattern. Its local-part class has the Java range `+-/`, i.e. `+ , - . /`; the
-/// source spells that out so everything EBPP itself accepts passes here.
+static ACCOUNT_NUMBER: Pattern = Pattern::new("^[a-zA-Z0-9-_/!@#$%&*{}. ']+$", patterns::ACCOUNT_NUMBER);
+/// EBPP's email pattern, as the spec spells it; `patterns::EMAIL` spells its Java range out.
 static EMAIL: Pattern = Pattern::new(
     r"^[a-zA-Z0-9!#$%&'*+-/=?^._`{|}~]+@[a-zA-Z0-9_.-]+\.[a-zA-Z0-9._]+$",
-    r"^[a-zA-Z0-9!#$%&'*+,\-./=?\^_`\{|\}~]+@[a-zA-Z0-9_.\-]+\.[a-zA-Z0-9._]+$",
+    patterns::EMAIL,
 );
-/// The EBPP comment class (letters, digits, space, punctuation, `\`, `"`, CR, LF); the length
-/// is checked apart, so the regex need not unroll `{1,1000}`.
+/// The EBPP comment class; the length is checked apart (`Rule::Limited`).
 static COMMENTS: Pattern = Pattern::new(
     r#"^[0-9a-zA-Z #,.'&/\-@!$%*()_+={}|:;`\[\]\^~\\"\r\n]{1,1000}$"#,
-    r#"^[0-9a-zA-Z #,.'&/\-@!$%*()_+=\{\}|:;`\[\]\^~\\"\r\n]+$"#,
+    patterns::COMMENTS,
 );
+
+/// What the field patterns compile from, and what `/openapi.json` shows for them: each is
+/// written in the common part of Rust's regex, ECMA-262 and Python's `re` (explicit ASCII
+/// classes, no flags, no `\d` or `\s`), so the parser and the document cannot disagree.
+pub mod patterns {
+    pub const ID: &str = "^[0-9]{1,20}$";
+    pub const CONFIRMATION: &str = "^[a-zA-Z0-9]{1,30}$";
+    pub const CURRENCY: &str = "^[A-Z]{3}$";
+    pub const REFERENCE: &str = r"^[0-9a-zA-Z._\-]{1,50}$";
+    pub const TOKEN: &str = r"^[0-9a-zA-Z._\-]{1,64}$";
+    pub const RETURN_CODE: &str = "^[a-zA-Z0-9]{1,10}$";
+    pub const CVV: &str = "^[0-9]{3,4}$";
+    pub const SSN: &str = "^[0-9]{9}$";
+    /// EBPP's Java `\s` is ASCII whitespace: tab, LF, VT, FF, CR and space, spelled out.
+    pub const EBPP_REFERENCE: &str = r"^[0-9a-zA-Z #,.'&/\-@!$%*()_+=\{\}|:;`\[\]\^~\t\n\x0B\f\r\\]+$";
+    pub const ACCOUNT_NUMBER: &str = r"^[a-zA-Z0-9\-_/!@#$%&*\{\}. ']+$";
+    /// The local-part class has the Java range `+-/`, i.e. `+ , - . /`, spelled out so that
+    /// everything EBPP itself accepts passes here.
+    pub const EMAIL: &str = r"^[a-zA-Z0-9!#$%&'*+,\-./=?\^_`\{|\}~]+@[a-zA-Z0-9_.\-]+\.[a-zA-Z0-9._]+$";
+    /// Letters, digits, space, punctuation, `\`, `"`, CR and LF; at most 1000 characters, which
+    /// is checked apart so the regex need not unroll `{1,1000}`.
+    pub const COMMENTS: &str = r#"^[0-9a-zA-Z #,.'&/\-@!$%*()_+=\{\}|:;`\[\]\^~\\"\r\n]+$"#;
+    /// An amount: up to 14 digits and up to 2 decimals (checked by `money::parse_amount`).
+    pub const AMOUNT: &str = r"^[0-9]{1,14}(\.[0-9]{1,2})?$";
+    /// A date's shape (`parse_date` also wants a real calendar date).
+    pub const DATE: &str = "^[0-9]{4}-(0?[1-9]|1[0-2])-(0?[1-9]|[12][0-9]|3[01])$";
+}
 
 const AMOUNT_SHOWN: &str = r"^[0-9]{1,14}(\.[0-9]{1,2})?$";
 const DATE_SHOWN: &str = r"^[0-9]{4}-(0?[1-9]|1[0-2])-(0?[1-9]|1\d|2\d|3[01])$";
