@@ -9,7 +9,8 @@ use reqwest::redirect::Policy;
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    captured_event, metric_value, payment, spawn_app_with, spawn_full_app, Remote, TestApp, ADMIN_TOKEN,
+    captured_event, metric_value, payment, spawn_app_over, spawn_app_with, spawn_full_app, test_ca, Remote, TestApp,
+    Transport, ADMIN_TOKEN,
 };
 
 /// A client that shows redirects instead of following them, and keeps no cookies of its own.
@@ -42,19 +43,19 @@ fn cookie_pair(set_cookie: &str) -> String {
     set_cookie.split(';').next().unwrap_or_default().to_string()
 }
 
-/// Signs in through the form; returns the session cookie pair and the page's CSRF token.
-async fn sign_in(app: &TestApp) -> (String, String) {
-    let http = client();
+/// Signs in through the form with `http`; returns the whole `Set-Cookie` values of the form's
+/// cookie and of the session cookie.
+async fn sign_in_cookies(http: &reqwest::Client, app: &TestApp) -> (String, String) {
     let form = http
         .get(format!("{}/console/sign-in", app.address))
         .send()
         .await
         .expect("form");
-    let pre = cookie_pair(&set_cookies(&form)[0]);
+    let form_cookie = set_cookies(&form)[0].clone();
     let page = form.text().await.expect("page");
     let r = http
         .post(format!("{}/console/sign-in", app.address))
-        .header(COOKIE, pre)
+        .header(COOKIE, cookie_pair(&form_cookie))
         .form(&[
             ("token", ADMIN_TOKEN),
             ("csrf", &form_value(&page, "csrf")),
@@ -68,7 +69,13 @@ async fn sign_in(app: &TestApp) -> (String, String) {
         .into_iter()
         .find(|c| c.starts_with("console_session="))
         .expect("session cookie");
-    let session = cookie_pair(&session);
+    (form_cookie, session)
+}
+
+/// Signs in through the form; returns the session cookie pair and the page's CSRF token.
+async fn sign_in(app: &TestApp) -> (String, String) {
+    let http = client();
+    let session = cookie_pair(&sign_in_cookies(&http, app).await.1);
     let overview = http
         .get(format!("{}/console", app.address))
         .header(COOKIE, &session)
@@ -152,6 +159,26 @@ async fn pages_without_a_session_send_to_sign_in_with_strict_headers() {
         cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
         "{cookie}"
     );
+}
+
+#[tokio::test]
+async fn over_tls_the_console_cookies_are_secure() {
+    let app = spawn_app_over(Transport::Tls, |_| {}).await;
+    assert!(app.address.starts_with("https://"));
+    let https = test_ca().client(None).redirect(Policy::none()).build().expect("client");
+    let (form_cookie, session) = sign_in_cookies(&https, &app).await;
+    for cookie in [&form_cookie, &session] {
+        for attribute in ["Secure", "HttpOnly", "SameSite=Strict"] {
+            assert!(cookie.contains(attribute), "{attribute} in {cookie}");
+        }
+    }
+    let overview = https
+        .get(format!("{}/console", app.address))
+        .header(COOKIE, cookie_pair(&session))
+        .send()
+        .await
+        .expect("overview");
+    assert_eq!(overview.status(), 200, "the session works over TLS");
 }
 
 #[tokio::test]
