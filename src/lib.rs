@@ -20,4 +20,5 @@ pub mod store;
 pub mod telemetry;
 #[cfg(test)]
 mod test_data;
+pub mod throttle;
 pub mod tls;

@@ -26,6 +26,7 @@ request_timeout_ms = 10000
 keep_alive_secs = 30
 drain_secs = 5
 shutdown_timeout_secs = 30
+auth_failures_per_minute = 30
 
 [store]
 backend = "sled"
@@ -111,6 +112,9 @@ pub struct ServerSettings {
     pub drain_secs: u64,
     /// The whole stop (drain, requests in progress, closing the store) ends within this.
     pub shutdown_timeout_secs: u64,
+    /// Failed authentications allowed per client address (IPv6: per /64) and minute before its
+    /// requests get 429 with `Retry-After` (`crate::throttle`); 0 turns the throttle off.
+    pub auth_failures_per_minute: u32,
     /// HTTPS; without this table the server speaks plain HTTP.
     #[serde(default)]
     pub tls: Option<TlsSettings>,

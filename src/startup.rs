@@ -87,6 +87,7 @@ impl Application {
             reconciler,
             console_sessions: Default::default(),
             lifecycle: Lifecycle::default(),
+            auth_throttle: crate::throttle::AuthThrottle::new(settings.server.auth_failures_per_minute),
             settings,
         });
         let address = format!("{}:{}", state.settings.server.host, state.settings.server.port);

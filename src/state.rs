@@ -11,6 +11,7 @@ use crate::orbipay::auth::OrbipayAuth;
 use crate::settings::Settings;
 use crate::shutdown::Lifecycle;
 use crate::store::Store;
+use crate::throttle::AuthThrottle;
 
 /// Everything a handler may need, behind one `web::Data`.
 pub struct AppState {
@@ -26,4 +27,6 @@ pub struct AppState {
     pub console_sessions: Sessions,
     /// Draining after a stop signal (`shutdown`).
     pub lifecycle: Lifecycle,
+    /// Failed authentications per client address, for every channel (`throttle`).
+    pub auth_throttle: AuthThrottle,
 }

@@ -50,6 +50,7 @@ pub struct AccountPage {
     responses(
         (status = 200, description = "The account", body = AccountPage),
         (status = 401, description = "No or wrong bearer token", body = ErrorBody),
+        (status = 429, description = "Too many failed authentications from this address within a minute (too_many_requests); no token was checked", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds until this address may authenticate again"))),
         (status = 404, description = "No such account", body = ErrorBody),
     ),
     security(("admin_token" = []))
@@ -99,6 +100,7 @@ pub async fn account_page(store: &Store, number: String) -> Result<Option<Accoun
         (status = 200, description = "What the import did", body = ImportAnswer),
         (status = 400, description = "Bad entries (nothing imported); `errors` lists each with its location and field", body = ErrorBody),
         (status = 401, description = "No or wrong bearer token", body = ErrorBody),
+        (status = 429, description = "Too many failed authentications from this address within a minute (too_many_requests); no token was checked", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds until this address may authenticate again"))),
         (status = 413, description = "Body over admin.max_body_bytes (default 64 MiB)", body = ErrorBody),
     ),
     security(("admin_token" = []))

@@ -4,10 +4,14 @@
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::AUTHORIZATION;
+use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
-use actix_web::{web, ResponseError};
+use actix_web::{web, FromRequest, HttpRequest, ResponseError};
+use chrono::Utc;
+use serde_json::json;
 
 use super::error::AdminError;
+use crate::http::RequestId;
 use crate::settings::Settings;
 use crate::state::AppState;
 
@@ -22,6 +26,21 @@ pub async fn require_token(
         Ok(()) => next.call(req).await.map(ServiceResponse::map_into_left_body),
         Err(e) => {
             tracing::info!(code = e.code(), "admin request refused");
+            if let Some(state) = req.app_data::<web::Data<AppState>>() {
+                if let Some(cause) = refusal_cause(&e) {
+                    let rid = RequestId::from_request(req.request(), &mut actix_web::dev::Payload::None)
+                        .into_inner()
+                        .ok();
+                    log_refusal(
+                        state,
+                        req.request(),
+                        rid.as_ref().map(RequestId::as_str),
+                        cause,
+                        e.code(),
+                    )
+                    .await;
+                }
+            }
             let res = e.error_response();
             Ok(req.into_response(res).map_into_right_body())
         }
@@ -35,16 +54,59 @@ fn check(req: &ServiceRequest) -> Result<(), AdminError> {
     if !admin_enabled(&state.settings) {
         return Err(AdminError::disabled());
     }
+    let peer = req.peer_addr().map(|a| a.ip());
+    state.auth_throttle.check(peer).map_err(AdminError::throttled)?;
     let given = req
         .headers()
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(bearer)
-        .ok_or_else(|| AdminError::unauthorized("an Authorization: Bearer <admin token> header is required"))?;
+        .and_then(bearer);
+    let Some(given) = given else {
+        state.auth_throttle.failed(peer);
+        return Err(AdminError::unauthorized(
+            "an Authorization: Bearer <admin token> header is required",
+        ));
+    };
     if admin_credential_ok(&state.settings, given.as_bytes()) {
         Ok(())
     } else {
+        state.auth_throttle.failed(peer);
         Err(AdminError::unauthorized("the bearer token is not valid"))
+    }
+}
+
+/// The request-log cause of a refused admin request: a wrong or missing token, or the throttle.
+fn refusal_cause(e: &AdminError) -> Option<&'static str> {
+    match e.status() {
+        StatusCode::UNAUTHORIZED => Some("unauthorized"),
+        StatusCode::TOO_MANY_REQUESTS => Some("throttled"),
+        _ => None,
+    }
+}
+
+/// Counts a refused admin credential (or a throttled address) in `/metrics` and writes it to
+/// the request log (`/admin/rejections`), as the other channels do. The console's sign-in
+/// uses it too. Never the token itself.
+pub async fn log_refusal(
+    state: &AppState,
+    req: &HttpRequest,
+    request_id: Option<&str>,
+    cause: &'static str,
+    code: &str,
+) {
+    let peer = req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
+    state.metrics.rejection(cause);
+    let entry = json!({
+        "at": crate::http::rfc3339(Utc::now()),
+        "channel": "admin",
+        "endpoint": req.path(),
+        "cause": cause,
+        "code": code,
+        "request_id": request_id,
+        "peer": peer,
+    });
+    if let Err(e) = state.store.log_rejection(entry).await {
+        tracing::warn!(error = %e, "could not write the request log");
     }
 }
 

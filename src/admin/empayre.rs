@@ -192,6 +192,7 @@ fn event_filter(query: &ListQuery) -> Result<EventFilter, AdminError> {
         (status = 200, description = "The events", body = EventList),
         (status = 400, description = "Bad parameter", body = ErrorBody),
         (status = 401, description = "No or wrong bearer token", body = ErrorBody),
+        (status = 429, description = "Too many failed authentications from this address within a minute (too_many_requests); no token was checked", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds until this address may authenticate again"))),
     ),
     security(("admin_token" = []))
 )]
@@ -215,6 +216,7 @@ pub async fn events(req: HttpRequest, state: web::Data<AppState>) -> Result<Http
         (status = 200, description = "The event", body = EventDetail),
         (status = 400, description = "event_id is not an integer", body = ErrorBody),
         (status = 401, description = "No or wrong bearer token", body = ErrorBody),
+        (status = 429, description = "Too many failed authentications from this address within a minute (too_many_requests); no token was checked", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds until this address may authenticate again"))),
         (status = 404, description = "No such event", body = ErrorBody),
     ),
     security(("admin_token" = []))
@@ -248,6 +250,7 @@ pub async fn event(state: web::Data<AppState>, path: web::Path<(String, String)>
         (status = 200, description = "The quarantined bodies", body = QuarantineList),
         (status = 400, description = "Bad limit (bad_value, field limit)", body = ErrorBody),
         (status = 401, description = "No or wrong bearer token", body = ErrorBody),
+        (status = 429, description = "Too many failed authentications from this address within a minute (too_many_requests); no token was checked", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds until this address may authenticate again"))),
     ),
     security(("admin_token" = []))
 )]
@@ -282,6 +285,7 @@ pub async fn quarantine_list(store: &Store, limit: usize) -> Result<QuarantineLi
     responses(
         (status = 200, description = "The unmatched payments", body = UnmatchedList),
         (status = 401, description = "No or wrong bearer token", body = ErrorBody),
+        (status = 429, description = "Too many failed authentications from this address within a minute (too_many_requests); no token was checked", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds until this address may authenticate again"))),
     ),
     security(("admin_token" = []))
 )]
@@ -312,6 +316,7 @@ pub async fn unmatched_list(store: &Store) -> Result<UnmatchedList, AdminError> 
         (status = 200, description = "Assigned and applied", body = AssignResult),
         (status = 400, description = "Unknown account or another currency", body = ErrorBody),
         (status = 401, description = "No or wrong bearer token", body = ErrorBody),
+        (status = 429, description = "Too many failed authentications from this address within a minute (too_many_requests); no token was checked", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds until this address may authenticate again"))),
         (status = 404, description = "No unmatched payment with this key", body = ErrorBody),
     ),
     security(("admin_token" = []))

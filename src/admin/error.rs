@@ -1,7 +1,7 @@
 //! The admin API's one error type and its wire shape `{"code", "message", "field"}`.
 //! A 5xx body is opaque; its cause goes to the log only.
 
-use actix_web::http::header::{HeaderValue, WWW_AUTHENTICATE};
+use actix_web::http::header::{HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 
 use crate::http::{BodyError, RefuseMethod};
 use crate::store::StoreError;
+use crate::throttle::Throttled;
 
 /// The body of every admin error.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -16,7 +17,7 @@ pub struct ErrorBody {
     /// Machine-readable: `unauthorized`, `admin_disabled`, `not_found`, `malformed`,
     /// `unknown_name`, `unknown_method`, `wrong_arity`, `bad_value`, `window_required`,
     /// `bad_paging`, `unknown_sort_field`, `bad_order`, `validation`, `payload_too_large`,
-    /// `method_not_allowed`, `store_unavailable`.
+    /// `method_not_allowed`, `too_many_requests`, `store_unavailable`.
     pub code: String,
     pub message: String,
     /// The offending field (a JSON path such as `searchParameters[1].method`, a query
@@ -40,6 +41,8 @@ pub struct EntryProblem {
 pub struct AdminError {
     status: StatusCode,
     body: ErrorBody,
+    /// With 429: the `Retry-After` seconds.
+    retry_after: Option<u64>,
 }
 
 impl AdminError {
@@ -52,6 +55,7 @@ impl AdminError {
                 field: field.map(str::to_string),
                 errors: None,
             },
+            retry_after: None,
         }
     }
 
@@ -71,6 +75,21 @@ impl AdminError {
 
     pub fn unauthorized(message: &str) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", None, message)
+    }
+
+    /// 429: the client's address failed authentication too often; no token was checked.
+    pub fn throttled(t: Throttled) -> Self {
+        let mut e = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_requests",
+            None,
+            format!(
+                "too many failed authentications from this address; retry in {} seconds",
+                t.retry_after_secs()
+            ),
+        );
+        e.retry_after = Some(t.retry_after_secs());
+        e
     }
 
     pub fn disabled() -> Self {
@@ -142,6 +161,9 @@ impl ResponseError for AdminError {
         if self.status == StatusCode::UNAUTHORIZED {
             res.headers_mut()
                 .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"admin\""));
+        }
+        if let Some(secs) = self.retry_after {
+            res.headers_mut().insert(RETRY_AFTER, HeaderValue::from(secs));
         }
         res
     }

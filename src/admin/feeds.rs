@@ -45,11 +45,12 @@ pub struct JournalPage {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RejectionItem {
     pub at: Option<String>,
-    /// orbipay or empayre.
+    /// orbipay, empayre or admin (a wrong admin token or console sign-in).
     pub channel: Option<String>,
     pub endpoint: Option<String>,
-    /// unauthorized, signature_invalid, signature_missing, payload_too_large, malformed,
-    /// validation or business_rule.
+    /// unauthorized, throttled (429: too many failed authentications from the address),
+    /// signature_invalid, signature_missing, payload_too_large, malformed, validation or
+    /// business_rule.
     pub cause: Option<String>,
     /// The error code the caller got.
     pub code: Option<String>,
@@ -135,6 +136,7 @@ impl ListQuery {
         (status = 200, description = "The entries and the next cursor", body = JournalPage),
         (status = 400, description = "Bad after or limit", body = ErrorBody),
         (status = 401, description = "No or wrong bearer token", body = ErrorBody),
+        (status = 429, description = "Too many failed authentications from this address within a minute (too_many_requests); no token was checked", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds until this address may authenticate again"))),
     ),
     security(("admin_token" = []))
 )]
@@ -161,6 +163,7 @@ pub async fn journal(req: HttpRequest, state: web::Data<AppState>) -> Result<Htt
         (status = 200, description = "The refused requests", body = RejectionList),
         (status = 400, description = "Bad limit", body = ErrorBody),
         (status = 401, description = "No or wrong bearer token", body = ErrorBody),
+        (status = 429, description = "Too many failed authentications from this address within a minute (too_many_requests); no token was checked", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds until this address may authenticate again"))),
     ),
     security(("admin_token" = []))
 )]

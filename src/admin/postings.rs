@@ -38,6 +38,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             content((SearchResponse = "application/json"), (String = "text/csv"))),
         (status = 400, description = "Bad name, method, arity, value, paging or order, or no received_at window; `field` names it", body = ErrorBody),
         (status = 401, description = "No or wrong bearer token", body = ErrorBody),
+        (status = 429, description = "Too many failed authentications from this address within a minute (too_many_requests); no token was checked", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds until this address may authenticate again"))),
     ),
     security(("admin_token" = []))
 )]
@@ -155,6 +156,7 @@ fn csv_cell(value: &str, is_text: bool) -> String {
     responses(
         (status = 200, description = "The record", body = RecordView),
         (status = 401, description = "No or wrong bearer token", body = ErrorBody),
+        (status = 429, description = "Too many failed authentications from this address within a minute (too_many_requests); no token was checked", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds until this address may authenticate again"))),
         (status = 404, description = "Unknown kind or no such record", body = ErrorBody),
     ),
     security(("admin_token" = []))

@@ -67,6 +67,7 @@ fn time(field: &str, text: &str) -> Result<DateTime<Utc>, AdminError> {
         (status = 200, description = "The run's report (status ok or failed)", body = Report),
         (status = 400, description = "Unknown source, a source without API access or shops, or a bad window", body = ErrorBody),
         (status = 401, description = "No or wrong bearer token", body = ErrorBody),
+        (status = 429, description = "Too many failed authentications from this address within a minute (too_many_requests); no token was checked", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds until this address may authenticate again"))),
     ),
     security(("admin_token" = []))
 )]
@@ -121,6 +122,7 @@ pub async fn start(
         (status = 200, description = "The runs", body = RunList),
         (status = 400, description = "Bad parameter", body = ErrorBody),
         (status = 401, description = "No or wrong bearer token", body = ErrorBody),
+        (status = 429, description = "Too many failed authentications from this address within a minute (too_many_requests); no token was checked", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds until this address may authenticate again"))),
     ),
     security(("admin_token" = []))
 )]

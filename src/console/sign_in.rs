@@ -2,18 +2,17 @@
 
 use std::time::Duration;
 
-use actix_web::http::header::{HeaderValue, LOCATION, SET_COOKIE};
+use actix_web::http::header::{HeaderValue, LOCATION, RETRY_AFTER, SET_COOKIE};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use chrono::Utc;
 use maud::{html, Markup};
 use serde::Deserialize;
-use serde_json::json;
 
 use super::error::ConsoleError;
 use super::layout;
 use super::session::{self, SESSION_COOKIE, SIGN_IN_COOKIE};
 use super::Operator;
+use crate::admin::auth::log_refusal;
 use crate::http::RequestId;
 use crate::state::AppState;
 
@@ -110,9 +109,26 @@ pub async fn submit(
         let message = html! { p.notice.error role="alert" { "The sign-in form expired. Enter the token again." } };
         return Ok(form_response(&req, StatusCode::FORBIDDEN, &next, Some(message)));
     }
+    // The same per-address throttle as the admin API and EBPP: past it, no token is checked.
+    let peer = req.peer_addr().map(|a| a.ip());
+    if let Err(throttled) = state.auth_throttle.check(peer) {
+        let secs = throttled.retry_after_secs();
+        tracing::warn!(retry_after_secs = secs, "console sign-in throttled");
+        log_refusal(&state, &req, Some(rid.as_str()), "throttled", "too_many_requests").await;
+        let message = html! {
+            p.notice.error role="alert" {
+                "Too many wrong tokens from this address. Nothing was checked; try again in " (secs) " seconds."
+            }
+        };
+        let mut res = form_response(&req, StatusCode::TOO_MANY_REQUESTS, &next, Some(message));
+        res.headers_mut().insert(RETRY_AFTER, HeaderValue::from(secs));
+        return Ok(res);
+    }
     let given = form.token.unwrap_or_default();
     if !crate::admin::auth::admin_credential_ok(&state.settings, given.trim().as_bytes()) {
-        refused(&state, &req, &rid).await;
+        state.auth_throttle.failed(peer);
+        tracing::warn!("console sign-in refused: wrong admin token");
+        log_refusal(&state, &req, Some(rid.as_str()), "unauthorized", "unauthorized").await;
         actix_rt::time::sleep(WRONG_TOKEN_DELAY).await;
         let message = html! {
             p.notice.error role="alert" {
@@ -138,25 +154,6 @@ pub async fn submit(
         }
     }
     Ok(res)
-}
-
-/// Counts and logs a wrong console token like any refused request (`/admin/rejections`).
-async fn refused(state: &AppState, req: &HttpRequest, rid: &RequestId) {
-    let peer = req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
-    tracing::warn!(%peer, "console sign-in refused: wrong admin token");
-    state.metrics.rejection("unauthorized");
-    let entry = json!({
-        "at": crate::http::rfc3339(Utc::now()),
-        "channel": "admin",
-        "endpoint": req.path(),
-        "cause": "unauthorized",
-        "code": "unauthorized",
-        "request_id": rid.as_str(),
-        "peer": peer,
-    });
-    if let Err(e) = state.store.log_rejection(entry).await {
-        tracing::warn!(error = %e, "could not write the request log");
-    }
 }
 
 #[derive(Deserialize)]

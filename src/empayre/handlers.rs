@@ -2,6 +2,7 @@
 //! signature before any parsing, store durably, then answer (A2, A3). A verified request is
 //! never answered 4xx: unusable bodies are quarantined with 200, storage trouble is 503.
 
+use actix_web::http::header::RETRY_AFTER;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use chrono::Utc;
@@ -15,6 +16,7 @@ use crate::http::{read_body, BodyError, RefuseMethod, RequestId};
 use crate::ledger::RecordKind;
 use crate::state::AppState;
 use crate::store::StoreError;
+use crate::throttle::Throttled;
 
 const SIGNATURE_HEADER: &str = "content-signature";
 
@@ -29,6 +31,8 @@ pub enum EmpayreError {
     UnknownSource,
     PayloadTooLarge,
     Signature(SignatureError),
+    /// A signature failure from an address past its failures (`throttle`): 429.
+    Throttled(Throttled),
     Unavailable(String),
     /// Any method but POST.
     MethodNotAllowed,
@@ -42,6 +46,11 @@ impl std::fmt::Display for EmpayreError {
             Self::PayloadTooLarge => f.write_str("request body is too large"),
             Self::Signature(SignatureError::Missing) => f.write_str("Content-Signature header is missing"),
             Self::Signature(_) => f.write_str("signature is invalid"),
+            Self::Throttled(t) => write!(
+                f,
+                "too many requests with a failing signature from this address; retry in {} seconds",
+                t.retry_after_secs()
+            ),
             Self::Unavailable(_) => f.write_str("the store is unavailable, retry later"),
             Self::MethodNotAllowed => f.write_str("this route takes POST only"),
         }
@@ -55,12 +64,17 @@ impl ResponseError for EmpayreError {
             Self::UnknownSource => StatusCode::NOT_FOUND,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Signature(_) => StatusCode::UNAUTHORIZED,
+            Self::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status_code()).json(json!({ "message": self.to_string() }))
+        let mut res = HttpResponse::build(self.status_code());
+        if let Self::Throttled(t) = self {
+            res.insert_header((RETRY_AFTER, t.retry_after_secs()));
+        }
+        res.json(json!({ "message": self.to_string() }))
     }
 }
 
@@ -88,6 +102,7 @@ impl From<StoreError> for EmpayreError {
     responses(
         (status = 200, description = "Stored (and applied), duplicate, or quarantined", body = WebhookAnswer),
         (status = 401, description = "Missing, malformed or non-verifying signature", body = WebhookMessage),
+        (status = 429, description = "The signature failed, and this address has failed too often within a minute (a correctly signed request is never refused)", body = WebhookMessage, headers(("Retry-After" = u64, description = "Seconds until this address's failures are forgotten"))),
         (status = 413, description = "Body over server.max_body_bytes", body = WebhookMessage),
         (status = 503, description = "No Empayre source configured, or the store is unavailable (the sender retries)", body = WebhookMessage),
     )
@@ -115,6 +130,7 @@ pub async fn webhook_any(
     responses(
         (status = 200, description = "Stored (and applied), duplicate, or quarantined", body = WebhookAnswer),
         (status = 401, description = "Missing, malformed or non-verifying signature", body = WebhookMessage),
+        (status = 429, description = "The signature failed, and this address has failed too often within a minute (a correctly signed request is never refused)", body = WebhookMessage, headers(("Retry-After" = u64, description = "Seconds until this address's failures are forgotten"))),
         (status = 404, description = "Unknown source", body = WebhookMessage),
         (status = 413, description = "Body over server.max_body_bytes", body = WebhookMessage),
         (status = 503, description = "No Empayre source configured, or the store is unavailable", body = WebhookMessage),
@@ -157,6 +173,23 @@ async fn receive(
     let (source, key) = match sources.verify(only, &body, header) {
         Ok(found) => found,
         Err(e) => {
+            // Counted like a failed credential; only a failing request is ever answered 429, so
+            // a correctly signed one from the same address still goes through.
+            let peer = req.peer_addr().map(|a| a.ip());
+            let throttled = state.auth_throttle.check(peer);
+            state.auth_throttle.failed(peer);
+            if let Err(t) = throttled {
+                reject(
+                    &state,
+                    &req,
+                    &rid,
+                    source_name.as_deref(),
+                    "throttled",
+                    Some((&body, &e)),
+                )
+                .await;
+                return Err(EmpayreError::Throttled(t));
+            }
             reject(&state, &req, &rid, source_name.as_deref(), e.cause(), Some((&body, &e))).await;
             return Err(EmpayreError::Signature(e));
         }

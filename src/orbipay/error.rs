@@ -1,5 +1,6 @@
 //! Orbipay's wire errors (`orbipay-mpa.md` §2), mapped to status and envelope in one place.
 
+use actix_web::http::header::RETRY_AFTER;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
@@ -10,11 +11,14 @@ use super::wire::FieldError;
 use crate::http::{BodyError, RefuseMethod};
 use crate::ledger::{BusinessCode, Rejection};
 use crate::store::StoreError;
+use crate::throttle::Throttled;
 
 #[derive(Debug)]
 pub enum OrbipayError {
     NotConfigured,
     Unauthorized,
+    /// Too many failed authentications from this address: refused before any credential check.
+    Throttled(Throttled),
     Forbidden,
     PayloadTooLarge,
     /// Any method but POST.
@@ -50,6 +54,7 @@ impl OrbipayError {
     pub fn cause(&self) -> Option<&'static str> {
         Some(match self {
             Self::Unauthorized | Self::Forbidden => "unauthorized",
+            Self::Throttled(_) => "throttled",
             Self::PayloadTooLarge => "payload_too_large",
             Self::Malformed(_) | Self::MethodNotAllowed => "malformed",
             Self::Fields(_) | Self::CustomerMissing => "validation",
@@ -61,6 +66,7 @@ impl OrbipayError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::Unauthorized => "error_unauthorized",
+            Self::Throttled(_) => "error_too_many_requests",
             Self::Forbidden => "error_forbidden",
             Self::PayloadTooLarge => "error_payload_too_large",
             Self::Malformed(_) | Self::Fields(_) | Self::MethodNotAllowed => "error_field",
@@ -88,6 +94,7 @@ impl ResponseError for OrbipayError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -115,7 +122,11 @@ impl ResponseError for OrbipayError {
             }],
             other => vec![json!({"code": code, "message": other.public_message()})],
         };
-        HttpResponse::build(self.status_code()).json(json!({ "errors": errors }))
+        let mut res = HttpResponse::build(self.status_code());
+        if let Self::Throttled(t) = self {
+            res.insert_header((RETRY_AFTER, t.retry_after_secs()));
+        }
+        res.json(json!({ "errors": errors }))
     }
 }
 
@@ -125,6 +136,7 @@ impl OrbipayError {
         match self {
             Self::NotConfigured => "no Orbipay client is configured; the channel is closed",
             Self::Unauthorized => "authentication failed",
+            Self::Throttled(_) => "too many failed authentications from this address; retry after Retry-After seconds",
             Self::Forbidden => "the client is disabled",
             Self::PayloadTooLarge => "request body is too large",
             Self::MethodNotAllowed => "this endpoint takes POST only",

@@ -5,6 +5,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Utc;
 use serde_json::json;
 
+use super::auth::AuthFailure;
 use super::endpoint::Endpoint;
 use super::error::OrbipayError;
 use super::posting::{self, payment_command, refund_command, Posting};
@@ -41,9 +42,7 @@ pub async fn lookup(
     rid: RequestId,
 ) -> Result<HttpResponse, OrbipayError> {
     let result = async {
-        state
-            .orbipay_auth
-            .authenticate(req.headers(), req.conn_data::<ClientIdentity>())?;
+        authenticate(&req, &state)?;
         if media_type(&req) != "application/x-www-form-urlencoded" {
             return Err(OrbipayError::malformed(
                 "content type must be application/x-www-form-urlencoded",
@@ -122,9 +121,7 @@ async fn post_payment(
 ) -> Result<HttpResponse, OrbipayError> {
     let mut posted_id = None;
     let result = async {
-        let client_key = state
-            .orbipay_auth
-            .authenticate(req.headers(), req.conn_data::<ClientIdentity>())?;
+        let client_key = authenticate(&req, &state)?;
         let body = read_json_body(&req, payload, &state).await?;
         let parsed = match endpoint {
             Endpoint::Reversal => wire::parse_reversal(&body),
@@ -172,9 +169,7 @@ pub async fn refund(
 ) -> Result<HttpResponse, OrbipayError> {
     let mut posted_id = None;
     let result = async {
-        let client_key = state
-            .orbipay_auth
-            .authenticate(req.headers(), req.conn_data::<ClientIdentity>())?;
+        let client_key = authenticate(&req, &state)?;
         let body = read_json_body(&req, payload, &state).await?;
         let (posting, stored_copy) = wire::parse_refund(&body).map_err(|errors| {
             posted_id = wire::posting_id(&body);
@@ -193,6 +188,23 @@ pub async fn refund(
     }
     .await;
     finish(&state, Endpoint::Refund, &rid, posted_id, result).await
+}
+
+/// The EBPP credential check behind the per-address throttle: an address past its failures is
+/// refused before its credentials are looked at, and a wrong credential counts against it (a
+/// disabled client's right credentials are not a guess).
+fn authenticate(req: &HttpRequest, state: &AppState) -> Result<String, OrbipayError> {
+    let peer = req.peer_addr().map(|a| a.ip());
+    state.auth_throttle.check(peer).map_err(OrbipayError::Throttled)?;
+    state
+        .orbipay_auth
+        .authenticate(req.headers(), req.conn_data::<ClientIdentity>())
+        .map_err(|failure| {
+            if failure == AuthFailure::Unauthorized {
+                state.auth_throttle.failed(peer);
+            }
+            failure.into()
+        })
 }
 
 async fn read_json_body(

@@ -20,6 +20,12 @@ pub enum SharedErrors {
     #[response(status = 403, description = "Client disabled (error_forbidden)")]
     Forbidden(OrbipayErrors),
     #[response(
+        status = 429,
+        description = "Too many failed authentications from this address within a minute (error_too_many_requests); no credential was checked. Retry-After: seconds to wait",
+        headers(("Retry-After" = u64, description = "Seconds until this address may authenticate again"))
+    )]
+    TooManyRequests(OrbipayErrors),
+    #[response(
         status = 413,
         description = "Body over server.max_body_bytes (error_payload_too_large)"
     )]

@@ -29,6 +29,7 @@ mod shutdown;
 mod startup;
 mod store_trouble;
 mod test_ca;
+mod throttle;
 mod tls;
 mod uniform_errors;
 mod webdriver;

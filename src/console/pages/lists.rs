@@ -66,7 +66,7 @@ pub async fn refusals(state: web::Data<AppState>, op: Operator) -> Result<HttpRe
         h1 { "Refusals" }
         p.lead { "Requests the service refused, with the cause and the error code the caller got. Newest first, at most " (LIST_LIMIT) "." }
         (refusal_rows(&list.items))
-        p.help { "Causes: unauthorized, signature_invalid, signature_missing, payload_too_large, malformed, validation, business_rule. The request id finds the request in the server's log." }
+        p.help { "Causes: unauthorized, throttled, signature_invalid, signature_missing, payload_too_large, malformed, validation, business_rule. The request id finds the request in the server's log." }
     };
     Ok(layout::ok(layout::page(
         "Refusals",
