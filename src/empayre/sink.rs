@@ -491,6 +491,15 @@ pub struct Assigned {
     pub committed: Committed,
 }
 
+/// What an assignment reads: the unmatched payment (its refunds are implied) and the account.
+fn assignment_keys(key: &str, account_number: &str) -> Keys {
+    Keys {
+        records: vec![(RecordKind::EmpayrePayment, key.to_string())],
+        accounts: vec![account_number.to_string()],
+        ..Keys::default()
+    }
+}
+
 /// The ledger's decision on an assignment, read under the store's lock: the change to the
 /// payment, the account it pays and the refunds that follow it.
 struct Plan {
@@ -541,11 +550,7 @@ pub async fn preview_assign(
     request_id: String,
     now: DateTime<Utc>,
 ) -> Result<AssignPreview, AssignError> {
-    let keys = Keys {
-        records: vec![(RecordKind::EmpayrePayment, key.clone())],
-        accounts: vec![account_number.clone()],
-        ..Keys::default()
-    };
+    let keys = assignment_keys(&key, &account_number);
     let executed = store
         .execute(keys, move |view| {
             let outcome = plan_assignment(view, &key, &account_number, &request_id, now)?.map(|plan| AssignPreview {
@@ -568,11 +573,7 @@ pub async fn assign(
     request_id: String,
     now: DateTime<Utc>,
 ) -> Result<Assigned, AssignError> {
-    let keys = Keys {
-        records: vec![(RecordKind::EmpayrePayment, key.clone())],
-        accounts: vec![account_number.clone()],
-        ..Keys::default()
-    };
+    let keys = assignment_keys(&key, &account_number);
     let executed = store
         .execute(keys, move |view| {
             let Plan {

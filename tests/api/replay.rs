@@ -70,24 +70,6 @@ async fn demo_server(dir: &Path) -> ServerProcess {
     start_binary(&config, &dir.join("server.log")).await
 }
 
-async fn balance(address: &str, account: &str) -> Decimal {
-    let r = reqwest::Client::new()
-        .post(format!("{address}/mpacustomers"))
-        .header("client-key", CLIENT_KEY)
-        .header("api-key", API_KEY)
-        .form(&[("account_number", account)])
-        .send()
-        .await
-        .expect("lookup sent");
-    assert_eq!(r.status(), 200, "lookup of {account}");
-    let body: Value = r.json().await.expect("json");
-    body["list"][0]["customer_accounts"]["list"][0]["current_balance"]
-        .as_str()
-        .expect("balance")
-        .parse()
-        .expect("decimal")
-}
-
 /// The ledger the corpus implies, computed from the fixture files alone by the rule of
 /// `orbipay-mpa.md` §5.2 and `empayre-webhooks.md` A4:
 /// `balance = opening − Σ live payments + Σ live refunds of live payments`, Empayre captures and
@@ -300,11 +282,12 @@ async fn replay_clean_and_check_balances(folders: &[&str]) -> String {
     assert_eq!(lines[files], format!("{files} passed, 0 failed"));
 
     let expected = expected_balances(folders);
+    let remote = Remote::new(&server.address, ""); // EBPP lookups only: no admin token
     let opening = demo_opening_balances();
     assert_ne!(expected, opening, "the corpus moves money");
     for (account, want) in &expected {
         assert_eq!(
-            balance(&server.address, account).await,
+            remote.lookup_balance(account).await,
             *want,
             "balance of {account} (opening {})",
             opening[account]

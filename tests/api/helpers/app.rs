@@ -182,15 +182,9 @@ impl TestApp {
         }
     }
 
+    /// An EBPP lookup with the demo credentials.
     pub async fn lookup(&self, form: &[(&str, &str)]) -> reqwest::Response {
-        self.client
-            .post(format!("{}/mpacustomers", self.address))
-            .header("client-key", CLIENT_KEY)
-            .header("api-key", API_KEY)
-            .form(form)
-            .send()
-            .await
-            .expect("lookup sent")
+        self.remote.lookup(form).await
     }
 
     /// POSTs JSON to an Orbipay endpoint with the demo credentials.
@@ -214,14 +208,7 @@ impl TestApp {
 
     /// The account's current balance as the EBPP lookup shows it.
     pub async fn balance(&self, account: &str) -> Decimal {
-        let r = self.lookup(&[("account_number", account)]).await;
-        assert_eq!(r.status(), 200, "lookup of {account}");
-        let body: Value = r.json().await.expect("json");
-        body["list"][0]["customer_accounts"]["list"][0]["current_balance"]
-            .as_str()
-            .expect("balance")
-            .parse()
-            .expect("decimal")
+        self.remote.lookup_balance(account).await
     }
 
     /// The client of `remote` for this server, with the test admin token.

@@ -65,6 +65,30 @@ impl Remote {
         self.admin_send(request, "PUT").await
     }
 
+    /// An EBPP lookup (form-encoded criteria) with the demo credentials.
+    pub async fn lookup(&self, form: &[(&str, &str)]) -> reqwest::Response {
+        self.client
+            .post(format!("{}/mpacustomers", self.address))
+            .header("client-key", CLIENT_KEY)
+            .header("api-key", API_KEY)
+            .form(form)
+            .send()
+            .await
+            .expect("lookup sent")
+    }
+
+    /// The account's current balance as the EBPP lookup shows it.
+    pub async fn lookup_balance(&self, account: &str) -> Decimal {
+        let r = self.lookup(&[("account_number", account)]).await;
+        assert_eq!(r.status(), 200, "lookup of {account}");
+        let body: Value = r.json().await.expect("json");
+        body["list"][0]["customer_accounts"]["list"][0]["current_balance"]
+            .as_str()
+            .expect("balance")
+            .parse()
+            .expect("decimal")
+    }
+
     /// POSTs raw JSON bytes to an Orbipay endpoint with the demo credentials.
     pub async fn try_post_bytes(&self, path: &str, body: Vec<u8>) -> reqwest::Result<(u16, Value)> {
         let r = self
