@@ -12,6 +12,7 @@ pub mod openapi;
 pub mod ops;
 pub mod orbipay;
 pub mod secret;
+pub mod serve;
 pub mod settings;
 pub mod shutdown;
 pub mod startup;

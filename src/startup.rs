@@ -71,7 +71,7 @@ impl Application {
             .server
             .tls
             .as_ref()
-            .map(crate::tls::server_config)
+            .map(|t| crate::tls::server_config(&t.cert_file, &t.key_file, &t.client_ca_file))
             .transpose()?;
         let empayre_sources = Sources::load(&settings.empayre)?;
         if empayre_sources.is_empty() {

@@ -302,7 +302,7 @@ fn serve(config: Option<&std::path::Path>) -> Result<(), Failure> {
         // Scripts and tests read the bound address from this line.
         println!("biller-inbox listening on {}://{host}:{}", app.scheme(), app.port());
         tracing::info!(port = app.port(), "serving");
-        crate::shutdown::serve_until_signalled(app)
+        crate::serve::serve_until_signalled(app)
             .await
             .map_err(|e| Failure::check(e.to_string()))
     })

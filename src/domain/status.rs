@@ -1,12 +1,10 @@
 //! The statuses payments and refunds have in each channel's words, and which of them take
-//! effect on a balance ("live"). The ledger keeps a record's status as a `RecordStatus`, so the
-//! status and its liveness can never disagree.
+//! effect on a balance ("live"). The ledger keeps a record's status as one of these
+//! (`ledger::RecordStatus`), so the status and its liveness can never disagree.
 
 use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-use crate::ledger::RecordKind;
 
 /// Defines an enum of known wire values plus `Unknown(String)`, (de)serialized as the plain
 /// string, so unknown values round-trip unchanged. Hand-written rather than
@@ -164,98 +162,5 @@ open_enum! {
         Pending => "pending",
         Succeeded => "succeeded",
         Failed => "failed",
-    }
-}
-
-/// A payment's or refund's status, in the words of the channel it came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RecordStatus {
-    /// An EBPP posting status (payments and refunds).
-    Ebpp(PostingStatus),
-    /// An Empayre payment status.
-    EmpayrePayment(EmpayrePaymentStatus),
-    /// An Empayre refund status.
-    EmpayreRefund(EmpayreRefundStatus),
-}
-
-impl RecordStatus {
-    /// Whether a record in this status moves money: an EBPP posting that is scheduled,
-    /// processing or processed (§5.2); an Empayre payment once captured (the platform owes the
-    /// money); an Empayre refund once succeeded (the money went back to the payer).
-    pub fn is_live(&self) -> bool {
-        match self {
-            Self::Ebpp(s) => s.is_live(),
-            Self::EmpayrePayment(s) => *s == EmpayrePaymentStatus::Captured,
-            Self::EmpayreRefund(s) => *s == EmpayreRefundStatus::Succeeded,
-        }
-    }
-
-    /// The status as its channel spells it.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Ebpp(s) => s.as_str(),
-            Self::EmpayrePayment(s) => s.as_str(),
-            Self::EmpayreRefund(s) => s.as_str(),
-        }
-    }
-
-    /// A stored status of a record of `kind`. None for a name EBPP does not have (Empayre
-    /// statuses are open: an unknown one is kept as sent, and is not live).
-    pub fn parse(kind: RecordKind, name: &str) -> Option<Self> {
-        Some(match kind {
-            RecordKind::Payment | RecordKind::Refund => Self::Ebpp(PostingStatus::parse(name)?),
-            RecordKind::EmpayrePayment => Self::EmpayrePayment(EmpayrePaymentStatus::from(name)),
-            RecordKind::EmpayreRefund => Self::EmpayreRefund(EmpayreRefundStatus::from(name)),
-        })
-    }
-}
-
-impl fmt::Display for RecordStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// As its name (what the admin API and the stored events show).
-impl Serialize for RecordStatus {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-impl PartialEq<str> for RecordStatus {
-    fn eq(&self, other: &str) -> bool {
-        self.as_str() == other
-    }
-}
-
-impl PartialEq<&str> for RecordStatus {
-    fn eq(&self, other: &&str) -> bool {
-        self.as_str() == *other
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn liveness_follows_each_channel() {
-        let live: Vec<&str> = PostingStatus::ALL
-            .into_iter()
-            .filter(|s| RecordStatus::Ebpp(*s).is_live())
-            .map(PostingStatus::as_str)
-            .collect();
-        assert_eq!(live, ["scheduled", "processing", "processed"]);
-        assert!(RecordStatus::parse(RecordKind::EmpayrePayment, "captured").is_some_and(|s| s.is_live()));
-        assert!(!RecordStatus::parse(RecordKind::EmpayrePayment, "charged_back").is_some_and(|s| s.is_live()));
-        assert!(RecordStatus::parse(RecordKind::EmpayreRefund, "succeeded").is_some_and(|s| s.is_live()));
-        let unknown = RecordStatus::parse(RecordKind::EmpayreRefund, "reversed").expect("open");
-        assert_eq!((unknown.as_str(), unknown.is_live()), ("reversed", false));
-        assert_eq!(
-            RecordStatus::parse(RecordKind::Refund, "Processed"),
-            None,
-            "EBPP is strict"
-        );
     }
 }

@@ -30,8 +30,6 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 
 pub use identity::{ClientIdentity, TlsSubject};
 
-use crate::settings::TlsSettings;
-
 /// How often the certificate files are looked at. A renewal is served within this (plus the
 /// time the writer takes to finish both files).
 pub const RELOAD_CHECK_INTERVAL: Duration = Duration::from_secs(1);
@@ -62,24 +60,28 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-/// The rustls configuration for the listener, and the reloader of its certificate.
-pub fn server_config(settings: &TlsSettings) -> Result<(ServerConfig, Arc<CertReloader>), TlsError> {
+/// The rustls configuration for the listener, and the reloader of its certificate: the files
+/// of `[server.tls]` (an empty `client_ca_file`: no client certificates asked for). Paths, not
+/// the settings type, so that `settings` (which parses `TlsSubject`) and `tls` do not import
+/// each other.
+pub fn server_config(
+    cert_file: &Path,
+    key_file: &Path,
+    client_ca_file: &Path,
+) -> Result<(ServerConfig, Arc<CertReloader>), TlsError> {
     let provider = provider();
-    let reloader = Arc::new(CertReloader::load(
-        settings.cert_file.clone(),
-        settings.key_file.clone(),
-    )?);
+    let reloader = Arc::new(CertReloader::load(cert_file.to_path_buf(), key_file.to_path_buf())?);
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(|e| TlsError::Config(e.to_string()))?;
-    let builder = match client_ca(settings)? {
+    let builder = match client_ca(client_ca_file)? {
         Some(roots) => {
             let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
                 // Ask, do not require: Empayre's sender has no client certificate, and only the
                 // Orbipay clients that name a `tls_subject` need one.
                 .allow_unauthenticated()
                 .build()
-                .map_err(|e| TlsError::file("server.tls.client_ca_file", &settings.client_ca_file, e))?;
+                .map_err(|e| TlsError::file("server.tls.client_ca_file", client_ca_file, e))?;
             builder.with_client_cert_verifier(verifier)
         }
         None => builder.with_no_client_auth(),
@@ -88,8 +90,7 @@ pub fn server_config(settings: &TlsSettings) -> Result<(ServerConfig, Arc<CertRe
     Ok((config, reloader))
 }
 
-fn client_ca(settings: &TlsSettings) -> Result<Option<RootCertStore>, TlsError> {
-    let path = &settings.client_ca_file;
+fn client_ca(path: &Path) -> Result<Option<RootCertStore>, TlsError> {
     if path.as_os_str().is_empty() {
         return Ok(None);
     }
