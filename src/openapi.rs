@@ -48,6 +48,15 @@ impl Modify for SecuritySchemes {
             SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("client-key"))),
         );
         components.add_security_scheme(
+            "empayre_signature",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "Content-Signature",
+                "alg=RS256; digest=<URL-safe base64 of the RSASSA-PKCS1-v1_5 SHA-256 signature of \
+                 the raw body>, made with a private key whose public key a configured Empayre \
+                 source trusts. Verified over the exact bytes before anything is parsed.",
+            ))),
+        );
+        components.add_security_scheme(
             "orbipay_api_key",
             SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("api-key"))),
         );
@@ -76,6 +85,7 @@ pub(crate) use hand_written;
 fn hand_written_schemas() -> Vec<(&'static str, serde_json::Value)> {
     let mut all = crate::orbipay::request_schema::request_schemas();
     all.extend(crate::admin::search::request_schemas());
+    all.extend(crate::empayre::schema::request_schemas());
     all
 }
 

@@ -43,6 +43,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     ));
 }
 
+/// What became of a stored event: kept and applied (`stored`), or kept in quarantine.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum EventStatus {
+    Stored,
+    Quarantined,
+}
+
 /// A stored event without its body.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EventSummary {
@@ -52,7 +60,7 @@ pub struct EventSummary {
     pub event_id: Option<i64>,
     pub event_type: Option<String>,
     pub invoice_id: Option<String>,
-    /// stored or quarantined.
+    #[schema(value_type = EventStatus)]
     pub status: String,
     /// Why it was quarantined.
     pub reason: Option<String>,
@@ -184,7 +192,7 @@ fn event_filter(query: &ListQuery) -> Result<EventFilter, AdminError> {
     tag = "admin",
     params(
         ("invoice_id" = Option<String>, Query, description = "Only events of this invoice"),
-        ("status" = Option<String>, Query, description = "stored or quarantined"),
+        ("status" = Option<EventStatus>, Query, description = "Only events stored (and applied) or only those quarantined"),
         ("after" = Option<u64>, Query, description = "Paging: events that arrived before this seq (0 to 2^63−1)"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "At most this many, 1–1000 (default 100)"),
     ),
@@ -210,7 +218,7 @@ pub async fn events(req: HttpRequest, state: web::Data<AppState>) -> Result<Http
     tag = "admin",
     params(
         ("source" = String, Path, description = "Source name", example = "demo"),
-        ("event_id" = i64, Path, description = "eventID", example = 9001),
+        ("event_id" = i64, Path, description = "eventID", example = 184415),
     ),
     responses(
         (status = 200, description = "The event", body = EventDetail),
@@ -310,7 +318,7 @@ pub async fn unmatched_list(store: &Store) -> Result<UnmatchedList, AdminError> 
     post,
     path = "/admin/empayre/unmatched/{key}/assign",
     tag = "admin",
-    params(("key" = String, Path, description = "The unmatched payment's key (`source:invoice:payment`)", example = "demo:inv-9002:1")),
+    params(("key" = String, Path, description = "The unmatched payment's key (`source:invoice:payment`)", example = "demo:2RpE7xK5:1")),
     request_body = AssignRequest,
     responses(
         (status = 200, description = "Assigned and applied", body = AssignResult),

@@ -9,7 +9,7 @@ use chrono::Utc;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::schema::{EmpayreEvent, WebhookAnswer, WebhookMessage};
+use super::schema::{WebhookAnswer, WebhookBody, WebhookMessage};
 use super::signature::SignatureError;
 use super::sink::{self, Delivery, Outcome, Parsed};
 use crate::http::{read_body, BodyError, RefuseMethod, RequestId};
@@ -97,15 +97,15 @@ impl From<StoreError> for EmpayreError {
     path = DOCUMENTED_PATH,
     operation_id = "empayre_webhook",
     tag = "empayre",
-    params(("Content-Signature" = String, Header, description = "alg=RS256; digest=<URL-safe base64 RSASSA-PKCS1-v1_5 SHA-256 signature of the raw body>")),
-    request_body(content = EmpayreEvent, description = "The event exactly as signed (raw bytes are verified before parsing)", content_type = "application/json"),
+    request_body(content = WebhookBody, description = "The event exactly as signed (the raw bytes are verified before parsing). A verified body is never refused: an event is stored and applied, anything else is quarantined", content_type = "application/json"),
     responses(
         (status = 200, description = "Stored (and applied), duplicate, or quarantined", body = WebhookAnswer),
         (status = 401, description = "Missing, malformed or non-verifying signature", body = WebhookMessage),
         (status = 429, description = "The signature failed, and this address has failed too often within a minute (a correctly signed request is never refused)", body = WebhookMessage, headers(("Retry-After" = u64, description = "Seconds until this address's failures are forgotten"))),
         (status = 413, description = "Body over server.max_body_bytes", body = WebhookMessage),
         (status = 503, description = "No Empayre source configured, or the store is unavailable (the sender retries)", body = WebhookMessage),
-    )
+    ),
+    security(("empayre_signature" = []))
 )]
 pub async fn webhook_any(
     req: HttpRequest,
@@ -122,11 +122,8 @@ pub async fn webhook_any(
     path = DOCUMENTED_SOURCE_PATH,
     operation_id = "empayre_webhook_source",
     tag = "empayre",
-    params(
-        ("source" = String, Path, description = "A configured `[[empayre.sources]]` name"),
-        ("Content-Signature" = String, Header, description = "alg=RS256; digest=<URL-safe base64 signature>"),
-    ),
-    request_body(content = EmpayreEvent, description = "The event exactly as signed", content_type = "application/json"),
+    params(("source" = String, Path, description = "A configured `[[empayre.sources]]` name", example = "demo")),
+    request_body(content = WebhookBody, description = "The event exactly as signed; as on the route without a source", content_type = "application/json"),
     responses(
         (status = 200, description = "Stored (and applied), duplicate, or quarantined", body = WebhookAnswer),
         (status = 401, description = "Missing, malformed or non-verifying signature", body = WebhookMessage),
@@ -134,7 +131,8 @@ pub async fn webhook_any(
         (status = 404, description = "Unknown source", body = WebhookMessage),
         (status = 413, description = "Body over server.max_body_bytes", body = WebhookMessage),
         (status = 503, description = "No Empayre source configured, or the store is unavailable", body = WebhookMessage),
-    )
+    ),
+    security(("empayre_signature" = []))
 )]
 pub async fn webhook_source(
     req: HttpRequest,
