@@ -93,7 +93,7 @@ pub async fn account_page(store: &Store, number: String) -> Result<Option<Accoun
     tag = "admin",
     request_body(
         content = Vec<AccountsFileEntry>,
-        description = "The accounts file format (interfaces.md §3): a JSON array, or one account per line (JSON lines)",
+        description = "The accounts file (docs/operations.md): a JSON array, or one account per line (JSON lines)",
         content_type = "application/json"
     ),
     responses(
@@ -150,7 +150,7 @@ fn refused(errors: Vec<EntryError>) -> AdminError {
 
 // ---- The accounts file, described for `/openapi.json` (parsed by `domain::account`) ----
 
-/// One account of the accounts file (interfaces.md §3). Amounts are decimal strings.
+/// One account of the accounts file (docs/operations.md). Amounts are decimal strings.
 #[derive(Serialize, ToSchema)]
 pub struct AccountsFileEntry {
     pub account_number: String,

@@ -27,7 +27,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     ));
 }
 
-/// Search the records of both channels in a received_at window (interfaces.md §6).
+/// Search the records of both channels in a received_at window (docs/operations.md).
 #[utoipa::path(
     post,
     path = "/admin/postings/search",

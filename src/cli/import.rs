@@ -41,8 +41,8 @@ const CHUNK: usize = 2_000;
 const READ_BUFFER: usize = 256 * 1024;
 /// The import opens the store with at most this much page cache. It writes each account once,
 /// so a larger cache only holds memory: at 1,000,000 accounts the import's peak resident memory
-/// was 466 MiB with the default 128 MiB cache, 255 MiB with 32 MiB and 215 MiB with 16 MiB, for
-/// the same CPU time (`/usr/bin/time -v`, README "Imports at scale").
+/// was 466 MiB with the default 128 MiB cache and 248 MiB with 16 MiB, for the same CPU time
+/// (`/usr/bin/time -v`, README "The accounts file").
 const IMPORT_CACHE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// What the command line asked for.

@@ -8,6 +8,7 @@ mod binary;
 mod console;
 mod console_browser;
 mod crash;
+mod docs;
 mod durability;
 mod empayre;
 mod empayre_api;
