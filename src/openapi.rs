@@ -99,6 +99,7 @@ pub fn document_json(settings: &Settings) -> serde_json::Value {
             schemas.insert(name.to_string(), schema);
         }
     }
+    crate::admin::document_shared_answers(&mut doc);
     doc
 }
 
@@ -147,5 +148,29 @@ mod tests {
         for (name, _) in hand_written_schemas() {
             assert!(schemas.contains_key(name), "{name}");
         }
+    }
+
+    /// The guard's answers are on every admin operation, whatever its own attribute lists.
+    #[test]
+    fn every_admin_operation_lists_the_shared_answers() {
+        let doc = document_json(&Settings::defaults());
+        let paths = doc["paths"].as_object().expect("paths");
+        let mut seen = 0;
+        for (path, item) in paths.iter().filter(|(p, _)| p.starts_with("/admin/")) {
+            for (method, op) in item.as_object().expect("path item") {
+                let responses = &op["responses"];
+                let not_found = responses["404"]["description"].as_str().unwrap_or_default();
+                assert!(not_found.contains("admin_disabled"), "{method} {path}: {not_found}");
+                assert!(responses.get("401").is_some(), "{method} {path}");
+                if op.get("requestBody").is_some() {
+                    assert!(responses.get("413").is_some(), "{method} {path}");
+                }
+                if path != "/admin/empayre/reconcile" {
+                    assert!(responses.get("503").is_some(), "{method} {path}");
+                }
+                seen += 1;
+            }
+        }
+        assert!(seen >= 13, "{seen} admin operations");
     }
 }
