@@ -35,8 +35,10 @@ pub struct ReconcileRequest {
     /// The `[[empayre.sources]]` entry (it needs `api_token` and `shop_ids`).
     pub source: String,
     /// Start of the window (RFC 3339): payments and refunds the platform created from then on.
+    #[schema(format = DateTime, example = "2026-11-21T00:00:00Z")]
     pub since: String,
-    /// End of the window (RFC 3339); now when absent.
+    /// End of the window (RFC 3339), after `since` and at most 366 days later; now when absent.
+    #[schema(format = DateTime, example = "2026-11-22T00:00:00Z")]
     pub until: Option<String>,
     /// Decide and report, apply nothing.
     #[serde(default)]
@@ -67,6 +69,7 @@ fn time(field: &str, text: &str) -> Result<DateTime<Utc>, AdminError> {
         (status = 200, description = "The run's report (status ok or failed)", body = Report),
         (status = 400, description = "Unknown source, a source without API access or shops, or a bad window", body = ErrorBody),
         (status = 401, description = "No or wrong bearer token", body = ErrorBody),
+        (status = 413, description = "Body over server.max_body_bytes (default 256 KiB)", body = ErrorBody),
         (status = 429, description = "Too many failed authentications from this address within a minute (too_many_requests); no token was checked", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds until this address may authenticate again"))),
     ),
     security(("admin_token" = []))

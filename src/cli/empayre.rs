@@ -276,7 +276,10 @@ fn print_report(report: &crate::empayre::reconcile::Report) {
         };
         let mut line = format!(
             "{:<9} {what} {} {} {}",
-            item.outcome, item.status, item.amount, item.currency
+            item.outcome.as_str(),
+            item.status,
+            item.amount,
+            item.currency
         );
         if let Some(delta) = &item.delta {
             line.push_str(&format!(" (delta {delta})"));

@@ -92,11 +92,62 @@ pub struct Counts {
     pub failed: u64,
 }
 
+/// What an item is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ItemKind {
+    Payment,
+    Refund,
+}
+
+/// What became of an item the report lists (one already applied is only counted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ItemOutcome {
+    /// Applied now (in a dry run: would be).
+    Applied,
+    /// Recorded without an account: listed in `GET /admin/empayre/unmatched`.
+    Unmatched,
+    /// Could not be applied: see `reason`.
+    Failed,
+}
+
+impl ItemOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Applied => "applied",
+            Self::Unmatched => "unmatched",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+impl ItemKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Payment => "payment",
+            Self::Refund => "refund",
+        }
+    }
+}
+
+/// Their wire names (the console shows them as they are).
+impl std::fmt::Display for ItemOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Display for ItemKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One payment or refund the run applied, recorded unmatched, or could not apply.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Item {
-    /// `payment` or `refund`.
-    pub kind: String,
+    pub kind: ItemKind,
     pub invoice_id: String,
     pub payment_id: String,
     pub refund_id: Option<String>,
@@ -105,8 +156,7 @@ pub struct Item {
     /// Decimal amount in the currency's units.
     pub amount: String,
     pub currency: String,
-    /// `applied`, `unmatched` or `failed`.
-    pub outcome: String,
+    pub outcome: ItemOutcome,
     /// The balance change it made (negative: a credit), for applied items.
     pub delta: Option<String>,
     /// Why it failed, or why it is unmatched.
@@ -121,10 +171,14 @@ pub struct Report {
     pub source: String,
     pub trigger: Trigger,
     /// The window (platform `createdAt` of payments and refunds), inclusive.
+    #[schema(format = DateTime)]
     pub from: String,
+    #[schema(format = DateTime)]
     pub to: String,
     pub dry_run: bool,
+    #[schema(format = DateTime)]
     pub started_at: String,
+    #[schema(format = DateTime)]
     pub finished_at: String,
     pub status: RunStatus,
     /// Why the run failed.
@@ -328,7 +382,7 @@ async fn reconcile(ctx: &Context<'_>, request: &Request, run_id: &str, report: &
                 "the API listed it for shop {shop}, but it belongs to shop {}",
                 payment.shop_id
             );
-            record(report, payment_item(&payment, "failed", None, Some(why)));
+            record(report, payment_item(&payment, ItemOutcome::Failed, None, Some(why)));
             continue;
         }
         let known = ctx
@@ -394,13 +448,13 @@ async fn reconcile(ctx: &Context<'_>, request: &Request, run_id: &str, report: &
                     "its invoice belongs to shop {}, not {}",
                     invoice.shop_id, candidate.shop
                 );
-                record(report, payment_item(payment, "failed", None, Some(why)));
+                record(report, payment_item(payment, ItemOutcome::Failed, None, Some(why)));
                 continue;
             }
             (Some(invoice), false) => Some(webhook_shaped(invoice, payment)),
             (None, false) => {
                 let why = "getInvoiceByID: the invoice was not found (404)".to_string();
-                record(report, payment_item(payment, "failed", None, Some(why)));
+                record(report, payment_item(payment, ItemOutcome::Failed, None, Some(why)));
                 continue;
             }
         };
@@ -442,24 +496,28 @@ async fn reconcile(ctx: &Context<'_>, request: &Request, run_id: &str, report: &
 }
 
 /// Counts one decided item and lists it unless it was already applied.
-fn count(report: &mut Report, outcome: Reconciled, item: impl Fn(&str, Option<String>, Option<String>) -> Item) {
+fn count(report: &mut Report, outcome: Reconciled, item: impl Fn(ItemOutcome, Option<String>, Option<String>) -> Item) {
     match outcome {
         Reconciled::AlreadyApplied => report.counts.already_applied += 1,
         Reconciled::Applied { unmatched: None, delta } => {
-            record(report, item("applied", Some(delta.to_string()), None));
+            record(report, item(ItemOutcome::Applied, Some(delta.to_string()), None));
         }
         Reconciled::Applied {
             unmatched: Some(reason),
             delta,
         } => record(
             report,
-            item("unmatched", Some(delta.to_string()), Some(reason.as_str().to_string())),
+            item(
+                ItemOutcome::Unmatched,
+                Some(delta.to_string()),
+                Some(reason.as_str().to_string()),
+            ),
         ),
-        Reconciled::Conflict(why) => record(report, item("failed", None, Some(why))),
+        Reconciled::Conflict(why) => record(report, item(ItemOutcome::Failed, None, Some(why))),
         Reconciled::PaymentUnknown => record(
             report,
             item(
-                "failed",
+                ItemOutcome::Failed,
                 None,
                 Some("its payment is not in the ledger (run a window that includes the payment)".into()),
             ),
@@ -468,10 +526,10 @@ fn count(report: &mut Report, outcome: Reconciled, item: impl Fn(&str, Option<St
 }
 
 fn record(report: &mut Report, item: Item) {
-    match item.outcome.as_str() {
-        "applied" => report.counts.applied += 1,
-        "unmatched" => report.counts.unmatched += 1,
-        _ => report.counts.failed += 1,
+    match item.outcome {
+        ItemOutcome::Applied => report.counts.applied += 1,
+        ItemOutcome::Unmatched => report.counts.unmatched += 1,
+        ItemOutcome::Failed => report.counts.failed += 1,
     }
     if report.items.len() < ITEMS_LISTED {
         report.items.push(item);
@@ -485,31 +543,31 @@ fn decimal_text(minor: i64, currency: &str) -> String {
     format_amount(crate::domain::money::minor_to_decimal(minor, exp), exp)
 }
 
-fn payment_item(p: &PaymentSearchResult, outcome: &str, delta: Option<String>, reason: Option<String>) -> Item {
+fn payment_item(p: &PaymentSearchResult, outcome: ItemOutcome, delta: Option<String>, reason: Option<String>) -> Item {
     Item {
-        kind: "payment".into(),
+        kind: ItemKind::Payment,
         invoice_id: p.invoice_id.clone(),
         payment_id: p.id.clone(),
         refund_id: None,
         status: p.status.clone(),
         amount: decimal_text(p.amount, &p.currency),
         currency: p.currency.clone(),
-        outcome: outcome.into(),
+        outcome,
         delta,
         reason,
     }
 }
 
-fn refund_item(r: &RefundSearchResult, outcome: &str, delta: Option<String>, reason: Option<String>) -> Item {
+fn refund_item(r: &RefundSearchResult, outcome: ItemOutcome, delta: Option<String>, reason: Option<String>) -> Item {
     Item {
-        kind: "refund".into(),
+        kind: ItemKind::Refund,
         invoice_id: r.invoice_id.clone(),
         payment_id: r.payment_id.clone(),
         refund_id: Some(r.id.clone()),
         status: r.status.clone(),
         amount: decimal_text(r.amount, &r.currency),
         currency: r.currency.clone(),
-        outcome: outcome.into(),
+        outcome,
         delta,
         reason,
     }

@@ -228,6 +228,22 @@ async fn a_missed_capture_is_credited_once_and_webhooks_on_either_side_change_no
     // The run is listed by the server, and counted.
     let (status, runs) = r.remote.admin_get("/admin/empayre/reconcile?source=demo").await;
     assert_eq!(status, 200, "{runs}");
+    // Exactly as /openapi.json documents it (the conformance gate's demo server has no source
+    // with API access, so only this test sees a real report).
+    let document: Value = r
+        .remote
+        .client
+        .get(format!("{}/openapi.json", r.server.address))
+        .send()
+        .await
+        .expect("openapi")
+        .json()
+        .await
+        .expect("json");
+    let run_list = json!({"$ref": "#/components/schemas/RunList"});
+    if let Err(why) = check_schema(&runs, &run_list, &document, "$") {
+        panic!("GET /admin/empayre/reconcile answers outside its documented schema: {why}\n{runs}");
+    }
     let items = runs["items"].as_array().expect("items");
     assert_eq!(items.len(), 3);
     assert_eq!(items[1]["counts"]["applied"], 1);
@@ -424,6 +440,83 @@ async fn unmatched_paging_retries_malformed_and_unreachable_apis() {
         FAKE_TOKEN.as_bytes()
     ));
     r.fake.stop().await;
+}
+
+/// Checks `value` against `schema` of the OpenAPI `document`, in the subset utoipa writes
+/// (`$ref`, `oneOf`, `type` or a list of types, `enum`, `format: date-time`, `minimum`, object
+/// `properties` and `required`, array `items`). A key the schema does not list is a mismatch too:
+/// the document must say everything the server answers. Names the path of the first mismatch.
+fn check_schema(value: &Value, schema: &Value, document: &Value, path: &str) -> Result<(), String> {
+    if let Some(reference) = schema["$ref"].as_str() {
+        let name = reference.trim_start_matches("#/components/schemas/");
+        let target = &document["components"]["schemas"][name];
+        if target.is_null() {
+            return Err(format!("{path}: {reference} is not in the document"));
+        }
+        return check_schema(value, target, document, path);
+    }
+    if let Some(options) = schema["oneOf"].as_array() {
+        return match options.iter().any(|o| check_schema(value, o, document, path).is_ok()) {
+            true => Ok(()),
+            false => Err(format!("{path}: {value} matches none of {}", schema["oneOf"])),
+        };
+    }
+    let types: Vec<&str> = match &schema["type"] {
+        Value::String(t) => vec![t.as_str()],
+        Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    };
+    let type_of = match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    };
+    let documented =
+        types.is_empty() || types.contains(&type_of) || (type_of == "integer" && types.contains(&"number"));
+    if !documented {
+        return Err(format!("{path}: a {type_of}, documented as {types:?}"));
+    }
+    if let Some(allowed) = schema["enum"].as_array() {
+        if !allowed.contains(value) {
+            return Err(format!("{path}: {value} is not one of {allowed:?}"));
+        }
+    }
+    if let (Some(text), Some("date-time")) = (value.as_str(), schema["format"].as_str()) {
+        chrono::DateTime::parse_from_rfc3339(text).map_err(|_| format!("{path}: {text:?} is not a date-time"))?;
+    }
+    if let (Some(n), Some(min)) = (value.as_f64(), schema["minimum"].as_f64()) {
+        if n < min {
+            return Err(format!("{path}: {n} is below the minimum {min}"));
+        }
+    }
+    match value {
+        Value::Object(fields) => {
+            let properties = schema["properties"].as_object().cloned().unwrap_or_default();
+            for required in schema["required"].as_array().into_iter().flatten() {
+                let name = required.as_str().unwrap_or_default();
+                if !fields.contains_key(name) {
+                    return Err(format!("{path}.{name}: required, but absent"));
+                }
+            }
+            for (name, field) in fields {
+                let Some(field_schema) = properties.get(name) else {
+                    return Err(format!("{path}.{name}: not in the documented schema"));
+                };
+                check_schema(field, field_schema, document, &format!("{path}.{name}"))?;
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                check_schema(item, &schema["items"], document, &format!("{path}[{i}]"))?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// An in-process server on `store` whose `demo` source runs the background job every second.
