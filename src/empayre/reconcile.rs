@@ -246,11 +246,13 @@ impl Reconciler {
         locks.entry(source.to_string()).or_default().clone()
     }
 
-    /// Runs one window, after any run of the same source in progress, and keeps its report.
-    pub async fn run(&self, ctx: &Context<'_>, request: &Request) -> Report {
+    /// Runs one window, after any run of the same source in progress, hands its report to
+    /// `finished` (the metrics), then keeps it.
+    pub async fn run(&self, ctx: &Context<'_>, request: &Request, finished: impl FnOnce(&Report)) -> Report {
         let lock = self.lock_of(&request.source);
         let _one_at_a_time = lock.lock().await;
         let report = run(ctx, request).await;
+        finished(&report);
         let kept = {
             let mut runs = self.runs.lock().unwrap_or_else(|p| p.into_inner());
             runs.push_front(report.clone());

@@ -50,8 +50,11 @@ pub async fn run_now(state: &AppState, source: &str, request: Request) -> Result
         shop_ids: &settings.shop_ids,
         client: &client,
     };
-    let report = state.reconciler.run(&ctx, &request).await;
-    state.metrics.reconciled(&report);
+    // Counted before the report is listed: whoever sees the run listed sees it counted.
+    let report = state
+        .reconciler
+        .run(&ctx, &request, |report| state.metrics.reconciled(report))
+        .await;
     Ok(report)
 }
 
