@@ -35,6 +35,14 @@ fi
 
 cargo test --locked
 
+# The behaviour suite once more, on PostgreSQL: the same tests (tests/api/helpers.rs picks the
+# backend from BILLER_INBOX_TEST_BACKEND), each on a fresh database of a throwaway cluster. The
+# modules that test one backend's own machinery (sled's files, fsync and disk; PostgreSQL's
+# start-up, replicas and faults) ran above and are not repeated.
+BILLER_INBOX_TEST_BACKEND=postgres cargo test --locked --test api -- \
+  admin:: binary:: crash:: empayre:: hostile:: orbipay_lookup:: orbipay_postings:: reliability:: \
+  replay:: startup:: uniform_errors::
+
 # The OpenAPI conformance gate: schemathesis and openapi-spec-validator (pinned, from PyPI, into a
 # venv under target/ on first use) against the demo server. Alone: bash scripts/conformance.sh
 bash scripts/conformance.sh

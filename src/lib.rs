@@ -23,3 +23,8 @@ pub mod telemetry;
 mod test_data;
 pub mod throttle;
 pub mod tls;
+
+// The test harness shared with the integration tests (`tests/api/pg.rs`) names this crate as
+// they do.
+#[cfg(test)]
+extern crate self as biller_inbox;

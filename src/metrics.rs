@@ -141,8 +141,13 @@ impl Metrics {
         self.rejections.lock().map(|m| m.values().sum()).unwrap_or(0)
     }
 
-    pub fn render(&self, flush: &CommitStats) -> String {
+    pub fn render(&self, flush: &CommitStats, unsafe_commit: bool) -> String {
         let mut out = String::with_capacity(4096);
+        out.push_str(
+            "# HELP biller_inbox_store_unsafe_commit 1 when the store's commits are not crash-safe and \
+             the operator allowed it (store.postgres.allow_unsafe_commit).\n# TYPE biller_inbox_store_unsafe_commit gauge\n",
+        );
+        let _ = writeln!(out, "biller_inbox_store_unsafe_commit {}", u8::from(unsafe_commit));
         out.push_str("# HELP biller_inbox_requests_total HTTP requests by route and status.\n# TYPE biller_inbox_requests_total counter\n");
         if let Ok(m) = self.requests.lock() {
             for ((route, status), n) in m.iter() {

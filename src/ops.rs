@@ -35,9 +35,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 pub struct Health {
     /// live, ready or not_ready.
     pub status: String,
-    /// When not ready: store_write, disk_free, or draining (the server is stopping).
+    /// When not ready: store_write or disk_free (sled), database (PostgreSQL), or draining (the
+    /// server is stopping).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failed_check: Option<String>,
+    /// What an operator must know while the service runs: `unsafe_commit: ...` when the
+    /// database does not make commits crash-safe and `store.postgres.allow_unsafe_commit`
+    /// lets it serve anyway.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// 200 while the process serves.
@@ -46,6 +52,7 @@ pub async fn live() -> HttpResponse {
     HttpResponse::Ok().json(Health {
         status: "live".into(),
         failed_check: None,
+        warnings: Vec::new(),
     })
 }
 
@@ -58,7 +65,7 @@ pub async fn live() -> HttpResponse {
     tag = "ops",
     responses(
         (status = 200, description = "Ready", body = Health),
-        (status = 503, description = "Not ready: `failed_check` is store_write, disk_free, or draining (stopping after a signal)", body = Health),
+        (status = 503, description = "Not ready: `failed_check` is store_write or disk_free (sled), database (PostgreSQL), or draining (stopping after a signal)", body = Health),
     )
 )]
 pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
@@ -73,6 +80,7 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
             return HttpResponse::Ok().json(Health {
                 status: "ready".into(),
                 failed_check: None,
+                warnings: state.store.warnings(),
             })
         }
         Err(NotReady { check, detail }) => {
@@ -83,6 +91,7 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::ServiceUnavailable().json(Health {
         status: "not_ready".into(),
         failed_check: Some(failed.into()),
+        warnings: state.store.warnings(),
     })
 }
 
@@ -98,5 +107,5 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(state.metrics.render(state.store.stats()))
+        .body(state.metrics.render(state.store.stats(), state.store.unsafe_commit()))
 }

@@ -147,6 +147,17 @@ pub struct StoreSettings {
     pub postgres: PostgresSettings,
 }
 
+impl StoreSettings {
+    /// Where the ledger is, for messages: the sled folder, or the database without its
+    /// password.
+    pub fn location(&self) -> String {
+        match self.backend {
+            Backend::Sled => format!("the store at {}", self.path.display()),
+            Backend::Postgres => format!("PostgreSQL at {}", self.postgres.redacted_url()),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sled,

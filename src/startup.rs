@@ -30,10 +30,6 @@ pub enum StartupError {
     Store(#[from] StoreError),
     #[error("seed accounts file {path}: {message}")]
     Seed { path: String, message: String },
-    #[error("{0}")]
-    Backend(String),
-    #[error(transparent)]
-    Postgres(#[from] crate::store::postgres::PgError),
     #[error("cannot listen on {address}: {source}")]
     Bind { address: String, source: std::io::Error },
     #[error(transparent)]
@@ -57,10 +53,6 @@ pub struct Application {
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         settings.validate()?;
-        if settings.store.backend == crate::settings::Backend::Postgres {
-            let _opened = open_postgres(&settings)?;
-        }
-        require_sled(&settings, "the server")?;
         let store = Store::open(&settings.store)?;
         seed_accounts(&store, &settings.seed.accounts_file).await?;
         let orbipay_auth = OrbipayAuth::new(&settings.orbipay.clients);
@@ -257,47 +249,6 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &web::Data<AppState>) {
     crate::orbipay::routes::configure(cfg, &state.settings.orbipay.base_path);
     crate::empayre::routes::configure(cfg, &state.settings.empayre.path);
     crate::console::configure(cfg, state);
-}
-
-/// Connects to PostgreSQL, refuses a server that would not make commits durable (unless
-/// `store.postgres.allow_unsafe_commit`), and applies or checks the schema migrations.
-fn open_postgres(settings: &Settings) -> Result<crate::store::postgres::Opened, StartupError> {
-    let pg = &settings.store.postgres;
-    let opened = crate::store::postgres::open_blocking(pg)?;
-    let preflight = &opened.preflight;
-    if !preflight.safety.is_safe() {
-        tracing::warn!(
-            database = %pg.redacted_url(),
-            settings = %preflight.safety.describe(),
-            "PostgreSQL commits are NOT crash-safe (store.postgres.allow_unsafe_commit = true): \
-             a 2xx may be lost if the database machine crashes"
-        );
-    }
-    match &preflight.migrated {
-        Some(report) if !report.applied.is_empty() => tracing::info!(
-            database = %pg.redacted_url(),
-            from = report.from,
-            to = report.to,
-            "schema migrated"
-        ),
-        _ => tracing::info!(
-            database = %pg.redacted_url(),
-            version = preflight.schema_version,
-            "schema is current"
-        ),
-    }
-    Ok(opened)
-}
-
-/// The PostgreSQL ledger store is being built (issue 15): until it is, a configuration that
-/// asks for it is refused plainly rather than served from sled behind the operator's back.
-pub fn require_sled(settings: &Settings, what: &str) -> Result<(), StartupError> {
-    match settings.store.backend {
-        crate::settings::Backend::Sled => Ok(()),
-        crate::settings::Backend::Postgres => Err(StartupError::Backend(format!(
-            "store.backend = \"postgres\": {what} cannot use the PostgreSQL store in this version yet; use \"sled\""
-        ))),
-    }
 }
 
 /// Imports `seed.accounts_file` when the store has no accounts yet (the demo set-up).

@@ -34,9 +34,8 @@ pub fn parse_since(s: &str) -> Result<DateTime<Utc>, Failure> {
 }
 
 pub fn run(settings: &Settings, since: Option<DateTime<Utc>>) -> Result<(), Failure> {
-    crate::startup::require_sled(settings, "export").map_err(|e| Failure::usage(e.to_string()))?;
     let path = &settings.store.path;
-    if !path.exists() {
+    if settings.store.backend == crate::settings::Backend::Sled && !path.exists() {
         return Err(Failure::check(format!("there is no store at {}", path.display())));
     }
     let store = Store::open(&settings.store).map_err(|e| match e {

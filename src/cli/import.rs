@@ -69,7 +69,6 @@ pub fn run(settings: &Settings, sources: &ConfigSources, options: &Options) -> R
     let file = options.file.as_path();
     let label = file.display().to_string();
     let before = FileStamp::of(file)?;
-    crate::startup::require_sled(settings, "accounts import").map_err(|e| Failure::usage(e.to_string()))?;
     let store_settings = StoreSettings {
         cache_capacity_bytes: settings.store.cache_capacity_bytes.min(IMPORT_CACHE_BYTES),
         ..settings.store.clone()
@@ -82,8 +81,8 @@ pub fn run(settings: &Settings, sources: &ConfigSources, options: &Options) -> R
     })?;
     if sources.demo_found {
         eprintln!(
-            "biller-inbox: importing {label} into the store at {} (configuration: {sources})",
-            settings.store.path.display()
+            "biller-inbox: importing {label} into {} (configuration: {sources})",
+            settings.store.location()
         );
     }
     let started = Instant::now();

@@ -185,7 +185,8 @@ pub(crate) mod test_support {
                 amount.parse().expect("amount"),
                 "USD",
                 RecordStatus::Ebpp(status),
-                Utc::now(),
+                // Microseconds: what every backend keeps (PostgreSQL's timestamp precision).
+                chrono::SubsecRound::trunc_subsecs(Utc::now(), 6),
                 "test",
             )
         }

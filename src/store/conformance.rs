@@ -417,3 +417,15 @@ macro_rules! suite {
 suite!(sled, |dir: &tempfile::TempDir| {
     super::super::SledStore::open(&dir.path().join("store"), 8 << 20).expect("store")
 });
+
+/// The throwaway PostgreSQL of the integration tests (one cluster for this test binary, a
+/// fresh database per test; see the file for what it needs installed).
+#[path = "../../tests/api/pg.rs"]
+mod pg;
+
+suite!(postgres, |_dir: &tempfile::TempDir| {
+    let mut settings = crate::settings::Settings::defaults().store.postgres;
+    settings.url = pg::test_database().url;
+    settings.pool_size = 4;
+    super::super::postgres::PgStore::open(&settings).expect("store")
+});

@@ -18,6 +18,7 @@
 mod conformance;
 mod error;
 mod execute;
+pub mod import_merge;
 pub mod postgres;
 pub mod query;
 pub mod sled_store;
@@ -55,7 +56,8 @@ pub struct NotReady {
     pub detail: String,
 }
 
-/// What every storage backend provides. Reads of feeds (`journal_after`, `account_journal`)
+/// What every storage backend provides. Times are kept to the microsecond (PostgreSQL's
+/// precision); finer digits may be dropped. Reads of feeds (`journal_after`, `account_journal`)
 /// show durable data only: a poller must never see an entry that later changes or vanishes.
 pub trait Backend: Clone + Send + Sync + 'static {
     // ---- writes ----
@@ -154,12 +156,24 @@ pub trait Backend: Clone + Send + Sync + 'static {
     /// after their last commit), and later calls answer `Unavailable`. Closing again does
     /// nothing.
     fn close(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Conditions an operator must know about while the store still serves, for
+    /// `/health/ready` and the start-up log (PostgreSQL: commits that are not crash-safe,
+    /// allowed by `store.postgres.allow_unsafe_commit`). None by default.
+    fn warnings(&self) -> Vec<String> {
+        Vec::new()
+    }
+    /// Whether a 2xx may not survive a crash of the machine holding the data (issue 20: only
+    /// ever true when the operator allowed it).
+    fn unsafe_commit(&self) -> bool {
+        false
+    }
 }
 
 /// The store the service runs on: one of the backends.
 #[derive(Clone)]
 pub enum Store {
     Sled(SledStore),
+    Postgres(postgres::PgStore),
 }
 
 /// Forwards a call to whichever backend the store is.
@@ -167,6 +181,7 @@ macro_rules! forward {
     ($self:ident, $backend:ident => $call:expr) => {
         match $self {
             Store::Sled($backend) => $call,
+            Store::Postgres($backend) => $call,
         }
     };
 }
@@ -179,9 +194,9 @@ impl Store {
                 SledStore::open(&settings.path, settings.cache_capacity_bytes)?
                     .with_min_free_bytes(settings.min_free_bytes),
             )),
-            BackendKind::Postgres => Err(StoreError::Unavailable(
-                "store.backend = \"postgres\" is not available in this version yet; use \"sled\"".into(),
-            )),
+            BackendKind::Postgres => postgres::PgStore::open(&settings.postgres)
+                .map(Self::Postgres)
+                .map_err(|e| StoreError::Unavailable(e.to_string())),
         }
     }
 
@@ -284,5 +299,13 @@ impl Store {
 
     pub async fn close(&self) -> Result<(), StoreError> {
         forward!(self, b => Backend::close(b).await)
+    }
+
+    pub fn warnings(&self) -> Vec<String> {
+        forward!(self, b => Backend::warnings(b))
+    }
+
+    pub fn unsafe_commit(&self) -> bool {
+        forward!(self, b => Backend::unsafe_commit(b))
     }
 }

@@ -24,6 +24,7 @@ mod pg;
 mod postgres;
 mod reliability;
 mod replay;
+mod replicas;
 mod repository;
 mod secrets;
 mod shutdown;

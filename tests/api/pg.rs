@@ -11,12 +11,12 @@
 //! Every test gets its own database, created from a template that is migrated once, so a test
 //! starts from the schema in milliseconds.
 
-// `cluster_control` is for the fault tests (pg_ctl stop -m immediate) that come with the store.
+// Shared by two test binaries (api, faults); each uses part of it.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 /// A database of its own for one test.
@@ -39,14 +39,22 @@ struct Server {
 
 struct Cluster {
     dir: PathBuf,
-    pid: i32,
+    /// The postmaster's PID; a restart (`start_again`) changes it.
+    pid: AtomicI32,
     bindir: PathBuf,
     port: u16,
+    /// The server options it was started with, for a restart.
+    options: String,
+    runner: Runner,
 }
 
 static SERVER: OnceLock<Result<Server, String>> = OnceLock::new();
 static CREATED: Mutex<Vec<String>> = Mutex::new(Vec::new());
 static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+/// Set by a test binary that stops and starts the server (the fault tests) before its first
+/// database: it then always gets a cluster of its own, even with BILLER_INBOX_TEST_PG_URL.
+pub static OWN_CLUSTER: AtomicBool = AtomicBool::new(false);
 
 /// A fresh database with the current schema. Panics, naming what to install, when no
 /// PostgreSQL can be had.
@@ -119,17 +127,71 @@ pub fn sql(db: &TestDatabase, statements: &[&str]) -> Result<Vec<Vec<String>>, S
     })
 }
 
-/// The cluster's server binaries and data folder, for tests that stop and start it
-/// (`pg_ctl stop -m immediate`). None with BILLER_INBOX_TEST_PG_URL.
-pub fn cluster_control() -> Option<(PathBuf, PathBuf, u16)> {
-    let server = SERVER.get_or_init(start).as_ref().ok()?;
-    let c = server.cluster.as_ref()?;
-    Some((c.bindir.clone(), c.dir.join("data"), c.port))
+fn own_cluster() -> &'static Cluster {
+    match SERVER.get_or_init(start) {
+        Ok(Server {
+            cluster: Some(cluster), ..
+        }) => cluster,
+        Ok(_) => panic!("this test stops the server: it needs a cluster of its own (set pg::OWN_CLUSTER)"),
+        Err(why) => panic!("PostgreSQL tests cannot run: {why}"),
+    }
+}
+
+/// Stops the cluster the way a crash of the database machine would: `pg_ctl stop -m
+/// immediate` (no checkpoint; the next start recovers from the WAL).
+pub fn stop_immediately() {
+    let c = own_cluster();
+    c.runner
+        .run(
+            &c.bindir.join("pg_ctl"),
+            &[
+                "-D",
+                path_str(&c.dir.join("data")).expect("utf-8"),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ],
+            &c.dir,
+        )
+        .unwrap_or_else(|e| panic!("pg_ctl stop: {e}"));
+}
+
+/// Starts the cluster again on the same port after `stop_immediately`.
+pub fn start_again() {
+    let c = own_cluster();
+    let data = c.dir.join("data");
+    let log = c.dir.join("server.log");
+    c.runner
+        .run(
+            &c.bindir.join("pg_ctl"),
+            &[
+                "-D",
+                path_str(&data).expect("utf-8"),
+                "-l",
+                path_str(&log).expect("utf-8"),
+                "-w",
+                "-t",
+                "60",
+                "-o",
+                &c.options,
+                "start",
+            ],
+            &c.dir,
+        )
+        .unwrap_or_else(|e| panic!("pg_ctl start: {e}"));
+    c.pid.store(read_pid(&data).expect("postmaster.pid"), Ordering::SeqCst);
+}
+
+fn read_pid(data: &Path) -> Option<i32> {
+    std::fs::read_to_string(data.join("postmaster.pid"))
+        .ok()
+        .and_then(|t| t.lines().next().and_then(|l| l.trim().parse::<i32>().ok()))
 }
 
 fn start() -> Result<Server, String> {
     let server = match std::env::var("BILLER_INBOX_TEST_PG_URL") {
-        Ok(url) if !url.trim().is_empty() => external(url.trim())?,
+        Ok(url) if !url.trim().is_empty() && !OWN_CLUSTER.load(Ordering::SeqCst) => external(url.trim())?,
         _ => local_cluster()?,
     };
     admin(
@@ -240,14 +302,18 @@ fn local_cluster() -> Result<Server, String> {
         );
         match started {
             Ok(()) => {
-                let pid = std::fs::read_to_string(data.join("postmaster.pid"))
-                    .ok()
-                    .and_then(|t| t.lines().next().and_then(|l| l.trim().parse::<i32>().ok()))
-                    .ok_or("the server started but postmaster.pid has no PID")?;
+                let pid = read_pid(&data).ok_or("the server started but postmaster.pid has no PID")?;
                 return Ok(Server {
                     base_url: format!("postgres://postgres@127.0.0.1:{port}"),
                     template: "biller_template".into(),
-                    cluster: Some(Cluster { dir, pid, bindir, port }),
+                    cluster: Some(Cluster {
+                        dir,
+                        pid: AtomicI32::new(pid),
+                        bindir,
+                        port,
+                        options,
+                        runner,
+                    }),
                 });
             }
             Err(e) => {
@@ -280,6 +346,7 @@ fn find_bindir() -> Option<PathBuf> {
 }
 
 /// How server commands are run: directly, or as `postgres` through runuser when we are root.
+#[derive(Clone)]
 enum Runner {
     Direct,
     As { user: String, uid: u32, gid: u32 },
@@ -383,13 +450,14 @@ extern "C" fn clean_up_at_exit() {
     };
     match &server.cluster {
         Some(cluster) => {
+            let pid = cluster.pid.load(Ordering::SeqCst);
             // SAFETY: signalling a PID we started; kill has no memory preconditions.
             unsafe {
-                libc::kill(cluster.pid, libc::SIGINT);
+                libc::kill(pid, libc::SIGINT);
             }
             for _ in 0..100 {
                 // SAFETY: as above; signal 0 only checks the process exists.
-                if unsafe { libc::kill(cluster.pid, 0) } != 0 {
+                if unsafe { libc::kill(pid, 0) } != 0 {
                     break;
                 }
                 std::thread::sleep(std::time::Duration::from_millis(50));

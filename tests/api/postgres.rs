@@ -3,7 +3,7 @@
 
 use std::process::Output;
 
-use crate::helpers::binary;
+use crate::helpers::{binary, metric_value, start_binary, write_pg_config};
 use crate::pg::{empty_database, sql, test_database, TestDatabase};
 
 /// Runs the binary with the PostgreSQL backend on `db` (extra settings as environment).
@@ -118,8 +118,8 @@ fn without_migrate_a_database_behind_the_binary_is_refused() {
     assert_eq!(tables[0][0], "0", "nothing was created");
 }
 
-#[test]
-fn an_unsafe_commit_setting_stops_start_up_unless_allowed() {
+#[tokio::test]
+async fn an_unsafe_commit_setting_stops_start_up_unless_allowed_and_then_is_said_everywhere() {
     let db = test_database();
     // fsync and full_page_writes are server-wide (and the cluster is shared by every test of
     // this binary); synchronous_commit can be set for one database, and the check reads what
@@ -137,16 +137,77 @@ fn an_unsafe_commit_setting_stops_start_up_unless_allowed() {
     assert!(err.contains("store.postgres.allow_unsafe_commit"), "{err}");
     assert!(!err.contains("listening"), "{err}");
 
-    let allowed = run_on(
-        &db.url,
-        &["serve"],
-        &[("BILLER_INBOX__STORE__POSTGRES__ALLOW_UNSAFE_COMMIT", "true")],
-    );
-    let said = format!("{}{}", String::from_utf8_lossy(&allowed.stdout), stderr(&allowed));
+    // Allowed: it serves, and says so at start-up, in /health/ready and in /metrics.
+    let dir = tempfile::tempdir().expect("dir");
+    let config = dir.path().join("unsafe.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nport = 0\n[store]\nbackend = \"postgres\"\n[store.postgres]\nurl = \"{}\"\n\
+             pool_size = 2\nallow_unsafe_commit = true\n",
+            db.url
+        ),
+    )
+    .expect("config");
+    let log = dir.path().join("server.log");
+    let mut server = start_binary(&config, &log).await;
+    let client = reqwest::Client::new();
+    let ready = client
+        .get(format!("{}/health/ready", server.address))
+        .send()
+        .await
+        .expect("ready");
+    assert_eq!(ready.status(), 200);
+    let body: serde_json::Value = ready.json().await.expect("json");
+    let warnings = body["warnings"].as_array().expect("warnings").clone();
+    assert_eq!(warnings.len(), 1, "{body}");
     assert!(
-        said.contains("NOT crash-safe") && said.contains("synchronous_commit=off"),
-        "start-up says so: {said}"
+        warnings[0]
+            .as_str()
+            .is_some_and(|w| w.starts_with("unsafe_commit:") && w.contains("synchronous_commit=off")),
+        "{body}"
     );
+    let metrics = client
+        .get(format!("{}/metrics", server.address))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert_eq!(metric_value(&metrics, "biller_inbox_store_unsafe_commit"), 1.0);
+    server.kill().await;
+    let logged = std::fs::read_to_string(&log).expect("log");
+    assert!(
+        logged.contains("NOT crash-safe") && logged.contains("synchronous_commit=off"),
+        "start-up says so: {logged}"
+    );
+
+    // A safe database says nothing of the kind.
+    let safe = test_database();
+    let mut server = start_binary(&write_pg_config(dir.path(), &safe.url, ""), &log).await;
+    let body: serde_json::Value = client
+        .get(format!("{}/health/ready", server.address))
+        .send()
+        .await
+        .expect("ready")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(body, serde_json::json!({"status": "ready"}));
+    let metrics = client
+        .get(format!("{}/metrics", server.address))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.lines().any(|l| l == "biller_inbox_store_unsafe_commit 0"),
+        "the gauge is there, at 0"
+    );
+    server.kill().await;
 }
 
 #[test]

@@ -5,10 +5,23 @@
 //! stopped) must not stall another worker's queries.
 //!
 //! Start-up (`open`) connects, reads the commit-safety settings (`safety`), and applies or
-//! checks the schema migrations (`migrations`).
+//! checks the schema migrations (`migrations`). Writes go through the batch writer (`batch`):
+//! group commit in the application, one transaction and one journal-counter bump per batch.
+//! Reads are plain queries (`reads`, `search`); imports use `COPY` (`import`).
+//!
+//! What sled keeps for speed and PostgreSQL does not need: the commit log (a transaction is
+//! atomic by itself), per-minute counts (a window is counted on the `records_received` index),
+//! the per-account journal chain (an index on `journal (account_number, seq)`).
 
+mod backend;
+mod batch;
+mod import;
 pub mod migrations;
+mod reads;
+mod rows;
 pub mod safety;
+mod search;
+mod view;
 
 use std::time::Duration;
 
@@ -246,4 +259,97 @@ pub fn open_blocking(settings: &PostgresSettings) -> Result<Opened, PgError> {
         pool,
         preflight,
     })
+}
+
+/// The PostgreSQL backend: a pool, the batch writer's queue, and what start-up found.
+#[derive(Clone)]
+pub struct PgStore {
+    inner: std::sync::Arc<Inner>,
+}
+
+struct Inner {
+    pool: Pool,
+    queue: tokio::sync::mpsc::Sender<batch::Job>,
+    target: String,
+    safety: CommitSafety,
+    stats: std::sync::Arc<crate::store::CommitStats>,
+    /// Last: dropping it stops the writer and closes the connections.
+    runtime: PgRuntime,
+}
+
+/// Requests that may wait for a batch; beyond this, callers wait to queue (back pressure).
+const QUEUE_DEPTH: usize = 8192;
+
+impl PgStore {
+    /// Connects, checks commit safety and the schema (see `preflight`), and starts the batch
+    /// writer.
+    pub fn open(settings: &PostgresSettings) -> Result<Self, PgError> {
+        let opened = open_blocking(settings)?;
+        let preflight = &opened.preflight;
+        let target = settings.redacted_url();
+        if !preflight.safety.is_safe() {
+            tracing::warn!(
+                database = %target,
+                settings = %preflight.safety.describe(),
+                "PostgreSQL commits are NOT crash-safe (store.postgres.allow_unsafe_commit = true): \
+                 a 2xx may be lost if the database machine crashes"
+            );
+        }
+        match &preflight.migrated {
+            Some(report) if !report.applied.is_empty() => {
+                tracing::info!(database = %target, from = report.from, to = report.to, "schema migrated")
+            }
+            _ => tracing::info!(database = %target, version = preflight.schema_version, "schema is current"),
+        }
+        let stats = std::sync::Arc::new(crate::store::CommitStats::default());
+        let (queue, jobs) = tokio::sync::mpsc::channel(QUEUE_DEPTH);
+        let config = batch::WriterConfig {
+            pool: opened.pool.clone(),
+            target: settings.redacted_url(),
+            batch_max: settings.batch_max,
+            batch_wait: Duration::from_micros(settings.batch_wait_us),
+            stats: stats.clone(),
+        };
+        opened.runtime.handle().spawn(batch::run(jobs, config));
+        Ok(Self {
+            inner: std::sync::Arc::new(Inner {
+                pool: opened.pool,
+                queue,
+                target: settings.redacted_url(),
+                safety: opened.preflight.safety,
+                stats,
+                runtime: opened.runtime,
+            }),
+        })
+    }
+
+    /// Where the store is (`user@host:port/db`), for messages.
+    pub fn target(&self) -> &str {
+        &self.inner.target
+    }
+
+    /// What start-up found about commit safety (empty when safe).
+    pub fn commit_safety(&self) -> &CommitSafety {
+        &self.inner.safety
+    }
+
+    /// Runs `f` with a pooled connection on the backend's runtime (connections belong to it).
+    async fn with_conn<T, F, Fut>(&self, f: F) -> Result<T, crate::store::StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(deadpool_postgres::Object) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<T, crate::store::StoreError>> + Send + 'static,
+    {
+        let pool = self.inner.pool.clone();
+        let target = self.inner.target.clone();
+        self.inner
+            .runtime
+            .handle()
+            .spawn(async move {
+                let conn = connection(&pool, &target).await.map_err(reads::pg_unavailable)?;
+                f(conn).await
+            })
+            .await
+            .map_err(|e| crate::store::StoreError::Unavailable(format!("a database task did not finish: {e}")))?
+    }
 }

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-use biller_inbox::settings::{OrbipayClient, Settings, TlsSettings};
+use biller_inbox::settings::{Backend, OrbipayClient, Settings, TlsSettings};
 use biller_inbox::startup::Application;
 use biller_inbox::tls::CertReloader;
 use rust_decimal::Decimal;
@@ -13,8 +13,37 @@ use serde_json::Value;
 use super::{repo_path, Remote, ADMIN_TOKEN, API_KEY, CLIENT_KEY};
 use crate::test_ca::TestCa;
 
+/// The backend the behaviour tests run on: sled, or PostgreSQL with
+/// `BILLER_INBOX_TEST_BACKEND=postgres` (a fresh database per test; scripts/test.sh runs the
+/// behaviour suite once on each).
+pub fn test_backend() -> Backend {
+    match std::env::var("BILLER_INBOX_TEST_BACKEND").as_deref() {
+        Ok("postgres") => Backend::Postgres,
+        Ok("sled") | Ok("") | Err(_) => Backend::Sled,
+        Ok(other) => panic!("BILLER_INBOX_TEST_BACKEND={other:?}: must be sled or postgres"),
+    }
+}
+
+/// Puts a test server on a PostgreSQL test database: a small pool, short timeouts.
+pub fn use_postgres(s: &mut Settings, db: &crate::pg::TestDatabase) {
+    s.store.backend = Backend::Postgres;
+    s.store.postgres.url = db.url.clone();
+    s.store.postgres.pool_size = 4;
+    s.store.postgres.connect_timeout_ms = 2000;
+}
+
+/// An in-process server, both channels configured, on the given PostgreSQL database (several
+/// may share one).
+pub async fn spawn_app_on_postgres(db: &crate::pg::TestDatabase) -> TestApp {
+    spawn_app_with(|s| {
+        use_postgres(s, db);
+        s.empayre.sources = vec![fixture_empayre_source("demo")];
+    })
+    .await
+}
+
 /// Settings for an in-process test server: built-in defaults, the demo client, the demo
-/// accounts, a temp store, port 0.
+/// accounts, a temp store (or a fresh PostgreSQL database, see `test_backend`), port 0.
 pub fn test_settings(store: &Path) -> Settings {
     let mut s = Settings::defaults();
     s.server.port = 0;
@@ -37,6 +66,9 @@ pub fn test_settings(store: &Path) -> Settings {
         },
     ];
     s.admin.token = "test-admin-token".into();
+    if test_backend() == Backend::Postgres {
+        use_postgres(&mut s, &crate::pg::test_database());
+    }
     s
 }
 
@@ -46,6 +78,8 @@ pub struct TestApp {
     /// A client for `address` (over TLS: trusting the test CA only).
     pub client: reqwest::Client,
     pub store_dir: tempfile::TempDir,
+    /// The PostgreSQL database it runs on (None on sled).
+    pub pg_url: Option<String>,
     handle: actix_web::dev::ServerHandle,
     /// The same server through `Remote` (admin token included).
     remote: Remote,
@@ -96,6 +130,7 @@ pub async fn spawn_app_over(transport: Transport, adjust: impl FnOnce(&mut Setti
         });
     }
     adjust(&mut settings);
+    let pg_url = (settings.store.backend == Backend::Postgres).then(|| settings.store.postgres.url.clone());
     let app = Application::build(settings).await.expect("server builds");
     let address = format!("{}://127.0.0.1:{}", app.scheme(), app.port());
     let handle = app.handle();
@@ -123,6 +158,7 @@ pub async fn spawn_app_over(transport: Transport, adjust: impl FnOnce(&mut Setti
         client: client.pool_max_idle_per_host(64).build().expect("client"),
         address,
         store_dir,
+        pg_url,
         handle,
         tls,
         served: tokio::sync::Mutex::new(Some(served)),

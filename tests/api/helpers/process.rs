@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+use biller_inbox::settings::Backend;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 /// The real binary, serving on a temp config. Logs (stderr) are captured to a file.
@@ -16,11 +17,29 @@ pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_biller-inbox")
 }
 
-/// Writes a config file that puts the store and port where a test wants them.
+/// Writes a config file that puts the store and port where a test wants them (on PostgreSQL,
+/// a fresh database, see `test_backend`).
 pub fn write_config(dir: &Path, store: &Path, extra: &str) -> PathBuf {
+    let database = match super::test_backend() {
+        Backend::Sled => None,
+        Backend::Postgres => Some(crate::pg::test_database().url),
+    };
+    write_config_on(dir, store, database.as_deref(), extra)
+}
+
+/// Like `write_config`, on the given PostgreSQL database when there is one (an in-process
+/// app's `pg_url`), else on the sled store at `store`.
+pub fn write_config_on(dir: &Path, store: &Path, pg_url: Option<&str>, extra: &str) -> PathBuf {
     let path = dir.join("test.toml");
+    let (backend, postgres) = match pg_url {
+        None => (String::new(), String::new()),
+        Some(url) => (
+            "backend = \"postgres\"\n".to_string(),
+            format!("[store.postgres]\nurl = \"{url}\"\npool_size = 4\nconnect_timeout_ms = 2000\n"),
+        ),
+    };
     let text = format!(
-        "[server]\nport = 0\nworkers = 2\n[store]\npath = \"{}\"\ncache_capacity_bytes = 16777216\n[log]\nlevel = \"debug\"\n{extra}",
+        "[server]\nport = 0\nworkers = 2\n[store]\n{backend}path = \"{}\"\ncache_capacity_bytes = 16777216\n{postgres}[log]\nlevel = \"debug\"\n{extra}",
         store.display()
     );
     std::fs::write(&path, text).expect("write config");
@@ -33,6 +52,18 @@ pub fn write_secret_file(path: &Path, content: &str) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::write(path, content).expect("write secret file");
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).expect("chmod 600");
+}
+
+/// A config file for the real binary on PostgreSQL: port 0, the given database, a small pool,
+/// short timeouts (a test waits seconds, not minutes, for an outage to show).
+pub fn write_pg_config(dir: &Path, db_url: &str, extra: &str) -> PathBuf {
+    let path = dir.join("test-pg.toml");
+    let text = format!(
+        "[server]\nport = 0\nworkers = 2\n[store]\nbackend = \"postgres\"\n[store.postgres]\nurl = \"{db_url}\"\n\
+         pool_size = 4\nconnect_timeout_ms = 1000\nstatement_timeout_ms = 5000\n[log]\nlevel = \"info\"\n{extra}"
+    );
+    std::fs::write(&path, text).expect("write config");
+    path
 }
 
 pub async fn start_binary(config: &Path, log_path: &Path) -> ServerProcess {

@@ -48,6 +48,36 @@ pub fn all_bytes_under(dir: &Path) -> Vec<u8> {
     out
 }
 
+/// Everything the store of a config holds, for searching stored bytes: sled's files, or the
+/// text of every row of every table of the PostgreSQL database it names.
+pub fn stored_bytes(config: &Path, store: &Path) -> Vec<u8> {
+    let text = std::fs::read_to_string(config).expect("config");
+    let url = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("url = \"").and_then(|r| r.strip_suffix('"')));
+    let Some(url) = url else {
+        return all_bytes_under(store);
+    };
+    let db = crate::pg::TestDatabase {
+        url: url.to_string(),
+        name: String::new(),
+    };
+    let tables = crate::pg::sql(
+        &db,
+        &["SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"],
+    )
+    .expect("table names");
+    let mut out = Vec::new();
+    for table in tables {
+        let rows = crate::pg::sql(&db, &[&format!("SELECT t::text FROM {} t", table[0])]).expect("rows");
+        for row in rows {
+            out.extend_from_slice(row[0].as_bytes());
+            out.push(b'\n');
+        }
+    }
+    out
+}
+
 pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
