@@ -41,7 +41,7 @@ cargo test --locked
 # start-up, replicas and faults) ran above and are not repeated.
 BILLER_INBOX_TEST_BACKEND=postgres cargo test --locked --test api -- \
   admin:: binary:: crash:: empayre:: hostile:: orbipay_lookup:: orbipay_postings:: reliability:: \
-  replay:: startup:: uniform_errors::
+  replay:: startup:: uniform_errors:: empayre_reconcile::
 
 # The OpenAPI conformance gate: schemathesis and openapi-spec-validator (pinned, from PyPI, into a
 # venv under target/ on first use) against the demo server. Alone: bash scripts/conformance.sh

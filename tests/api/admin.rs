@@ -1001,7 +1001,7 @@ async fn ready_fails_when_the_store_cannot_write() {
 async fn export_writes_journal_and_records_as_json_lines() {
     let app = spawn_app().await;
     let store = app.store_dir.path().join("store");
-    let config = write_config_on(app.store_dir.path(), &store, app.pg_url.as_deref(), "");
+    let config = write_config(app.store_dir.path(), &store, "");
     let config_arg = config.to_str().expect("utf-8 path").to_string();
 
     pay(&app, "9001", "ACC-100200", "10.00").await;

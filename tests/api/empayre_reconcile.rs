@@ -436,7 +436,7 @@ async fn unmatched_paging_retries_malformed_and_unreachable_apis() {
     assert!(!log.contains(FAKE_TOKEN), "the token is in the server log");
     assert!(!r.printed.contains(FAKE_TOKEN), "the token was printed");
     assert!(!contains(
-        &all_bytes_under(&r.dir.path().join("store")),
+        &stored_bytes(&r.config, &r.dir.path().join("store")),
         FAKE_TOKEN.as_bytes()
     ));
     r.fake.stop().await;

@@ -34,7 +34,7 @@ fn schema_versions(db: &TestDatabase) -> Vec<String> {
         .collect()
 }
 
-const LATEST: i32 = 1;
+const LATEST: i32 = 2;
 
 #[test]
 fn replicas_migrating_at_once_leave_one_schema_applied_once() {
@@ -56,7 +56,7 @@ fn replicas_migrating_at_once_leave_one_schema_applied_once() {
         .collect();
     assert_eq!(
         said.iter()
-            .filter(|s| s.contains("migrated from version 0 to 1"))
+            .filter(|s| s.contains("migrated from version 0 to 2"))
             .count(),
         1,
         "exactly one applied it: {said:?}"
@@ -66,7 +66,7 @@ fn replicas_migrating_at_once_leave_one_schema_applied_once() {
         2,
         "{said:?}"
     );
-    assert_eq!(schema_versions(&db), vec!["1".to_string()]);
+    assert_eq!(schema_versions(&db), vec!["1".to_string(), "2".to_string()]);
     let tables = sql(
         &db,
         &["SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"],
@@ -97,7 +97,7 @@ fn a_database_newer_than_the_binary_is_refused_naming_both_versions() {
         );
     }
     // Nothing was changed by the refusals.
-    assert_eq!(schema_versions(&db), vec!["1".to_string(), "99".to_string()]);
+    assert_eq!(schema_versions(&db), vec!["1".to_string(), "2".to_string(), "99".to_string()]);
 }
 
 #[test]

@@ -145,6 +145,23 @@ impl Backend for PgStore {
             .await
     }
 
+    async fn received_per_minute(&self, first_minute: i64, minutes: usize) -> Result<Vec<u64>, StoreError> {
+        self.with_conn(move |conn| async move { reads::received_per_minute(&conn, first_minute, minutes).await })
+            .await
+    }
+
+    async fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let key = key.to_string();
+        self.with_conn(move |conn| async move { reads::meta(&conn, &key).await })
+            .await
+    }
+
+    async fn put_meta(&self, key: &str, value: Vec<u8>) -> Result<(), StoreError> {
+        let key = key.to_string();
+        self.with_conn(move |conn| async move { reads::put_meta(&conn, &key, &value).await })
+            .await
+    }
+
     /// Ready when a connection answers and the database takes writes (not a standby in
     /// recovery, not read-only); the failed check is `database`.
     async fn readiness(&self) -> Result<(), NotReady> {

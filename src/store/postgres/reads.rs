@@ -359,3 +359,51 @@ pub async fn log_rejection(conn: &Object, entry: &Value, kept: usize) -> Result<
     committed.map_err(unavailable("logging a rejection"))?;
     Ok(())
 }
+
+/// How many records were received in each of `minutes` whole minutes from `first_minute`
+/// (minutes since the epoch): one grouped count over the `records_received` index.
+pub async fn received_per_minute(conn: &Object, first_minute: i64, minutes: usize) -> Result<Vec<u64>, StoreError> {
+    let from = DateTime::from_timestamp(first_minute.saturating_mul(60), 0).unwrap_or_else(time_floor);
+    let until =
+        DateTime::from_timestamp(first_minute.saturating_add(minutes as i64).saturating_mul(60), 0).unwrap_or(from);
+    let rows = query(
+        conn,
+        "counting records per minute",
+        "SELECT floor(extract(epoch FROM received_at) / 60)::bigint AS minute, count(*) FROM records \
+         WHERE received_at >= $1 AND received_at < $2 GROUP BY 1",
+        &[&from, &until],
+    )
+    .await?;
+    let mut counts = vec![0u64; minutes];
+    for row in rows {
+        let minute: i64 = row.try_get(0).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let n: i64 = row.try_get(1).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        if let Some(slot) = usize::try_from(minute - first_minute)
+            .ok()
+            .and_then(|i| counts.get_mut(i))
+        {
+            *slot = n as u64;
+        }
+    }
+    Ok(counts)
+}
+
+pub async fn meta(conn: &Object, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    Ok(
+        query(conn, "reading meta", "SELECT value FROM meta WHERE key = $1", &[&key])
+            .await?
+            .first()
+            .map(|r| r.get::<_, Vec<u8>>(0)),
+    )
+}
+
+pub async fn put_meta(conn: &Object, key: &str, value: &[u8]) -> Result<(), StoreError> {
+    query(
+        conn,
+        "writing meta",
+        "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+        &[&key, &value],
+    )
+    .await
+    .map(|_| ())
+}

@@ -294,7 +294,8 @@ pub struct JournalColumns {
 
 impl JournalColumns {
     /// A settled entry, in the order the batch decided it (its seq follows from that order).
-    pub fn push(&mut self, e: &crate::ledger::JournalDraft) {
+    pub fn push(&mut self, draft: &crate::ledger::JournalDraft) {
+        let e = draft.entry();
         self.at.push(e.at);
         self.channel.push(e.channel.as_str());
         self.kind.push(e.kind.as_str());

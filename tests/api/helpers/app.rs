@@ -24,6 +24,19 @@ pub fn test_backend() -> Backend {
     }
 }
 
+/// The PostgreSQL database that stands in for the sled store at `store`: a fresh one the first
+/// time a test names that path, the same one after (a test that restarts a server "on the same
+/// store" gets the same database).
+pub fn database_for(store: &Path) -> crate::pg::TestDatabase {
+    static BY_STORE: std::sync::Mutex<BTreeMap<std::path::PathBuf, crate::pg::TestDatabase>> =
+        std::sync::Mutex::new(BTreeMap::new());
+    let mut known = BY_STORE.lock().unwrap_or_else(|p| p.into_inner());
+    known
+        .entry(store.to_path_buf())
+        .or_insert_with(crate::pg::test_database)
+        .clone()
+}
+
 /// Puts a test server on a PostgreSQL test database: a small pool, short timeouts.
 pub fn use_postgres(s: &mut Settings, db: &crate::pg::TestDatabase) {
     s.store.backend = Backend::Postgres;
@@ -67,7 +80,7 @@ pub fn test_settings(store: &Path) -> Settings {
     ];
     s.admin.token = "test-admin-token".into();
     if test_backend() == Backend::Postgres {
-        use_postgres(&mut s, &crate::pg::test_database());
+        use_postgres(&mut s, &database_for(store));
     }
     s
 }

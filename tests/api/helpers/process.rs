@@ -22,7 +22,7 @@ pub fn binary() -> &'static str {
 pub fn write_config(dir: &Path, store: &Path, extra: &str) -> PathBuf {
     let database = match super::test_backend() {
         Backend::Sled => None,
-        Backend::Postgres => Some(crate::pg::test_database().url),
+        Backend::Postgres => Some(super::database_for(store).url),
     };
     write_config_on(dir, store, database.as_deref(), extra)
 }

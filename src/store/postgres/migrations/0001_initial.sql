@@ -53,35 +53,32 @@ CREATE INDEX profiles_lookup_reference ON profiles (lookup_reference) WHERE look
 -- Payments and refunds of both channels. The primary key is the posting's identity: a
 -- second replica inserting the same one gets no row back (exactly once).
 CREATE TABLE records (
-    -- Identifiers and the fields the search filters and sorts on compare byte-wise, as in
-    -- the sled store, whatever the database's default collation.
-    kind                   text COLLATE "C" NOT NULL
+    kind                   text NOT NULL
         CHECK (kind IN ('payment', 'refund', 'empayre-payment', 'empayre-refund')),
-    id                     text COLLATE "C" NOT NULL,
-    channel                text COLLATE "C" NOT NULL CHECK (channel IN ('orbipay', 'empayre')),
-    status                 text COLLATE "C" NOT NULL,
+    id                     text NOT NULL,
+    channel                text NOT NULL CHECK (channel IN ('orbipay', 'empayre')),
+    status                 text NOT NULL,
     live                   boolean NOT NULL,
     amount                 numeric NOT NULL,
-    currency               text COLLATE "C" NOT NULL,
-    account_number         text COLLATE "C",
-    confirmation_number    text COLLATE "C",
-    reference              text COLLATE "C",
-    parent_id              text COLLATE "C",
+    currency               text NOT NULL,
+    account_number         text,
+    confirmation_number    text,
+    reference              text,
+    parent_id              text,
     refund_ids             text[] NOT NULL DEFAULT '{}',
     counts_against_payment boolean NOT NULL,
     posted_amount          numeric,
-    payment_method         text COLLATE "C",
-    client_key             text COLLATE "C",
+    payment_method         text,
+    client_key             text,
     received_at            timestamptz NOT NULL,
     updated_at             timestamptz NOT NULL,
     history                jsonb NOT NULL,
     details                jsonb NOT NULL,
     PRIMARY KEY (kind, id)
 );
--- The search's time window, an account's postings, a payment's refunds.
+-- The search's time window, and an account's postings.
 CREATE INDEX records_received ON records (received_at, kind, id);
 CREATE INDEX records_account ON records (account_number, received_at) WHERE account_number IS NOT NULL;
-CREATE INDEX records_parent ON records (kind, parent_id) WHERE parent_id IS NOT NULL;
 
 -- One entry per balance change. seq is gap-free from 1 and visible in order: it is taken
 -- from journal_head, which every writing transaction bumps once, last, so commits that
@@ -158,20 +155,6 @@ CREATE TABLE rejections (
     at    timestamptz NOT NULL DEFAULT now(),
     entry jsonb NOT NULL
 );
-
--- Fails the statement, and with it the batch transaction, when a batch's insert wrote fewer
--- rows than it meant to: another writer stored the same posting or event first. The batch
--- writer takes that as a lost race and decides again.
-CREATE FUNCTION biller_inbox_expect_rows(written bigint, expected bigint, what text) RETURNS bigint
-LANGUAGE plpgsql AS $$
-BEGIN
-    IF written <> expected THEN
-        RAISE EXCEPTION 'concurrent insert into %: % of % rows written', what, written, expected
-            USING ERRCODE = 'unique_violation';
-    END IF;
-    RETURN written;
-END
-$$;
 
 -- References for postings EBPP sent none for (P/R + 12 digits): unique, may skip numbers.
 -- Each replica takes a block of 100 at a time.
