@@ -97,7 +97,10 @@ fn a_database_newer_than_the_binary_is_refused_naming_both_versions() {
         );
     }
     // Nothing was changed by the refusals.
-    assert_eq!(schema_versions(&db), vec!["1".to_string(), "2".to_string(), "99".to_string()]);
+    assert_eq!(
+        schema_versions(&db),
+        vec!["1".to_string(), "2".to_string(), "99".to_string()]
+    );
 }
 
 #[test]

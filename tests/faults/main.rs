@@ -5,11 +5,15 @@
 // Table-driven tests spell their rows as tuples; naming each row type would hide the table.
 #![allow(clippy::type_complexity)]
 
+// The helpers of tests/api, whole: some of them (the TLS macro) serve only that binary.
 #[path = "../api/helpers/mod.rs"]
+#[allow(unused_macros, unused_imports)]
 mod helpers;
 #[path = "../api/pg.rs"]
 mod pg;
 mod proof;
+#[path = "../api/test_ca.rs"]
+mod test_ca;
 mod unreachable;
 
 /// Held by each test for its whole run: they stop and start the one cluster.
