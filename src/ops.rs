@@ -73,6 +73,7 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
         return HttpResponse::ServiceUnavailable().json(Health {
             status: "not_ready".into(),
             failed_check: Some("draining".into()),
+            warnings: state.store.warnings(),
         });
     }
     let failed = match state.store.readiness().await {

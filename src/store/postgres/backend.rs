@@ -28,6 +28,7 @@ impl Backend for PgStore {
         O: Send + 'static,
         F: Fn(&dyn View) -> Result<Decision<O>, StoreError> + Send + 'static,
     {
+        self.check_open()?;
         let (reply, answer) = tokio::sync::oneshot::channel();
         let job = Job {
             keys,
@@ -203,6 +204,10 @@ impl Backend for PgStore {
                 self.commit_safety().describe()
             )]
         }
+    }
+
+    async fn close(&self) -> Result<(), StoreError> {
+        self.close_store().await
     }
 
     fn unsafe_commit(&self) -> bool {

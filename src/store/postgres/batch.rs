@@ -70,14 +70,23 @@ pub struct WriterConfig {
     pub stats: Arc<CommitStats>,
 }
 
-/// Runs until every sender is gone.
-pub async fn run(mut queue: mpsc::Receiver<Job>, config: WriterConfig) {
+/// Runs until every sender is gone or `stop` turns true (the store is closing: the requests
+/// already queued are still committed, then the writer's connection is closed).
+pub async fn run(mut queue: mpsc::Receiver<Job>, config: WriterConfig, mut stop: tokio::sync::watch::Receiver<bool>) {
     let mut writer = Writer {
         config,
         conn: None,
         references: ReferenceBlock::default(),
     };
-    while let Some(first) = queue.recv().await {
+    loop {
+        let first = tokio::select! {
+            job = queue.recv() => job,
+            _ = async { let _ = stop.wait_for(|stopping| *stopping).await; } => {
+                queue.close();
+                queue.recv().await
+            }
+        };
+        let Some(first) = first else { break };
         let mut jobs = vec![first];
         let deadline = tokio::time::Instant::now() + writer.config.batch_wait;
         while jobs.len() < writer.config.batch_max {
@@ -614,6 +623,7 @@ fn decide_each(
                 pending.currency_exponent = account.exponent();
             }
             if let Some(entry) = settlement.entry {
+                let entry = entry.with_origin(writes.origin);
                 pending.journal_index = Some(out.journal.len());
                 out.journal.push(&entry);
                 if let Some(account) = settlement.account {

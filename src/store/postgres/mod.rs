@@ -273,6 +273,11 @@ struct Inner {
     target: String,
     safety: CommitSafety,
     stats: std::sync::Arc<crate::store::CommitStats>,
+    /// Set by `close`: every later call answers `Unavailable`.
+    closed: std::sync::atomic::AtomicBool,
+    /// Tells the batch writer to finish what is queued and stop.
+    stop_writer: tokio::sync::watch::Sender<bool>,
+    writer: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Last: dropping it stops the writer and closes the connections.
     runtime: PgRuntime,
 }
@@ -310,7 +315,8 @@ impl PgStore {
             batch_wait: Duration::from_micros(settings.batch_wait_us),
             stats: stats.clone(),
         };
-        opened.runtime.handle().spawn(batch::run(jobs, config));
+        let (stop_writer, stop) = tokio::sync::watch::channel(false);
+        let writer = opened.runtime.handle().spawn(batch::run(jobs, config, stop));
         Ok(Self {
             inner: std::sync::Arc::new(Inner {
                 pool: opened.pool,
@@ -318,6 +324,9 @@ impl PgStore {
                 target: settings.redacted_url(),
                 safety: opened.preflight.safety,
                 stats,
+                closed: std::sync::atomic::AtomicBool::new(false),
+                stop_writer,
+                writer: std::sync::Mutex::new(Some(writer)),
                 runtime: opened.runtime,
             }),
         })
@@ -333,6 +342,30 @@ impl PgStore {
         &self.inner.safety
     }
 
+    /// `Unavailable` once the store is closed.
+    fn check_open(&self) -> Result<(), crate::store::StoreError> {
+        if self.inner.closed.load(std::sync::atomic::Ordering::SeqCst) {
+            Err(crate::store::StoreError::Unavailable("the store is closed".into()))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// A clean stop: later calls answer `Unavailable`, the batch writer commits what is queued
+    /// and stops, and the pool closes its connections. Closing again does nothing.
+    async fn close_store(&self) -> Result<(), crate::store::StoreError> {
+        self.inner.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = self.inner.stop_writer.send(true);
+        let writer = self.inner.writer.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(writer) = writer {
+            writer
+                .await
+                .map_err(|e| crate::store::StoreError::Unavailable(format!("the database writer failed: {e}")))?;
+        }
+        self.inner.pool.close();
+        Ok(())
+    }
+
     /// Runs `f` with a pooled connection on the backend's runtime (connections belong to it).
     async fn with_conn<T, F, Fut>(&self, f: F) -> Result<T, crate::store::StoreError>
     where
@@ -340,6 +373,7 @@ impl PgStore {
         F: FnOnce(deadpool_postgres::Object) -> Fut + Send + 'static,
         Fut: std::future::Future<Output = Result<T, crate::store::StoreError>> + Send + 'static,
     {
+        self.check_open()?;
         let pool = self.inner.pool.clone();
         let target = self.inner.target.clone();
         self.inner

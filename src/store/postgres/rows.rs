@@ -12,7 +12,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
 use crate::domain::account::{Account, AccountStatus, Address, Profile, ProfileStatus};
-use crate::ledger::{Channel, JournalEntry, Record, RecordKind, StatusChange};
+use crate::ledger::{Channel, JournalEntry, Origin, Record, RecordKind, StatusChange};
 use crate::store::{StoreError, StoredEvent};
 
 /// Parameters of one statement, as tokio-postgres takes them.
@@ -259,12 +259,18 @@ pub fn upsert_records() -> String {
 
 // ---------------------------------------------------------------- journal
 
-pub const JOURNAL_COLUMNS: &str = "seq, at, channel, kind, record_id, account_number, status, delta, balance_after";
+pub const JOURNAL_COLUMNS: &str =
+    "seq, at, channel, kind, record_id, account_number, status, delta, balance_after, origin";
 
 pub fn journal_from_row(row: &Row) -> Result<JournalEntry, StoreError> {
     let seq: i64 = get(row, "seq")?;
     let channel: String = get(row, "channel")?;
     let kind: String = get(row, "kind")?;
+    let origin: Option<String> = get(row, "origin")?;
+    let origin = match origin {
+        None => None,
+        Some(name) => Some(Origin::parse(&name).ok_or_else(|| corrupt("journal origin", &name))?),
+    };
     Ok(JournalEntry {
         seq: u64::try_from(seq).map_err(|e| corrupt("journal seq", e))?,
         at: get(row, "at")?,
@@ -275,6 +281,7 @@ pub fn journal_from_row(row: &Row) -> Result<JournalEntry, StoreError> {
         status: get(row, "status")?,
         delta: get(row, "delta")?,
         balance_after: get(row, "balance_after")?,
+        origin,
     })
 }
 
@@ -290,6 +297,7 @@ pub struct JournalColumns {
     status: Vec<String>,
     delta: Vec<Decimal>,
     balance_after: Vec<Decimal>,
+    origin: Vec<Option<&'static str>>,
 }
 
 impl JournalColumns {
@@ -304,6 +312,7 @@ impl JournalColumns {
         self.status.push(e.status.clone());
         self.delta.push(e.delta);
         self.balance_after.push(e.balance_after);
+        self.origin.push(e.origin.map(|o| o.as_str()));
     }
 
     pub fn len(&self) -> usize {
@@ -314,7 +323,7 @@ impl JournalColumns {
         self.at.is_empty()
     }
 
-    /// $1..$8 of `INSERT_JOURNAL_NUMBERED`.
+    /// $1..$9 of `INSERT_JOURNAL_NUMBERED`.
     pub fn params(&self) -> Params<'_> {
         vec![
             &self.at,
@@ -325,6 +334,7 @@ impl JournalColumns {
             &self.status,
             &self.delta,
             &self.balance_after,
+            &self.origin,
         ]
     }
 }
@@ -337,10 +347,10 @@ impl JournalColumns {
 pub const INSERT_JOURNAL_NUMBERED: &str = "WITH head AS ( \
        UPDATE journal_head SET last_seq = last_seq + cardinality($1::timestamptz[]) RETURNING last_seq), \
      ins AS ( \
-       INSERT INTO journal (seq, at, channel, kind, record_id, account_number, status, delta, balance_after) \
-       SELECT head.last_seq - cardinality($1::timestamptz[]) + u.ord, u.at, u.ch, u.k, u.rid, u.acc, u.st, u.d, u.ba \
+       INSERT INTO journal (seq, at, channel, kind, record_id, account_number, status, delta, balance_after, origin) \
+       SELECT head.last_seq - cardinality($1::timestamptz[]) + u.ord, u.at, u.ch, u.k, u.rid, u.acc, u.st, u.d, u.ba, u.o \
        FROM head, unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
-                         $7::numeric[], $8::numeric[]) WITH ORDINALITY AS u(at, ch, k, rid, acc, st, d, ba, ord) \
+                         $7::numeric[], $8::numeric[], $9::text[]) WITH ORDINALITY AS u(at, ch, k, rid, acc, st, d, ba, o, ord) \
        RETURNING 1) \
      SELECT last_seq, (SELECT count(*) FROM ins) FROM head";
 

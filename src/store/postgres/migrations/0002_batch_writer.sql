@@ -15,6 +15,9 @@ ALTER TABLE records
     ALTER COLUMN payment_method      TYPE text COLLATE "C",
     ALTER COLUMN client_key          TYPE text COLLATE "C";
 
+-- Which Empayre path applied a journal entry (a record's history steps say it in their JSON).
+ALTER TABLE journal ADD COLUMN origin text CHECK (origin IN ('webhook', 'reconcile'));
+
 -- A payment's refunds.
 CREATE INDEX records_parent ON records (kind, parent_id) WHERE parent_id IS NOT NULL;
 
