@@ -9,8 +9,8 @@ use super::{import, reads, search, PgStore};
 use crate::domain::account::{Account, AccountEntry, Profile};
 use crate::ledger::{JournalEntry, Record, RecordKind};
 use crate::store::{
-    Backend, CommitStats, Decision, EventFilter, Executed, ImportSummary, Keys, LookupCriteria, LookupMatch, NotReady,
-    RecordCursor, SearchPage, SearchQuery, StoreError, StoredEvent, View, REJECTIONS_KEPT,
+    Backend, CommitStats, Decision, EventFilter, Executed, ImportSummary, Keys, LookupCriteria, LookupMatch,
+    MinuteCount, NotReady, RecordCursor, SearchPage, SearchQuery, StoreError, StoredEvent, View, REJECTIONS_KEPT,
 };
 
 /// The type-erased form of a decision's outcome, and back.
@@ -146,7 +146,7 @@ impl Backend for PgStore {
             .await
     }
 
-    async fn received_per_minute(&self, first_minute: i64, minutes: usize) -> Result<Vec<u64>, StoreError> {
+    async fn received_per_minute(&self, first_minute: i64, minutes: usize) -> Result<Vec<MinuteCount>, StoreError> {
         self.with_conn(move |conn| async move { reads::received_per_minute(&conn, first_minute, minutes).await })
             .await
     }

@@ -12,7 +12,7 @@ use super::rows;
 use super::{error_text, PgError};
 use crate::domain::account::{Account, Profile};
 use crate::ledger::{JournalEntry, Record, RecordKind};
-use crate::store::{EventFilter, LookupCriteria, LookupMatch, RecordCursor, StoreError, StoredEvent};
+use crate::store::{EventFilter, LookupCriteria, LookupMatch, MinuteCount, RecordCursor, StoreError, StoredEvent};
 
 /// A driver error on the read side: the database is unreachable or refused (503, retry).
 pub fn unavailable(what: &str) -> impl Fn(tokio_postgres::Error) -> StoreError + '_ {
@@ -360,29 +360,45 @@ pub async fn log_rejection(conn: &Object, entry: &Value, kept: usize) -> Result<
     Ok(())
 }
 
-/// How many records were received in each of `minutes` whole minutes from `first_minute`
-/// (minutes since the epoch): one grouped count over the `records_received` index.
-pub async fn received_per_minute(conn: &Object, first_minute: i64, minutes: usize) -> Result<Vec<u64>, StoreError> {
+/// How many records of each channel were received in each of `minutes` whole minutes from
+/// `first_minute` (minutes since the epoch): one grouped count over the `records_received`
+/// index.
+pub async fn received_per_minute(
+    conn: &Object,
+    first_minute: i64,
+    minutes: usize,
+) -> Result<Vec<MinuteCount>, StoreError> {
     let from = DateTime::from_timestamp(first_minute.saturating_mul(60), 0).unwrap_or_else(time_floor);
     let until =
         DateTime::from_timestamp(first_minute.saturating_add(minutes as i64).saturating_mul(60), 0).unwrap_or(from);
     let rows = query(
         conn,
         "counting records per minute",
-        "SELECT floor(extract(epoch FROM received_at) / 60)::bigint AS minute, count(*) FROM records \
-         WHERE received_at >= $1 AND received_at < $2 GROUP BY 1",
+        "SELECT floor(extract(epoch FROM received_at) / 60)::bigint AS minute, kind, count(*) FROM records \
+         WHERE received_at >= $1 AND received_at < $2 GROUP BY 1, 2",
         &[&from, &until],
     )
     .await?;
-    let mut counts = vec![0u64; minutes];
+    let mut counts = vec![MinuteCount::default(); minutes];
     for row in rows {
         let minute: i64 = row.try_get(0).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let n: i64 = row.try_get(1).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        if let Some(slot) = usize::try_from(minute - first_minute)
+        let kind: String = row.try_get(1).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let n = u64::try_from(
+            row.try_get::<_, i64>(2)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        )
+        .unwrap_or(0);
+        let Some(slot) = usize::try_from(minute - first_minute)
             .ok()
             .and_then(|i| counts.get_mut(i))
-        {
-            *slot = n as u64;
+        else {
+            continue;
+        };
+        // By kind, as sled counts: the channel a record's kind belongs to.
+        match RecordKind::parse(&kind) {
+            Some(RecordKind::Payment | RecordKind::Refund) => slot.orbipay += n,
+            Some(RecordKind::EmpayrePayment | RecordKind::EmpayreRefund) => slot.empayre += n,
+            None => return Err(StoreError::Corrupt(format!("a record's kind is {kind:?}"))),
         }
     }
     Ok(counts)
