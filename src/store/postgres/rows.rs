@@ -12,7 +12,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
 use crate::domain::account::{Account, AccountStatus, Address, Profile, ProfileStatus};
-use crate::ledger::{Channel, JournalEntry, Origin, Record, RecordKind, StatusChange};
+use crate::ledger::{Channel, JournalEntry, Origin, Record, RecordKind, RecordStatus, StatusChange};
 use crate::store::{StoreError, StoredEvent};
 
 /// Parameters of one statement, as tokio-postgres takes them.
@@ -111,13 +111,15 @@ pub fn record_columns(alias: &str) -> String {
 
 pub fn record_from_row(row: &Row) -> Result<Record, StoreError> {
     let kind: String = get(row, "kind")?;
+    let kind = RecordKind::parse(&kind).ok_or_else(|| corrupt("record kind", &kind))?;
+    let status: String = get(row, "status")?;
     let history: Value = get(row, "history")?;
     let details: Value = get(row, "details")?;
     Ok(Record {
-        kind: RecordKind::parse(&kind).ok_or_else(|| corrupt("record kind", &kind))?,
+        kind,
         id: get(row, "id")?,
-        status: get(row, "status")?,
-        live: get(row, "live")?,
+        // The status in its channel's words; the `live` column is derived from it (for SQL).
+        status: RecordStatus::parse(kind, &status).ok_or_else(|| corrupt("record status", &status))?,
         amount: get(row, "amount")?,
         currency: get(row, "currency")?,
         account_number: get(row, "account_number")?,
@@ -169,8 +171,8 @@ impl RecordColumns {
         self.kind.push(r.kind.as_str());
         self.id.push(r.id.clone());
         self.channel.push(r.kind.channel().as_str());
-        self.status.push(r.status.clone());
-        self.live.push(r.live);
+        self.status.push(r.status.as_str().to_string());
+        self.live.push(r.is_live());
         self.amount.push(r.amount);
         self.currency.push(r.currency.clone());
         self.account_number.push(r.account_number.clone());
