@@ -1,4 +1,4 @@
-//! The ops endpoints (`interfaces.md` §7, no auth): liveness, readiness and metrics. (The
+//! The ops endpoints (docs/operations.md, Health, metrics and OpenAPI, no auth): liveness, readiness and metrics. (The
 //! OpenAPI document, also an ops route, is served by `openapi`.)
 
 use actix_web::http::Method;

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use crate::secret::Secret;
 use crate::tls::TlsSubject;
 
-/// The defaults every layer starts from (the contract of `interfaces.md` §2, without the demo
+/// The defaults every layer starts from (the contract of docs/operations.md, Configuration, without the demo
 /// credentials, which live in `config/default.toml`).
 const BUILT_IN_DEFAULTS: &str = r#"
 [server]

@@ -1,4 +1,4 @@
-//! The benchmark command of issue 6 (`performance.md`): the release server as a separate process
+//! The benchmark command of issue 6 (docs/benchmark.md): the release server as a separate process
 //! on a temp store with generated accounts, driven scenario by scenario at C keep-alive
 //! connections by a small closed-loop load generator, every answer checked.
 //!
@@ -702,7 +702,7 @@ async fn search(bench: &mut Bench<'_>, next_payment_id: &Arc<AtomicU64>) -> Resu
         });
         return Ok(());
     }
-    // Both channels' records are in the search (interfaces.md §6), and all of them are from the run.
+    // Both channels' records are in the search (docs/operations.md, the postings search), and all of them are from the run.
     let s = scenarios::Search::new(request, orbipay + empayre);
     match s.check_answer(status, &answer) {
         Ok(a) => println!(

@@ -25,7 +25,7 @@ pub fn customer_reference(i: u64) -> String {
     format!("C-{i:08}")
 }
 
-/// One generated account as a JSON line of the accounts file (interfaces.md §3): USD, active,
+/// One generated account as a JSON line of the accounts file (docs/operations.md, Accounts file): USD, active,
 /// one profile, no payment limits of its own, an opening balance that small postings never exhaust.
 pub fn account_line(i: u64) -> String {
     let line = json!({

@@ -1,4 +1,4 @@
-//! Admin routes of the Empayre channel (`interfaces.md` §5): stored events, quarantine, and
+//! Admin routes of the Empayre channel (docs/operations.md, Admin API): stored events, quarantine, and
 //! unmatched payments with the operator's assignment of an account.
 
 use actix_web::http::Method;

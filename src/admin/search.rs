@@ -1,4 +1,4 @@
-//! The search model of `interfaces.md` §6 (the operations-search shape: paging,
+//! The search model of docs/operations.md, the postings search (the operations-search shape: paging,
 //! searchParameters, orderParameters), checked and turned into a `store::SearchQuery`.
 //! Every refusal names the JSON path of what is wrong.
 

@@ -1,4 +1,4 @@
-//! The command line (`interfaces.md` §1). Exit status: 0 success, 1 a failed check or
+//! The command line (docs/operations.md, Command line). Exit status: 0 success, 1 a failed check or
 //! operation, 2 bad usage or configuration. Errors are one line on stderr.
 
 mod empayre;

@@ -1,5 +1,5 @@
 //! `biller-inbox replay PATH... --target URL [--sign-key PEM]`: send fixture files
-//! (`interfaces.md` §4) to a running server and compare each answer with the fixture's
+//! (docs/operations.md, Fixture files) to a running server and compare each answer with the fixture's
 //! expectation.
 //!
 //! Every fixture is read and checked before the first request goes out, so an invalid file
@@ -217,7 +217,7 @@ fn load_fixture(path: &Path) -> Result<Fixture, Failure> {
     parse_fixture(name.clone(), &mut map).map_err(invalid)
 }
 
-/// The fixture format of `interfaces.md` §4, plus two optional keys: `description` (free text
+/// The fixture format of docs/operations.md, Fixture files, plus two optional keys: `description` (free text
 /// for readers) and, for Empayre, `signature` (a verbatim `Content-Signature` value, or `null`
 /// for none). Unknown keys are refused so a misspelt key cannot silently change a case.
 fn parse_fixture(name: String, map: &mut Map<String, Value>) -> Result<Fixture, String> {

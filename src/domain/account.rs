@@ -1,4 +1,4 @@
-//! Biller accounts and customer profiles, and the accounts file (`interfaces.md` §3) that
+//! Biller accounts and customer profiles, and the accounts file (docs/operations.md, Accounts file) that
 //! creates and updates them.
 //!
 //! The balance is held as `opening_balance + posted_delta`: the opening balance comes from the

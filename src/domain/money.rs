@@ -3,7 +3,7 @@
 //! Every amount in biller-inbox is a `rust_decimal::Decimal` (or an integer count of minor units
 //! at the edges, e.g. Empayre); never a float, so that `110.05 - 101.05` is exactly `9.00`.
 //! Both channels put amounts on the wire as strings, and answers must carry exactly the
-//! currency's number of decimals (`orbipay-mpa.md` §5.2: two for USD and EUR, none for JPY), so
+//! currency's number of decimals (docs/orbipay.md: two for USD and EUR, none for JPY), so
 //! the exponent table and the formatter live here, in one place.
 
 use rust_decimal::{Decimal, RoundingStrategy};

@@ -1,4 +1,4 @@
-//! The Empayre (Vality, ex-RBKmoney) webhook channel (`empayre-webhooks.md`): keys, the
+//! The Empayre (Vality, ex-RBKmoney) webhook channel (docs/empayre.md): keys, the
 //! `Content-Signature` check over the raw body, the event model, the sink and projections, and
 //! the client of the Empayre API (registration, reconciliation).
 

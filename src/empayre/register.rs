@@ -1,5 +1,5 @@
 //! `biller-inbox empayre register`: create the Empayre webhook of a shop and install the key it
-//! signs with (`empayre-webhooks.md` B1.10, B2, Part C).
+//! signs with (docs/empayre.md).
 //!
 //! The steps, each of which can stop the command before anything changes:
 //! 1. the key file must not hold a key the new webhook may not use (see [`KeyFile`]), unless

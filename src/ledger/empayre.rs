@@ -1,4 +1,4 @@
-//! Empayre projections (`empayre-webhooks.md` A4): payment and refund snapshots become records
+//! Empayre projections (docs/empayre.md): payment and refund snapshots become records
 //! of the same ledger as Orbipay, so credits, journal and invariant are shared.
 //!
 //! Snapshots carry the platform's state at the time of the event. Each record remembers the

@@ -46,7 +46,7 @@ pub fn refundable(payment: &Record, refunds: &[Record], except_id: Option<&str>)
     payment.amount - taken
 }
 
-/// The 422 codes of `orbipay-mpa.md` §5, which the Empayre side reuses for its own reasons.
+/// The 422 codes of docs/orbipay.md, which the Empayre side reuses for its own reasons.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BusinessCode {
     DuplicatePosting,

@@ -1,4 +1,4 @@
-//! The Orbipay posting rules (`orbipay-mpa.md` §5.3–5.5), in the order the spec gives them.
+//! The Orbipay posting rules (docs/orbipay.md), in the order the spec gives them.
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;

@@ -1,5 +1,5 @@
 //! EBPP authentication: `client-key` plus one complete credential set of that client
-//! (`orbipay-mpa.md` §1). Secrets are compared in constant time and never logged.
+//! (docs/orbipay.md). Secrets are compared in constant time and never logged.
 
 use actix_web::http::header::{HeaderMap, HeaderName};
 use subtle::ConstantTimeEq;

@@ -1,4 +1,4 @@
-//! The four EBPP routes (`orbipay-mpa.md`), by name and path.
+//! The four EBPP routes (docs/orbipay.md), by name and path.
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {
@@ -9,7 +9,7 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
-    /// Every EBPP route, in the order `orbipay-mpa.md` gives them.
+    /// Every EBPP route, in the order docs/orbipay.md gives them.
     pub const ALL: [Endpoint; 4] = [Self::Lookup, Self::Payment, Self::Reversal, Self::Refund];
 
     /// The route's path before `orbipay.base_path`.

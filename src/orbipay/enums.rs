@@ -1,4 +1,4 @@
-//! The closed value sets of the Orbipay EBPP posting wire (`orbipay-mpa.md` §3).
+//! The closed value sets of the Orbipay EBPP posting wire (docs/orbipay.md).
 //!
 //! EBPP enums are strict: a value outside the list is an `error_field`, never passed through.
 //! `status` drives the ledger (live or not), so it is a Rust enum; the other lists are only

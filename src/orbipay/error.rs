@@ -1,4 +1,4 @@
-//! Orbipay's wire errors (`orbipay-mpa.md` §2), mapped to status and envelope in one place.
+//! Orbipay's wire errors (docs/orbipay.md), mapped to status and envelope in one place.
 
 use actix_web::http::header::RETRY_AFTER;
 use actix_web::http::StatusCode;
@@ -50,7 +50,7 @@ impl OrbipayError {
         }
     }
 
-    /// The rejection cause of the request log (a closed set, `interfaces.md` §5).
+    /// The rejection cause of the request log (a closed set, docs/operations.md, Admin API).
     pub fn cause(&self) -> Option<&'static str> {
         Some(match self {
             Self::Unauthorized | Self::Forbidden => "unauthorized",

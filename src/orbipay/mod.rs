@@ -1,4 +1,4 @@
-//! The Orbipay EBPP channel (`orbipay-mpa.md`): authentication, wire formats, handlers, and the
+//! The Orbipay EBPP channel (docs/orbipay.md): authentication, wire formats, handlers, and the
 //! table of its four routes.
 
 pub mod auth;

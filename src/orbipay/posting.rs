@@ -1,4 +1,4 @@
-//! The Orbipay posting use case (`orbipay-mpa.md` §5.3–5.5, §6): a parsed payment, reversal or
+//! The Orbipay posting use case (docs/orbipay.md): a parsed payment, reversal or
 //! refund posting becomes a ledger command, the ledger decides it under the store's lock, and
 //! the store commits the change with the stored copy of the posting, durably.
 //!
@@ -267,7 +267,7 @@ fn insert_opt(map: &mut Map<String, Value>, key: &str, value: Option<Value>) {
     }
 }
 
-/// The stored copy of an accepted posting (`orbipay-mpa.md` §6), written in the posting's
+/// The stored copy of an accepted posting (docs/orbipay.md), written in the posting's
 /// commit. The body was sanitised by the wire parser: no CVV, PAN masked, no SSN.
 fn accepted_copy(
     endpoint: Endpoint,

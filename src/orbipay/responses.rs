@@ -1,4 +1,4 @@
-//! Answer bodies of the EBPP endpoints (`orbipay-mpa.md` §4, §5.3–5.5): every scalar a string,
+//! Answer bodies of the EBPP endpoints (docs/orbipay.md): every scalar a string,
 //! absent values omitted (never `""`), amounts with the currency's decimals.
 
 use chrono::{DateTime, Utc};

@@ -1,5 +1,5 @@
 //! The Orbipay EBPP request wire: parsing and validation of the four biller endpoints
-//! (`orbipay-mpa.md` §3, §4, §5.1). Validation only: no business rules, no storage.
+//! (docs/orbipay.md). Validation only: no business rules, no storage.
 //!
 //! EBPP sends every scalar as a JSON string (amounts too), treats `""` as "absent", nests the
 //! payment in `posting_info` (a bare object is accepted too) and expects every invalid field of a

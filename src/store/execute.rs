@@ -83,7 +83,7 @@ pub struct Writes {
     /// Record updates that move no money by themselves (refunds that follow their payment to
     /// the account an operator assigned).
     pub records: Vec<Record>,
-    /// The stored copy of an accepted EBPP posting (`orbipay-mpa.md` §6).
+    /// The stored copy of an accepted EBPP posting (docs/orbipay.md).
     pub accepted_copy: Option<Value>,
     /// A verified Empayre body. The backend assigns its `seq` at commit; its
     /// (source, eventID) becomes a duplicate from then on.

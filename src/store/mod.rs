@@ -108,7 +108,7 @@ pub trait Backend: Clone + Send + Sync + 'static {
         account_number: &str,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<JournalEntry>, StoreError>> + Send;
-    /// The postings search of `interfaces.md` §6.
+    /// The postings search of docs/operations.md, the postings search.
     fn search(&self, query: &SearchQuery) -> impl Future<Output = Result<SearchPage, StoreError>> + Send;
     /// Records received at or after `since`, in receive order, after `cursor`, at most `limit`.
     fn records_received(

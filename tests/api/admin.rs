@@ -747,7 +747,7 @@ async fn metrics_move_after_traffic() {
     );
 }
 
-/// Every route the server registers, as `interfaces.md` names them (method, OpenAPI path). A new
+/// Every route the server registers, as docs/operations.md names them (method, OpenAPI path). A new
 /// route goes here too: the test below checks both ways between this list and `/openapi.json`.
 const ROUTES: [(&str, &str); 23] = [
     ("get", "/health/live"),

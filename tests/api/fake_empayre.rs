@@ -1,5 +1,5 @@
 //! A fake Empayre API for the tests: an HTTP server on port 0 inside the test process that
-//! implements the subset biller-inbox calls (`empayre-webhooks.md` Part C) the way the reference
+//! implements the subset biller-inbox calls (the Empayre API subset in docs/empayre.md) the way the reference
 //! (Empayre Payment API 2.0.1) describes it:
 //!
 //! - every call needs `Authorization: Bearer <token>` (401 `{"message"}` otherwise) and an

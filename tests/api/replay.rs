@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::helpers::*;
 
-/// Every error code of `orbipay-mpa.md` §2 a client can provoke (`error_processing` is a 5xx).
+/// Every error code of docs/orbipay.md a client can provoke (`error_processing` is a 5xx).
 const ORBIPAY_CODES: [&str; 14] = [
     "error_field",
     "error_unauthorized",
@@ -71,7 +71,7 @@ async fn demo_server(dir: &Path) -> ServerProcess {
 }
 
 /// The ledger the corpus implies, computed from the fixture files alone by the rule of
-/// `orbipay-mpa.md` §5.2 and `empayre-webhooks.md` A4:
+/// docs/orbipay.md and docs/empayre.md:
 /// `balance = opening − Σ live payments + Σ live refunds of live payments`, Empayre captures and
 /// succeeded refunds joining the same sums. Only fixtures that expect 200 (and, for Empayre, the
 /// answer `stored`) change anything; every refusal leaves the store as it was.

@@ -1,4 +1,4 @@
-//! The client for the Empayre API calls biller-inbox makes (`empayre-webhooks.md` Part C):
+//! The client for the Empayre API calls biller-inbox makes (the Empayre API subset in docs/empayre.md):
 //! `getWebhooks`, `createWebhook`, `searchPayments`, `searchRefunds`, `getInvoiceByID`.
 //!
 //! Every request carries `Authorization: Bearer <api_token>`, a fresh `X-Request-ID` (32 hex

@@ -1,4 +1,4 @@
-//! The answers of the Empayre API calls biller-inbox makes (`empayre-webhooks.md` Part C), read
+//! The answers of the Empayre API calls biller-inbox makes (the Empayre API subset in docs/empayre.md), read
 //! field by field against the shape we rely on.
 //!
 //! Every field the reconciliation or the registration uses is checked here: present when we need

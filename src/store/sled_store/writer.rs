@@ -77,7 +77,7 @@ impl<'a> Writer<'a> {
         self.staged.put_record(record);
     }
 
-    /// Stages the stored copy of an accepted posting (`orbipay-mpa.md` §6); it commits with the
+    /// Stages the stored copy of an accepted posting (docs/orbipay.md); it commits with the
     /// posting's change.
     fn stage_accepted_copy(&mut self, entry: &serde_json::Value) -> Result<(), StoreError> {
         let id = self.store.next_id()?;
