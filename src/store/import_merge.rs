@@ -1,4 +1,4 @@
-//! What an accounts import does to what is stored, decided without I/O (`interfaces.md` §3):
+//! What an accounts import does to what is stored, decided without I/O (docs/operations.md, Accounts file):
 //! a new account opens with its `current_balance`; an existing one keeps its live balance
 //! unless the entry says `reset_balance`; a profile listed under several accounts is merged
 //! (its data from the last entry that lists it, its accounts from all of them); a profile no

@@ -1,4 +1,4 @@
-//! The postings search (`interfaces.md` §6) as SQL over `records`: the window on the
+//! The postings search (docs/operations.md, the postings search) as SQL over `records`: the window on the
 //! `records_received` index, the filters as conditions, the order with the same tie-break the
 //! sled backend uses (receive time, kind, id, in the first order's direction; text compares
 //! byte-wise, as the columns are `COLLATE "C"`), and the total from a count over the same
