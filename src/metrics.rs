@@ -76,6 +76,11 @@ impl Metrics {
     }
 
     pub fn rejection(&self, cause: &'static str) {
+        // The document lists the causes `/admin/rejections` can show; a new one goes there first.
+        debug_assert!(
+            crate::admin::feeds::REJECTION_CAUSES.contains(&cause),
+            "rejection cause {cause} is not in admin::feeds::REJECTION_CAUSES"
+        );
         bump(&self.rejections, cause);
     }
 

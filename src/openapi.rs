@@ -81,6 +81,43 @@ macro_rules! hand_written {
 }
 pub(crate) use hand_written;
 
+/// The schema of a string field whose values are a closed set of the code's (a kind, a channel,
+/// a status, a cause): `enum` lists them, so a client (and the gate) knows every value it can
+/// get. `nullable` adds `null`, for a field that is null on the wire when unknown. Use it with
+/// `#[schema(schema_with = ...)]` and the values from the code (`wire_names!`), never retyped.
+pub fn string_enum<'a>(
+    description: &str,
+    values: impl IntoIterator<Item = &'a str>,
+    nullable: bool,
+) -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{SchemaType, Type};
+    let mut values: Vec<serde_json::Value> = values.into_iter().map(serde_json::Value::from).collect();
+    let schema_type = if nullable {
+        values.push(serde_json::Value::Null);
+        SchemaType::from_iter([Type::String, Type::Null])
+    } else {
+        SchemaType::Type(Type::String)
+    };
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(schema_type)
+        .enum_values(Some(values))
+        .description(Some(description))
+        .build()
+}
+
+/// The wire names (`as_str`) of the listed variants of a closed enum, for [`string_enum`]. The
+/// list is checked to be complete: a variant added to the enum and not listed here does not
+/// compile, so the document cannot miss a value the service sends.
+macro_rules! wire_names {
+    ($ty:ident { $($variant:ident),+ $(,)? }) => {{
+        let _every_variant_is_listed = |v: $ty| match v {
+            $($ty::$variant => (),)+
+        };
+        [$($ty::$variant.as_str(),)+]
+    }};
+}
+pub(crate) use wire_names;
+
 /// Every hand-written schema, by its name under `components/schemas`.
 fn hand_written_schemas() -> Vec<(&'static str, serde_json::Value)> {
     let mut all = crate::orbipay::request_schema::request_schemas();
@@ -148,6 +185,46 @@ mod tests {
         for (name, _) in hand_written_schemas() {
             assert!(schemas.contains_key(name), "{name}");
         }
+    }
+
+    /// Fields whose values are a closed set of the code's are enums in the document, with
+    /// exactly the values the code spells.
+    #[test]
+    fn closed_sets_are_documented_as_enums() {
+        use crate::domain::account::{AccountStatus, ProfileStatus};
+        use crate::ledger::{Channel, Origin, RecordKind};
+        use serde_json::json;
+        let doc = document_json(&Settings::defaults());
+        let values = |schema: &str, field: &str| -> Vec<String> {
+            let property = &doc["components"]["schemas"][schema]["properties"][field];
+            property["enum"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{schema}.{field} is not an enum: {property}"))
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        };
+        for (schema, field) in [("RecordView", "origin"), ("HistoryView", "origin"), ("JournalEntryView", "origin")] {
+            assert_eq!(values(schema, field), ["webhook", "reconcile"], "{schema}.{field}");
+            assert!(values(schema, field).iter().all(|v| Origin::parse(v).is_some()));
+        }
+        for (schema, field) in [("RecordView", "kind"), ("JournalEntryView", "kind")] {
+            let kinds = values(schema, field);
+            assert_eq!(kinds.len(), 4, "{schema}.{field}");
+            assert!(kinds.iter().all(|v| RecordKind::parse(v).is_some()));
+        }
+        assert_eq!(values("RecordView", "channel"), ["orbipay", "empayre"]);
+        assert!(values("JournalEntryView", "channel").iter().all(|v| Channel::parse(v).is_some()));
+        assert_eq!(values("AccountView", "status").len(), 6);
+        assert!(values("AccountView", "status").iter().all(|v| AccountStatus::parse(v).is_some()));
+        assert!(values("ProfileView", "status").iter().all(|v| ProfileStatus::parse(v).is_some()));
+        assert_eq!(values("LookupAccount", "status"), ["active", "inactive", "incollections", "inbankruptcy"]);
+        assert_eq!(values("PaymentPostingResult", "status").len(), 8);
+        assert_eq!(values("UnmatchedItem", "reason"), ["no_account", "unknown_account", "currency_mismatch"]);
+        assert_eq!(values("RejectionItem", "cause").len(), crate::admin::feeds::REJECTION_CAUSES.len());
+        let cause = &doc["components"]["schemas"]["RejectionItem"]["properties"]["cause"];
+        assert_eq!(cause["type"], json!(["string", "null"]), "a stored rejection may lack its cause");
+        assert_eq!(values("Health", "failed_check"), crate::ops::FAILED_CHECKS);
     }
 
     /// The guard's answers are on every admin operation, whatever its own attribute lists.

@@ -31,13 +31,43 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     ));
 }
 
+/// What a path that no route serves gets, whatever the method: 404 with a JSON body in the
+/// operator API's format, `{"code": "not_found", "message": "no such route", "field":
+/// "(path)"}`, so a client that mistyped a path (or a base path) reads why rather than an empty
+/// answer. `/admin/...` and `/console/...` answer their own 404s (their scopes' defaults), and a
+/// known path with another method answers 405 (`http::resource`); this is the server's default
+/// for everything else.
+pub async fn unknown_path() -> Result<HttpResponse, AdminError> {
+    Err(AdminError::not_found("(path)", "no such route"))
+}
+
+/// Every check `/health/ready` can name as failing: the backends' (`store::NotReady`) and the
+/// drain's.
+pub const FAILED_CHECKS: [&str; 4] = ["store_write", "disk_free", "database", "draining"];
+
+fn health_status_schema() -> utoipa::openapi::Object {
+    crate::openapi::string_enum(
+        "live (GET /health/live), ready, or not_ready",
+        ["live", "ready", "not_ready"],
+        false,
+    )
+}
+
+fn failed_check_schema() -> utoipa::openapi::Object {
+    crate::openapi::string_enum(
+        "When not ready: store_write or disk_free (sled), database (PostgreSQL), or draining (the \
+         server is stopping)",
+        FAILED_CHECKS,
+        false,
+    )
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Health {
-    /// live, ready or not_ready.
+    #[schema(schema_with = health_status_schema)]
     pub status: String,
-    /// When not ready: store_write or disk_free (sled), database (PostgreSQL), or draining (the
-    /// server is stopping).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = failed_check_schema)]
     pub failed_check: Option<String>,
     /// What an operator must know while the service runs: `unsafe_commit: ...` when the
     /// database does not make commits crash-safe and `store.postgres.allow_unsafe_commit`
@@ -85,6 +115,7 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
             })
         }
         Err(NotReady { check, detail }) => {
+            debug_assert!(FAILED_CHECKS.contains(&check), "{check} is not in ops::FAILED_CHECKS");
             tracing::warn!(check, %detail, "readiness check failed");
             check
         }

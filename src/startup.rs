@@ -249,6 +249,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &web::Data<AppState>) {
     crate::orbipay::routes::configure(cfg, &state.settings.orbipay.base_path);
     crate::empayre::routes::configure(cfg, &state.settings.empayre.path);
     crate::console::configure(cfg, state);
+    cfg.default_service(web::to(crate::ops::unknown_path));
 }
 
 /// Imports `seed.accounts_file` when the store has no accounts yet (the demo set-up).

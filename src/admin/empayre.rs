@@ -100,8 +100,31 @@ pub struct EventDetail {
     pub request_id: String,
     /// The body exactly as received.
     pub body: String,
-    /// text (UTF-8) or base64.
+    #[schema(schema_with = body_encoding_schema)]
     pub body_encoding: String,
+}
+
+/// How a stored body is shown (`StoredEvent::body_from`).
+fn body_encoding_schema() -> utoipa::openapi::Object {
+    crate::openapi::string_enum(
+        "text: the body as it came (UTF-8); base64: the bytes were not UTF-8",
+        ["text", "base64"],
+        false,
+    )
+}
+
+fn unmatched_reason_schema() -> utoipa::openapi::Object {
+    use crate::ledger::empayre::UnmatchedReason;
+    crate::openapi::string_enum(
+        "no_account: the event names no account; unknown_account: it names one the biller does \
+         not have; currency_mismatch: the account keeps another currency",
+        crate::openapi::wire_names!(UnmatchedReason {
+            NoAccount,
+            UnknownAccount,
+            CurrencyMismatch
+        }),
+        false,
+    )
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -119,6 +142,7 @@ pub struct QuarantineItem {
     pub reason: Option<String>,
     pub body_sha256: String,
     pub body: String,
+    #[schema(schema_with = body_encoding_schema)]
     pub body_encoding: String,
 }
 
@@ -139,7 +163,7 @@ pub struct UnmatchedItem {
     pub status: Option<String>,
     pub amount: String,
     pub currency: String,
-    /// no_account, unknown_account or currency_mismatch.
+    #[schema(schema_with = unmatched_reason_schema)]
     pub reason: String,
     pub received_at: String,
 }
@@ -198,7 +222,7 @@ fn event_filter(query: &ListQuery) -> Result<EventFilter, AdminError> {
     ),
     responses(
         (status = 200, description = "The events", body = EventList),
-        (status = 400, description = "Bad parameter", body = ErrorBody),
+        (status = 400, description = "`bad_value`: `status` is not stored or quarantined, `after` or `limit` is not a whole number in its range, or a parameter is given twice (`field` names it); `malformed`: the query string cannot be decoded", body = ErrorBody),
         (status = 401, description = "No or wrong bearer token", body = ErrorBody),
         (status = 429, description = "Too many failed authentications from this address within a minute (too_many_requests); no token was checked", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds until this address may authenticate again"))),
     ),
@@ -222,7 +246,7 @@ pub async fn events(req: HttpRequest, state: web::Data<AppState>) -> Result<Http
     ),
     responses(
         (status = 200, description = "The event", body = EventDetail),
-        (status = 400, description = "event_id is not an integer", body = ErrorBody),
+        (status = 400, description = "`bad_value`: `event_id` is not an integer (`field` is `event_id`)", body = ErrorBody),
         (status = 401, description = "No or wrong bearer token", body = ErrorBody),
         (status = 429, description = "Too many failed authentications from this address within a minute (too_many_requests); no token was checked", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds until this address may authenticate again"))),
         (status = 404, description = "No such event", body = ErrorBody),
@@ -256,7 +280,7 @@ pub async fn event(state: web::Data<AppState>, path: web::Path<(String, String)>
     params(("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "At most this many, 1–1000 (default 100)")),
     responses(
         (status = 200, description = "The quarantined bodies", body = QuarantineList),
-        (status = 400, description = "Bad limit (bad_value, field limit)", body = ErrorBody),
+        (status = 400, description = "`bad_value`: `limit` is not a whole number from 1 to 1000, or is given twice (`field` is `limit`); `malformed`: the query string cannot be decoded", body = ErrorBody),
         (status = 401, description = "No or wrong bearer token", body = ErrorBody),
         (status = 429, description = "Too many failed authentications from this address within a minute (too_many_requests); no token was checked", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds until this address may authenticate again"))),
     ),
@@ -322,7 +346,7 @@ pub async fn unmatched_list(store: &Store) -> Result<UnmatchedList, AdminError> 
     request_body = AssignRequest,
     responses(
         (status = 200, description = "Assigned and applied", body = AssignResult),
-        (status = 400, description = "Unknown account or another currency", body = ErrorBody),
+        (status = 400, description = "`malformed`: the body is not a JSON object with a string `account_number`; `bad_value`: no such account, or the account keeps another currency (`field` is `account_number`)", body = ErrorBody),
         (status = 401, description = "No or wrong bearer token", body = ErrorBody),
         (status = 429, description = "Too many failed authentications from this address within a minute (too_many_requests); no token was checked", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds until this address may authenticate again"))),
         (status = 404, description = "No unmatched payment with this key", body = ErrorBody),

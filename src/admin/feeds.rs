@@ -45,16 +45,46 @@ pub struct JournalPage {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RejectionItem {
     pub at: Option<String>,
-    /// orbipay, empayre or admin (a wrong admin token or console sign-in).
+    #[schema(schema_with = rejection_channel_schema)]
     pub channel: Option<String>,
     pub endpoint: Option<String>,
-    /// unauthorized, throttled (429: too many failed authentications from the address),
-    /// signature_invalid, signature_missing, payload_too_large, malformed, validation or
-    /// business_rule.
+    #[schema(schema_with = rejection_cause_schema)]
     pub cause: Option<String>,
     /// The error code the caller got.
     pub code: Option<String>,
     pub request_id: Option<String>,
+}
+
+/// Every cause a refusal is logged with (the channels' handlers and the admin guard name them;
+/// `/metrics` counts rejections by the same names).
+pub const REJECTION_CAUSES: [&str; 8] = [
+    "unauthorized",
+    "throttled",
+    "signature_invalid",
+    "signature_missing",
+    "payload_too_large",
+    "malformed",
+    "validation",
+    "business_rule",
+];
+
+fn rejection_cause_schema() -> utoipa::openapi::Object {
+    crate::openapi::string_enum(
+        "Why it was refused: unauthorized, throttled (429: too many failed authentications from \
+         the address), signature_invalid, signature_missing, payload_too_large, malformed, \
+         validation or business_rule",
+        REJECTION_CAUSES,
+        true,
+    )
+}
+
+fn rejection_channel_schema() -> utoipa::openapi::Object {
+    use crate::ledger::Channel;
+    crate::openapi::string_enum(
+        "orbipay, empayre or admin (a wrong admin token or console sign-in)",
+        crate::openapi::wire_names!(Channel { Orbipay, Empayre, Admin }),
+        true,
+    )
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -134,7 +164,7 @@ impl ListQuery {
     ),
     responses(
         (status = 200, description = "The entries and the next cursor", body = JournalPage),
-        (status = 400, description = "Bad after or limit", body = ErrorBody),
+        (status = 400, description = "`bad_value`: `after` or `limit` is not a whole number in its range, or is given twice (`field` names it, the message gives the range); `malformed`: the query string cannot be decoded", body = ErrorBody),
         (status = 401, description = "No or wrong bearer token", body = ErrorBody),
         (status = 429, description = "Too many failed authentications from this address within a minute (too_many_requests); no token was checked", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds until this address may authenticate again"))),
     ),
@@ -161,7 +191,7 @@ pub async fn journal(req: HttpRequest, state: web::Data<AppState>) -> Result<Htt
     params(("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "At most this many, 1–1000 (default 100)")),
     responses(
         (status = 200, description = "The refused requests", body = RejectionList),
-        (status = 400, description = "Bad limit", body = ErrorBody),
+        (status = 400, description = "`bad_value`: `limit` is not a whole number from 1 to 1000, or is given twice (`field` is `limit`); `malformed`: the query string cannot be decoded", body = ErrorBody),
         (status = 401, description = "No or wrong bearer token", body = ErrorBody),
         (status = 429, description = "Too many failed authentications from this address within a minute (too_many_requests); no token was checked", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds until this address may authenticate again"))),
     ),

@@ -7,20 +7,107 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
-use crate::domain::account::{Account, Profile};
+use crate::domain::account::{Account, AccountStatus, Profile, ProfileStatus};
 use crate::domain::money::{currency_exponent, format_amount};
 use crate::http::rfc3339;
-use crate::ledger::{JournalEntry, Record};
+use crate::ledger::{Channel, JournalEntry, Origin, Record, RecordKind};
+use crate::openapi::{string_enum, wire_names};
 use crate::store::{ImportSummary, Store, StoreError};
+
+// ---- The closed sets of values these views show, as the document lists them ----
+
+fn record_kinds() -> [&'static str; 4] {
+    wire_names!(RecordKind {
+        Payment,
+        Refund,
+        EmpayrePayment,
+        EmpayreRefund
+    })
+}
+
+pub(crate) fn record_kind_schema() -> utoipa::openapi::Object {
+    string_enum(
+        "payment and refund: EBPP postings; empayre-payment and empayre-refund: from Empayre",
+        record_kinds(),
+        false,
+    )
+}
+
+/// A record's channel is its kind's (never `admin`).
+fn record_channel_schema() -> utoipa::openapi::Object {
+    let mut channels: Vec<&str> = record_kinds()
+        .into_iter()
+        .filter_map(RecordKind::parse)
+        .map(|k| k.channel().as_str())
+        .collect();
+    channels.dedup();
+    string_enum("The channel the record came through", channels, false)
+}
+
+fn journal_channel_schema() -> utoipa::openapi::Object {
+    string_enum(
+        "Who made the change: orbipay, empayre, or admin (an operator's assignment)",
+        wire_names!(Channel { Orbipay, Empayre, Admin }),
+        false,
+    )
+}
+
+fn origins() -> [&'static str; 2] {
+    wire_names!(Origin { Webhook, Reconcile })
+}
+
+fn record_origin_schema() -> utoipa::openapi::Object {
+    string_enum(
+        "For an Empayre record: the path that made its newest step (absent for EBPP records, and \
+         after an operator's assignment)",
+        origins(),
+        false,
+    )
+}
+
+fn step_origin_schema() -> utoipa::openapi::Object {
+    string_enum("For an Empayre record: the path that made this step", origins(), false)
+}
+
+fn journal_origin_schema() -> utoipa::openapi::Object {
+    string_enum("For an Empayre projection: the path that applied it", origins(), false)
+}
+
+pub(crate) fn account_status_schema() -> utoipa::openapi::Object {
+    string_enum(
+        "The account's status",
+        wire_names!(AccountStatus {
+            Active,
+            Inactive,
+            Incollections,
+            Inbankruptcy,
+            Closed,
+            Repair
+        }),
+        false,
+    )
+}
+
+pub(crate) fn profile_status_schema() -> utoipa::openapi::Object {
+    string_enum(
+        "The profile's status",
+        wire_names!(ProfileStatus { Active, Suspended, Revoked }),
+        false,
+    )
+}
 
 /// A payment or refund of either channel, with its status history.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct RecordView {
-    /// payment, refund, empayre-payment or empayre-refund.
+    #[schema(schema_with = record_kind_schema)]
     pub kind: String,
     pub id: String,
-    /// orbipay or empayre.
+    #[schema(schema_with = record_channel_schema)]
     pub channel: String,
+    /// The channel's own word: an EBPP posting status (scheduled, cancelled, processing,
+    /// processed, returned, declined, disputed, error) for payment and refund, Empayre's payment
+    /// or refund status for the others (kept as Empayre sent it, so a status Empayre adds later
+    /// is shown as it is).
     pub status: String,
     /// Whether the record moves the balance in its current status.
     pub live: bool,
@@ -38,9 +125,8 @@ pub struct RecordView {
     pub client_key: Option<String>,
     pub received_at: String,
     pub updated_at: String,
-    /// For an Empayre record: the path that made its newest step, `webhook` or `reconcile`
-    /// (absent for Orbipay records, and after an operator's assignment).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = record_origin_schema)]
     pub origin: Option<String>,
     pub history: Vec<HistoryView>,
     /// Channel details kept on the record (return_code, fee, Empayre ids, ...).
@@ -53,8 +139,8 @@ pub struct HistoryView {
     pub status: String,
     pub at: String,
     pub request_id: String,
-    /// For an Empayre record: `webhook` or `reconcile`, the path that made this step.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = step_origin_schema)]
     pub origin: Option<String>,
 }
 
@@ -100,8 +186,9 @@ pub struct JournalEntryView {
     /// Starts at 1, no gaps.
     pub seq: u64,
     pub at: String,
-    /// orbipay, empayre or admin.
+    #[schema(schema_with = journal_channel_schema)]
     pub channel: String,
+    #[schema(schema_with = record_kind_schema)]
     pub kind: String,
     pub record_id: String,
     pub account_number: String,
@@ -109,8 +196,8 @@ pub struct JournalEntryView {
     /// Signed balance change, e.g. "-101.05".
     pub delta: String,
     pub balance_after: String,
-    /// For an Empayre projection: `webhook` or `reconcile`, the path that applied it.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = journal_origin_schema)]
     pub origin: Option<String>,
 }
 
@@ -159,7 +246,7 @@ pub struct AccountView {
     pub customer_account_reference: Option<String>,
     pub account_holder_name: Option<String>,
     pub nickname: Option<String>,
-    /// active, inactive, incollections, inbankruptcy, closed or repair.
+    #[schema(schema_with = account_status_schema)]
     pub status: String,
     pub currency: String,
     pub warning: Option<String>,
@@ -216,7 +303,7 @@ pub struct ProfileView {
     pub last_name: Option<String>,
     pub email: Option<String>,
     pub home_phone: Option<String>,
-    /// active, suspended or revoked.
+    #[schema(schema_with = profile_status_schema)]
     pub status: String,
     pub warning: Option<String>,
     #[schema(value_type = Option<Object>)]

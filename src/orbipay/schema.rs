@@ -42,12 +42,52 @@ pub enum SharedErrors {
     Unavailable(OrbipayErrors),
 }
 
+fn has_more_results_schema() -> utoipa::openapi::Object {
+    crate::openapi::string_enum("Whether more profiles matched than are listed", ["true", "false"], false)
+}
+
+/// EBPP knows four account statuses; closed and repair accounts are shown as inactive
+/// (`AccountStatus::as_ebpp`).
+fn ebpp_account_status_schema() -> utoipa::openapi::Object {
+    use crate::domain::account::AccountStatus;
+    let mut statuses: Vec<&str> = Vec::new();
+    for status in crate::openapi::wire_names!(AccountStatus {
+        Active,
+        Inactive,
+        Incollections,
+        Inbankruptcy,
+        Closed,
+        Repair
+    })
+    .into_iter()
+    .filter_map(AccountStatus::parse)
+    .map(AccountStatus::as_ebpp)
+    {
+        if !statuses.contains(&status) {
+            statuses.push(status);
+        }
+    }
+    crate::openapi::string_enum(
+        "active, inactive, incollections or inbankruptcy (a closed or repair account is shown as inactive)",
+        statuses,
+        false,
+    )
+}
+
+fn posting_status_schema() -> utoipa::openapi::Object {
+    crate::openapi::string_enum(
+        "The posting's status as stored (the one posted, or returned after a reversal)",
+        crate::domain::status::PostingStatus::ALL.map(|s| s.as_str()),
+        false,
+    )
+}
+
 /// The EBPP list envelope of a lookup (every scalar a string).
 #[derive(Serialize, ToSchema)]
 pub struct LookupAnswer {
     pub list: Vec<LookupProfile>,
     pub total_results_count: String,
-    /// "true" or "false".
+    #[schema(schema_with = has_more_results_schema)]
     pub has_more_results: String,
 }
 
@@ -59,6 +99,7 @@ pub struct LookupProfile {
     pub last_name: Option<String>,
     pub email: Option<String>,
     pub home_phone: Option<String>,
+    #[schema(schema_with = crate::admin::views::profile_status_schema)]
     pub status: String,
     #[schema(value_type = Option<Object>)]
     pub address: Option<serde_json::Value>,
@@ -76,7 +117,7 @@ pub struct LookupAccount {
     pub customer_account_reference: Option<String>,
     pub account_holder_name: Option<String>,
     pub nickname: Option<String>,
-    /// active, inactive, incollections or inbankruptcy.
+    #[schema(schema_with = ebpp_account_status_schema)]
     pub status: String,
     pub currency_code3d: String,
     pub current_balance: String,
@@ -116,6 +157,7 @@ pub struct PaymentPostingResult {
     pub id: String,
     pub payment_reference: Option<String>,
     pub confirmation_number: Option<String>,
+    #[schema(schema_with = posting_status_schema)]
     pub status: String,
     pub account_number: Option<String>,
     pub amount: String,
@@ -135,6 +177,7 @@ pub struct RefundPostingResult {
     pub id: String,
     pub refund_reference: Option<String>,
     pub confirmation_number: Option<String>,
+    #[schema(schema_with = posting_status_schema)]
     pub status: String,
     pub source_payment_id: Option<String>,
     pub account_number: Option<String>,

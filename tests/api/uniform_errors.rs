@@ -219,6 +219,107 @@ async fn another_method_gets_405_with_allow_in_the_routes_format() {
     assert_eq!(r.status(), 401);
 }
 
+/// Every query parameter of every admin route, sent with values a client gets wrong: each
+/// answer's status is one the route documents, and a 400 names its code in that status's
+/// description (`bad_value`, `malformed`). Routes added later are covered from the document.
+#[tokio::test]
+async fn refusals_of_bad_query_values_are_documented() {
+    let app = spawn_app().await;
+    let doc: Value = app
+        .client
+        .get(format!("{}/openapi.json", app.address))
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+    let bad_values = ["", "x", "-1", "0", "1.5", "99999999999999999999", "%ff", "1&limit=2&after=2&status=2&source=2"];
+    let mut tried = 0;
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        let Some(op) = item.get("get").filter(|_| path.starts_with("/admin/")) else {
+            continue;
+        };
+        let params = op["parameters"].as_array().cloned().unwrap_or_default();
+        // Path parameters at their examples, so the route itself is reached.
+        let mut concrete = path.clone();
+        for p in params.iter().filter(|p| p["in"] == "path") {
+            let name = p["name"].as_str().expect("name");
+            let example = match &p["example"] {
+                Value::String(s) => s.clone(),
+                Value::Null => "x".to_string(),
+                other => other.to_string(),
+            };
+            concrete = concrete.replace(&format!("{{{name}}}"), &example);
+        }
+        for p in params.iter().filter(|p| p["in"] == "query") {
+            let name = p["name"].as_str().expect("name");
+            for bad in bad_values {
+                let url = format!("{concrete}?{name}={bad}");
+                let (status, body) = app.admin_get(&url).await;
+                let documented = &op["responses"][status.to_string()];
+                assert!(documented.is_object(), "GET {url} answered {status}, not documented: {body}");
+                if status == 400 {
+                    let code = body["code"].as_str().unwrap_or_default();
+                    let description = documented["description"].as_str().unwrap_or_default();
+                    assert!(
+                        description.contains(&format!("`{code}`")),
+                        "GET {url}: code {code} is not named in the 400's description {description:?}"
+                    );
+                }
+                tried += 1;
+            }
+        }
+    }
+    assert!(tried >= 80, "{tried} requests");
+}
+
+/// A path no route serves answers 404 with a JSON body in the operator format, whatever the
+/// method; the admin API and the console keep their own 404s, and a known path with another
+/// method still answers 405.
+#[tokio::test]
+async fn an_unknown_path_gets_a_json_404() {
+    let app = spawn_app().await;
+    for (method, path) in [
+        (Method::GET, "/"),
+        (Method::GET, "/nope"),
+        (Method::POST, "/paymentpostings"),
+        (Method::DELETE, "/health"),
+        (Method::PUT, "/health/live/x"),
+        (Method::GET, "/empayre"),
+        (Method::GET, "/openapi.yaml"),
+    ] {
+        let r = app
+            .client
+            .request(method.clone(), format!("{}{path}", app.address))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(r.status(), 404, "{method} {path}");
+        let content_type = r.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_string);
+        assert_eq!(content_type.as_deref(), Some("application/json"), "{method} {path}");
+        let body: Value = r.json().await.unwrap_or(Value::Null);
+        assert_eq!(
+            body,
+            json!({"code": "not_found", "message": "no such route", "field": "(path)"}),
+            "{method} {path}"
+        );
+    }
+    // The admin API's own unknown route (behind its token) and the console's 404 page.
+    let (status, body) = app.admin_get("/admin/nope").await;
+    assert_eq!((status, body["code"].clone()), (404, json!("not_found")), "{body}");
+    let r = app.client.get(format!("{}/admin/nope", app.address)).send().await.expect("sent");
+    assert_eq!(r.status(), 401, "the admin scope authenticates before it says 404");
+    let r = app.client.get(format!("{}/console/nope", app.address)).send().await.expect("sent");
+    assert_eq!(r.status(), 404);
+    let content_type = r.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    assert!(content_type.starts_with("text/html"), "{content_type}");
+    // A known path with another method: still 405 with Allow.
+    let r = app.client.delete(format!("{}/health/live", app.address)).send().await.expect("sent");
+    assert_eq!(r.status(), 405);
+    assert_eq!(r.headers().get("allow").and_then(|v| v.to_str().ok()), Some("GET"));
+}
+
 /// serde's derive takes a struct from an array of its fields in order; the admin API takes JSON
 /// objects only, where its model has objects (found by schemathesis: `"paging": [null, null]`
 /// answered 200).
