@@ -204,7 +204,11 @@ mod tests {
                 .filter_map(|v| v.as_str().map(str::to_string))
                 .collect()
         };
-        for (schema, field) in [("RecordView", "origin"), ("HistoryView", "origin"), ("JournalEntryView", "origin")] {
+        for (schema, field) in [
+            ("RecordView", "origin"),
+            ("HistoryView", "origin"),
+            ("JournalEntryView", "origin"),
+        ] {
             assert_eq!(values(schema, field), ["webhook", "reconcile"], "{schema}.{field}");
             assert!(values(schema, field).iter().all(|v| Origin::parse(v).is_some()));
         }
@@ -214,16 +218,35 @@ mod tests {
             assert!(kinds.iter().all(|v| RecordKind::parse(v).is_some()));
         }
         assert_eq!(values("RecordView", "channel"), ["orbipay", "empayre"]);
-        assert!(values("JournalEntryView", "channel").iter().all(|v| Channel::parse(v).is_some()));
+        assert!(values("JournalEntryView", "channel")
+            .iter()
+            .all(|v| Channel::parse(v).is_some()));
         assert_eq!(values("AccountView", "status").len(), 6);
-        assert!(values("AccountView", "status").iter().all(|v| AccountStatus::parse(v).is_some()));
-        assert!(values("ProfileView", "status").iter().all(|v| ProfileStatus::parse(v).is_some()));
-        assert_eq!(values("LookupAccount", "status"), ["active", "inactive", "incollections", "inbankruptcy"]);
+        assert!(values("AccountView", "status")
+            .iter()
+            .all(|v| AccountStatus::parse(v).is_some()));
+        assert!(values("ProfileView", "status")
+            .iter()
+            .all(|v| ProfileStatus::parse(v).is_some()));
+        assert_eq!(
+            values("LookupAccount", "status"),
+            ["active", "inactive", "incollections", "inbankruptcy"]
+        );
         assert_eq!(values("PaymentPostingResult", "status").len(), 8);
-        assert_eq!(values("UnmatchedItem", "reason"), ["no_account", "unknown_account", "currency_mismatch"]);
-        assert_eq!(values("RejectionItem", "cause").len(), crate::admin::feeds::REJECTION_CAUSES.len());
+        assert_eq!(
+            values("UnmatchedItem", "reason"),
+            ["no_account", "unknown_account", "currency_mismatch"]
+        );
+        assert_eq!(
+            values("RejectionItem", "cause").len(),
+            crate::admin::feeds::REJECTION_CAUSES.len()
+        );
         let cause = &doc["components"]["schemas"]["RejectionItem"]["properties"]["cause"];
-        assert_eq!(cause["type"], json!(["string", "null"]), "a stored rejection may lack its cause");
+        assert_eq!(
+            cause["type"],
+            json!(["string", "null"]),
+            "a stored rejection may lack its cause"
+        );
         assert_eq!(values("Health", "failed_check"), crate::ops::FAILED_CHECKS);
     }
 

@@ -82,7 +82,11 @@ fn rejection_channel_schema() -> utoipa::openapi::Object {
     use crate::ledger::Channel;
     crate::openapi::string_enum(
         "orbipay, empayre or admin (a wrong admin token or console sign-in)",
-        crate::openapi::wire_names!(Channel { Orbipay, Empayre, Admin }),
+        crate::openapi::wire_names!(Channel {
+            Orbipay,
+            Empayre,
+            Admin
+        }),
         true,
     )
 }

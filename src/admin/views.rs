@@ -47,7 +47,11 @@ fn record_channel_schema() -> utoipa::openapi::Object {
 fn journal_channel_schema() -> utoipa::openapi::Object {
     string_enum(
         "Who made the change: orbipay, empayre, or admin (an operator's assignment)",
-        wire_names!(Channel { Orbipay, Empayre, Admin }),
+        wire_names!(Channel {
+            Orbipay,
+            Empayre,
+            Admin
+        }),
         false,
     )
 }
@@ -91,7 +95,11 @@ pub(crate) fn account_status_schema() -> utoipa::openapi::Object {
 pub(crate) fn profile_status_schema() -> utoipa::openapi::Object {
     string_enum(
         "The profile's status",
-        wire_names!(ProfileStatus { Active, Suspended, Revoked }),
+        wire_names!(ProfileStatus {
+            Active,
+            Suspended,
+            Revoked
+        }),
         false,
     )
 }

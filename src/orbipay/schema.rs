@@ -43,7 +43,11 @@ pub enum SharedErrors {
 }
 
 fn has_more_results_schema() -> utoipa::openapi::Object {
-    crate::openapi::string_enum("Whether more profiles matched than are listed", ["true", "false"], false)
+    crate::openapi::string_enum(
+        "Whether more profiles matched than are listed",
+        ["true", "false"],
+        false,
+    )
 }
 
 /// EBPP knows four account statuses; closed and repair accounts are shown as inactive

@@ -234,7 +234,16 @@ async fn refusals_of_bad_query_values_are_documented() {
         .json()
         .await
         .expect("json");
-    let bad_values = ["", "x", "-1", "0", "1.5", "99999999999999999999", "%ff", "1&limit=2&after=2&status=2&source=2"];
+    let bad_values = [
+        "",
+        "x",
+        "-1",
+        "0",
+        "1.5",
+        "99999999999999999999",
+        "%ff",
+        "1&limit=2&after=2&status=2&source=2",
+    ];
     let mut tried = 0;
     for (path, item) in doc["paths"].as_object().expect("paths") {
         let Some(op) = item.get("get").filter(|_| path.starts_with("/admin/")) else {
@@ -258,7 +267,10 @@ async fn refusals_of_bad_query_values_are_documented() {
                 let url = format!("{concrete}?{name}={bad}");
                 let (status, body) = app.admin_get(&url).await;
                 let documented = &op["responses"][status.to_string()];
-                assert!(documented.is_object(), "GET {url} answered {status}, not documented: {body}");
+                assert!(
+                    documented.is_object(),
+                    "GET {url} answered {status}, not documented: {body}"
+                );
                 if status == 400 {
                     let code = body["code"].as_str().unwrap_or_default();
                     let description = documented["description"].as_str().unwrap_or_default();
@@ -296,7 +308,11 @@ async fn an_unknown_path_gets_a_json_404() {
             .await
             .expect("sent");
         assert_eq!(r.status(), 404, "{method} {path}");
-        let content_type = r.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let content_type = r
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         assert_eq!(content_type.as_deref(), Some("application/json"), "{method} {path}");
         let body: Value = r.json().await.unwrap_or(Value::Null);
         assert_eq!(
@@ -308,14 +324,34 @@ async fn an_unknown_path_gets_a_json_404() {
     // The admin API's own unknown route (behind its token) and the console's 404 page.
     let (status, body) = app.admin_get("/admin/nope").await;
     assert_eq!((status, body["code"].clone()), (404, json!("not_found")), "{body}");
-    let r = app.client.get(format!("{}/admin/nope", app.address)).send().await.expect("sent");
+    let r = app
+        .client
+        .get(format!("{}/admin/nope", app.address))
+        .send()
+        .await
+        .expect("sent");
     assert_eq!(r.status(), 401, "the admin scope authenticates before it says 404");
-    let r = app.client.get(format!("{}/console/nope", app.address)).send().await.expect("sent");
+    let r = app
+        .client
+        .get(format!("{}/console/nope", app.address))
+        .send()
+        .await
+        .expect("sent");
     assert_eq!(r.status(), 404);
-    let content_type = r.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    let content_type = r
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
     assert!(content_type.starts_with("text/html"), "{content_type}");
     // A known path with another method: still 405 with Allow.
-    let r = app.client.delete(format!("{}/health/live", app.address)).send().await.expect("sent");
+    let r = app
+        .client
+        .delete(format!("{}/health/live", app.address))
+        .send()
+        .await
+        .expect("sent");
     assert_eq!(r.status(), 405);
     assert_eq!(r.headers().get("allow").and_then(|v| v.to_str().ok()), Some("GET"));
 }
