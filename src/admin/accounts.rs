@@ -10,6 +10,7 @@ use utoipa::{OpenApi, ToSchema};
 use super::error::{AdminError, EntryProblem, ErrorBody};
 use super::views::{AccountView, ImportAnswer, JournalEntryView, JournalFormatter, ProfileView};
 use crate::domain::account::{parse_accounts_file, EntryError};
+use crate::domain::AccountNumber;
 use crate::http::{read_body, resource};
 use crate::state::AppState;
 use crate::store::Store;
@@ -63,7 +64,11 @@ pub async fn account(path: web::Path<String>, state: web::Data<AppState>) -> Res
 }
 
 /// The account with its profiles and last journal entries, for the admin API and the console.
+/// A number that is not an account number names no account.
 pub async fn account_page(store: &Store, number: String) -> Result<Option<AccountPage>, AdminError> {
+    let Ok(number) = AccountNumber::try_from(number) else {
+        return Ok(None);
+    };
     let Some(account) = store.account(&number).await? else {
         return Ok(None);
     };

@@ -11,6 +11,7 @@ use utoipa::{OpenApi, ToSchema};
 use super::error::{parse_json, AdminError, ErrorBody};
 use super::feeds::ListQuery;
 use crate::domain::money::format_amount;
+use crate::domain::AccountNumber;
 use crate::empayre::sink::{self, AssignError, Assigned};
 use crate::http::{read_body, resource, rfc3339, RequestId};
 use crate::state::AppState;
@@ -384,15 +385,12 @@ pub async fn assign_unmatched(
     account_number: String,
     rid: &RequestId,
 ) -> Result<AssignResult, AdminError> {
-    let Assigned { change, committed } = sink::assign(
-        store,
-        key.clone(),
-        account_number.clone(),
-        rid.as_str().to_string(),
-        Utc::now(),
-    )
-    .await
-    .map_err(assign_refused)?;
+    // A number that is not an account number's shape names no account.
+    let number =
+        AccountNumber::try_from(account_number.clone()).map_err(|_| assign_refused(AssignError::UnknownAccount))?;
+    let Assigned { change, committed } = sink::assign(store, key.clone(), number, rid.as_str().to_string(), Utc::now())
+        .await
+        .map_err(assign_refused)?;
     tracing::info!(key = %key, account = %account_number, "unmatched Empayre payment assigned");
     Ok(AssignResult {
         key,
@@ -426,18 +424,19 @@ pub async fn preview_assignment(
     account_number: String,
     rid: &RequestId,
 ) -> Result<AssignPreview, AdminError> {
+    let number = AccountNumber::try_from(account_number).map_err(|_| assign_refused(AssignError::UnknownAccount))?;
     let sink::AssignPreview { change, account } =
-        sink::preview_assign(store, key.clone(), account_number, rid.as_str().to_string(), Utc::now())
+        sink::preview_assign(store, key.clone(), number, rid.as_str().to_string(), Utc::now())
             .await
             .map_err(assign_refused)?;
     let now = account.current_balance();
     Ok(AssignPreview {
         key,
         amount: account.format(change.payment.amount),
-        currency: change.payment.currency.clone(),
+        currency: change.payment.currency.to_string(),
         current_balance: account.format(now),
         delta: account.format(change.delta),
         balance_after: account.format(now + change.delta),
-        account_number: account.account_number,
+        account_number: account.account_number.into(),
     })
 }

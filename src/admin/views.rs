@@ -162,8 +162,8 @@ impl From<&Record> for RecordView {
             status: r.status.as_str().to_string(),
             live: r.is_live(),
             amount: format_amount(r.amount, exponent),
-            currency: r.currency.clone(),
-            account_number: r.account_number.clone(),
+            currency: r.currency.to_string(),
+            account_number: r.account_number.as_ref().map(|n| n.to_string()),
             confirmation_number: r.confirmation_number.clone(),
             reference: r.reference.clone(),
             parent_id: r.parent_id.clone(),
@@ -224,11 +224,11 @@ impl<'s> JournalFormatter<'s> {
     }
 
     pub async fn view(&mut self, e: &JournalEntry) -> Result<JournalEntryView, StoreError> {
-        let exponent = match self.exponents.get(&e.account_number) {
+        let exponent = match self.exponents.get(e.account_number.as_str()) {
             Some(x) => *x,
             None => {
                 let x = self.store.account(&e.account_number).await?.map_or(2, |a| a.exponent());
-                self.exponents.insert(e.account_number.clone(), x);
+                self.exponents.insert(e.account_number.to_string(), x);
                 x
             }
         };
@@ -238,7 +238,7 @@ impl<'s> JournalFormatter<'s> {
             channel: e.channel.as_str().to_string(),
             kind: e.kind.as_str().to_string(),
             record_id: e.record_id.clone(),
-            account_number: e.account_number.clone(),
+            account_number: e.account_number.to_string(),
             status: e.status.clone(),
             delta: format_amount(e.delta, exponent),
             balance_after: format_amount(e.balance_after, exponent),
@@ -279,12 +279,12 @@ impl From<&Account> for AccountView {
     fn from(a: &Account) -> Self {
         let money = |d: Option<rust_decimal::Decimal>| d.map(|d| a.format(d));
         Self {
-            account_number: a.account_number.clone(),
+            account_number: a.account_number.to_string(),
             customer_account_reference: a.customer_account_reference.clone(),
             account_holder_name: a.account_holder_name.clone(),
             nickname: a.nickname.clone(),
             status: a.status.as_str().to_string(),
-            currency: a.currency.clone(),
+            currency: a.currency.to_string(),
             warning: a.warning.clone(),
             current_balance: a.format(a.current_balance()),
             current_statement_balance: money(a.current_statement_balance),
@@ -331,7 +331,7 @@ impl From<&Profile> for ProfileView {
             status: p.status.as_str().to_string(),
             warning: p.warning.clone(),
             address: p.address.clone(),
-            account_numbers: p.account_numbers.clone(),
+            account_numbers: p.account_numbers.iter().map(|n| n.to_string()).collect(),
         }
     }
 }

@@ -12,6 +12,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::domain::money;
+use crate::domain::names::{AccountNumber, Currency};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -89,12 +90,12 @@ pub type Address = serde_json::Map<String, Value>;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Account {
-    pub account_number: String,
+    pub account_number: AccountNumber,
     pub customer_account_reference: Option<String>,
     pub account_holder_name: Option<String>,
     pub nickname: Option<String>,
     pub status: AccountStatus,
-    pub currency: String,
+    pub currency: Currency,
     pub warning: Option<String>,
     pub opening_balance: Decimal,
     /// Sum of every balance change applied by the ledger since the account was created.
@@ -124,7 +125,7 @@ impl Account {
     }
 
     pub fn exponent(&self) -> u32 {
-        money::currency_exponent(&self.currency).unwrap_or(2)
+        self.currency.exponent().unwrap_or(2)
     }
 
     pub fn format(&self, amount: Decimal) -> String {
@@ -146,7 +147,7 @@ pub struct Profile {
     pub status: ProfileStatus,
     pub warning: Option<String>,
     pub address: Option<Address>,
-    pub account_numbers: Vec<String>,
+    pub account_numbers: Vec<AccountNumber>,
 }
 
 impl Profile {
@@ -192,13 +193,8 @@ pub fn parse_entry(value: &Value) -> Result<AccountEntry, FieldProblem> {
         .as_object()
         .ok_or_else(|| ("(entry)".to_string(), "must be a JSON object".to_string()))?;
     let f = Fields { obj, prefix: "" };
-    let account_number = f.required_str("account_number")?;
-    if account_number.len() > 100 || !account_number_pattern(&account_number) {
-        return Err((
-            "account_number".into(),
-            "must be 1-100 characters of [a-zA-Z0-9-_/!@#$%&*{}. ']".into(),
-        ));
-    }
+    let account_number = AccountNumber::try_from(f.required_str("account_number")?)
+        .map_err(|e| ("account_number".to_string(), e.to_string()))?;
     let status = match f.opt_str("status")? {
         None => AccountStatus::Active,
         Some(s) => AccountStatus::parse(&s).ok_or_else(|| {
@@ -208,9 +204,9 @@ pub fn parse_entry(value: &Value) -> Result<AccountEntry, FieldProblem> {
             )
         })?,
     };
-    let currency = f.opt_str("currency")?.unwrap_or_else(|| "USD".into());
-    let exponent = money::currency_exponent(&currency)
-        .ok_or_else(|| ("currency".to_string(), "must be an ISO 4217 currency code".to_string()))?;
+    let not_iso = || ("currency".to_string(), "must be an ISO 4217 currency code".to_string());
+    let currency = Currency::try_from(f.opt_str("currency")?.unwrap_or_else(|| "USD".into())).map_err(|_| not_iso())?;
+    let exponent = currency.exponent().ok_or_else(not_iso)?;
     let current_balance = f.opt_signed_amount("current_balance", exponent)?;
     let mut customers = Vec::new();
     let mut refs = Vec::new();
@@ -273,7 +269,7 @@ pub fn parse_entry(value: &Value) -> Result<AccountEntry, FieldProblem> {
     })
 }
 
-fn parse_profile(value: &Value, prefix: &str, account_number: &str) -> Result<Profile, FieldProblem> {
+fn parse_profile(value: &Value, prefix: &str, account_number: &AccountNumber) -> Result<Profile, FieldProblem> {
     let obj = value
         .as_object()
         .ok_or_else(|| (prefix.to_string(), "must be a JSON object".to_string()))?;
@@ -318,19 +314,8 @@ fn parse_profile(value: &Value, prefix: &str, account_number: &str) -> Result<Pr
         status,
         warning: f.warning()?,
         address: f.opt_object("address")?,
-        account_numbers: vec![account_number.to_string()],
+        account_numbers: vec![account_number.clone()],
     })
-}
-
-pub fn account_number_pattern(s: &str) -> bool {
-    !s.is_empty()
-        && s.chars().all(|c| {
-            c.is_ascii_alphanumeric()
-                || matches!(
-                    c,
-                    '-' | '_' | '/' | '!' | '@' | '#' | '$' | '%' | '&' | '*' | '{' | '}' | '.' | ' ' | '\''
-                )
-        })
 }
 
 /// Typed access to one JSON object's fields, producing `(field path, message)` problems.

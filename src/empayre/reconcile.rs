@@ -30,6 +30,7 @@ use super::api::{ApiClient, ApiError, Invoice, PaymentSearchResult, RefundSearch
 use super::sink::{self, PlatformPayment, PlatformRefund, Reconciled, Reconciling};
 use super::sources::Source;
 use crate::domain::money::{currency_exponent, format_amount};
+use crate::domain::Currency;
 use crate::ledger::empayre::payment_record_id;
 use crate::ledger::RecordKind;
 use crate::store::{Store, StoreError};
@@ -460,12 +461,20 @@ async fn reconcile(ctx: &Context<'_>, request: &Request, run_id: &str, report: &
                 continue;
             }
         };
+        let Ok(currency) = Currency::parse(&payment.currency) else {
+            let why = format!(
+                "searchPayments: currency {:?} is not an ISO 4217 code",
+                payment.currency
+            );
+            record(report, payment_item(payment, ItemOutcome::Failed, None, Some(why)));
+            continue;
+        };
         let platform = PlatformPayment {
             invoice_id: payment.invoice_id.clone(),
             payment_id: payment.id.clone(),
             status: payment.status.clone(),
             amount_minor: payment.amount,
-            currency: payment.currency.clone(),
+            currency,
             state_at: payment.status_changed_at,
             named_in,
         };
@@ -479,13 +488,18 @@ async fn reconcile(ctx: &Context<'_>, request: &Request, run_id: &str, report: &
         });
     }
     for refund in &relevant_refunds {
+        let Ok(currency) = Currency::parse(&refund.currency) else {
+            let why = format!("searchRefunds: currency {:?} is not an ISO 4217 code", refund.currency);
+            record(report, refund_item(refund, ItemOutcome::Failed, None, Some(why)));
+            continue;
+        };
         let platform = PlatformRefund {
             invoice_id: refund.invoice_id.clone(),
             payment_id: refund.payment_id.clone(),
             refund_id: refund.id.clone(),
             status: refund.status.clone(),
             amount_minor: refund.amount,
-            currency: refund.currency.clone(),
+            currency,
         };
         let outcome = sink::reconcile_refund(ctx.store, reconciling.clone(), platform)
             .await

@@ -12,7 +12,8 @@ use sha2::{Digest, Sha256};
 use super::event::{parse_event, Event, PaymentStatus, RefundStatus};
 use super::sources::Source;
 use crate::domain::account::Account;
-use crate::domain::money::{currency_exponent, format_amount, minor_to_decimal};
+use crate::domain::money::{format_amount, minor_to_decimal};
+use crate::domain::{AccountNumber, Currency};
 use crate::ledger::empayre::{
     assign_account, payment_record_id, payment_verdict, project, refund_record_id, refund_verdict, PaymentSnapshot,
     ProjectionContext, RefundSnapshot, UnmatchedReason, Verdict,
@@ -123,6 +124,7 @@ impl Parsed {
                 .value
                 .as_ref()
                 .and_then(|v| named_account(&d.account_pointer, v))
+                .and_then(|n| AccountNumber::try_from(n).ok())
                 .into_iter()
                 .collect(),
             profiles: Vec::new(),
@@ -321,7 +323,7 @@ fn project_payment(view: &dyn View, p: &Projecting, existing: Option<Record>) ->
 
 /// What the unmatched list shows of a payment recorded without an account.
 fn unmatched_item(record_id: &str, snapshot: &PaymentSnapshot, change: &Change, reason: UnmatchedReason) -> Value {
-    let exp = currency_exponent(&change.payment.currency).unwrap_or(0);
+    let exp = change.payment.currency.exponent().unwrap_or(0);
     json!({
         "key": record_id,
         "source": snapshot.source,
@@ -400,7 +402,8 @@ fn payment_snapshot(d: &Delivery, event: &Event) -> Option<PaymentSnapshot> {
     let invoice = event.invoice.as_ref()?;
     let payment = event.payment.as_ref()?;
     let minor = payment.effective_amount()?;
-    let currency = payment.currency.clone()?;
+    // A code that is not ISO 4217's shape is as good as none: nothing certain to credit.
+    let currency = Currency::parse(payment.currency.as_deref()?).ok()?;
     let status = payment.status.as_ref()?;
     Some(PaymentSnapshot {
         source: d.source.clone(),
@@ -411,7 +414,7 @@ fn payment_snapshot(d: &Delivery, event: &Event) -> Option<PaymentSnapshot> {
         status: status.clone(),
         // ISO 4217 exponent of the currency; an unknown code cannot match any account, and
         // exponent 0 keeps its amount integral rather than inventing decimals.
-        amount: minor_to_decimal(minor, currency_exponent(&currency).unwrap_or(0)),
+        amount: minor_to_decimal(minor, currency.exponent().unwrap_or(0)),
         amount_minor: minor,
         currency,
     })
@@ -428,13 +431,16 @@ fn refund_snapshot(event: &Event, payment: &PaymentSnapshot) -> Option<RefundSna
     let refund = event.refund.as_ref()?;
     let status = refund.status.as_ref()?;
     let minor = refund.amount?;
-    let currency = refund.currency.clone().unwrap_or_else(|| payment.currency.clone());
+    let currency = match refund.currency.as_deref() {
+        Some(code) => Currency::parse(code).ok()?,
+        None => payment.currency.clone(),
+    };
     Some(RefundSnapshot {
         refund_id: refund.id.clone(),
         event_id: event.event_id,
         state_at: occured_at(event),
         status: status.clone(),
-        amount: minor_to_decimal(minor, currency_exponent(&currency).unwrap_or(0)),
+        amount: minor_to_decimal(minor, currency.exponent().unwrap_or(0)),
         amount_minor: minor,
         currency,
     })
@@ -445,14 +451,18 @@ fn find_account(
     view: &dyn View,
     account_pointer: &str,
     value: Option<&Value>,
-    currency: &str,
+    currency: &Currency,
 ) -> Result<Result<Account, UnmatchedReason>, StoreError> {
     let Some(number) = value.and_then(|v| named_account(account_pointer, v)) else {
         return Ok(Err(UnmatchedReason::NoAccount));
     };
+    // A name that is not an account number's shape names no account there is.
+    let Ok(number) = AccountNumber::try_from(number) else {
+        return Ok(Err(UnmatchedReason::UnknownAccount));
+    };
     Ok(match view.account(&number)? {
         None => Err(UnmatchedReason::UnknownAccount),
-        Some(a) if a.currency != currency => Err(UnmatchedReason::CurrencyMismatch),
+        Some(a) if a.currency != *currency => Err(UnmatchedReason::CurrencyMismatch),
         Some(a) => Ok(a),
     })
 }
@@ -492,10 +502,10 @@ pub struct Assigned {
 }
 
 /// What an assignment reads: the unmatched payment (its refunds are implied) and the account.
-fn assignment_keys(key: &str, account_number: &str) -> Keys {
+fn assignment_keys(key: &str, account_number: &AccountNumber) -> Keys {
     Keys {
         records: vec![(RecordKind::EmpayrePayment, key.to_string())],
-        accounts: vec![account_number.to_string()],
+        accounts: vec![account_number.clone()],
         ..Keys::default()
     }
 }
@@ -511,7 +521,7 @@ struct Plan {
 fn plan_assignment(
     view: &dyn View,
     key: &str,
-    account_number: &str,
+    account_number: &AccountNumber,
     request_id: &str,
     now: DateTime<Utc>,
 ) -> Result<Result<Plan, AssignError>, StoreError> {
@@ -546,7 +556,7 @@ pub struct AssignPreview {
 pub async fn preview_assign(
     store: &Store,
     key: String,
-    account_number: String,
+    account_number: AccountNumber,
     request_id: String,
     now: DateTime<Utc>,
 ) -> Result<AssignPreview, AssignError> {
@@ -569,7 +579,7 @@ pub async fn preview_assign(
 pub async fn assign(
     store: &Store,
     key: String,
-    account_number: String,
+    account_number: AccountNumber,
     request_id: String,
     now: DateTime<Utc>,
 ) -> Result<Assigned, AssignError> {
@@ -613,7 +623,7 @@ pub struct PlatformPayment {
     pub payment_id: String,
     pub status: String,
     pub amount_minor: i64,
-    pub currency: String,
+    pub currency: Currency,
     /// `statusChangedAt`, when the API gives it.
     pub state_at: Option<DateTime<Utc>>,
     /// What the source's `account_pointer` looks into, in the shape of a webhook body
@@ -630,7 +640,7 @@ pub struct PlatformRefund {
     pub refund_id: String,
     pub status: String,
     pub amount_minor: i64,
-    pub currency: String,
+    pub currency: Currency,
 }
 
 /// What a reconciliation did with one payment or refund.
@@ -691,6 +701,7 @@ pub async fn reconcile_payment(store: &Store, r: Reconciling, p: PlatformPayment
             .named_in
             .as_ref()
             .and_then(|v| named_account(&r.account_pointer, v))
+            .and_then(|n| AccountNumber::try_from(n).ok())
             .into_iter()
             .collect(),
         ..Keys::default()
@@ -723,7 +734,7 @@ pub async fn reconcile_payment(store: &Store, r: Reconciling, p: PlatformPayment
                 event_id: 0,
                 state_at: p.state_at,
                 status: PaymentStatus::from(p.status.as_str()),
-                amount: minor_to_decimal(amount_minor, currency_exponent(&currency).unwrap_or(0)),
+                amount: minor_to_decimal(amount_minor, currency.exponent().unwrap_or(0)),
                 amount_minor,
                 currency,
             };
@@ -782,7 +793,7 @@ pub async fn reconcile_refund(store: &Store, r: Reconciling, refund: PlatformRef
                 event_id: 0,
                 state_at: None,
                 status: RefundStatus::from(refund.status.as_str()),
-                amount: minor_to_decimal(refund.amount_minor, currency_exponent(&refund.currency).unwrap_or(0)),
+                amount: minor_to_decimal(refund.amount_minor, refund.currency.exponent().unwrap_or(0)),
                 amount_minor: refund.amount_minor,
                 currency: refund.currency.clone(),
             };

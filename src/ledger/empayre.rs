@@ -20,6 +20,7 @@ use serde_json::{json, Value};
 use super::{group_effect, Change, Origin, Record, RecordKind, RecordStatus, StatusChange};
 use crate::domain::account::Account;
 use crate::domain::status::{EmpayrePaymentStatus, EmpayreRefundStatus};
+use crate::domain::Currency;
 
 /// Why an Empayre payment has no account (the `reason` of the unmatched list).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,7 +67,7 @@ pub struct PaymentSnapshot {
     pub status: EmpayrePaymentStatus,
     pub amount: Decimal,
     pub amount_minor: i64,
-    pub currency: String,
+    pub currency: Currency,
 }
 
 /// A refund as one event shows it.
@@ -81,7 +82,7 @@ pub struct RefundSnapshot {
     pub status: EmpayreRefundStatus,
     pub amount: Decimal,
     pub amount_minor: i64,
-    pub currency: String,
+    pub currency: Currency,
 }
 
 pub fn payment_record_id(source: &str, invoice_id: &str, payment_id: &str) -> String {
@@ -307,7 +308,7 @@ pub fn project(payment: &PaymentSnapshot, refund: Option<&RefundSnapshot>, ctx: 
                 RecordKind::EmpayrePayment,
                 &payment_id,
                 payment.amount,
-                &payment.currency,
+                payment.currency.clone(),
                 RecordStatus::EmpayrePayment(payment.status.clone()),
                 ctx.now,
                 ctx.request_id,
@@ -383,7 +384,7 @@ pub fn project(payment: &PaymentSnapshot, refund: Option<&RefundSnapshot>, ctx: 
                     RecordKind::EmpayreRefund,
                     &id,
                     snap.amount,
-                    &snap.currency,
+                    snap.currency.clone(),
                     RecordStatus::EmpayreRefund(snap.status.clone()),
                     ctx.now,
                     ctx.request_id,

@@ -183,7 +183,7 @@ pub(crate) mod test_support {
                 RecordKind::Payment,
                 id,
                 amount.parse().expect("amount"),
-                "USD",
+                "USD".into(),
                 RecordStatus::Ebpp(status),
                 // Microseconds: what every backend keeps (PostgreSQL's timestamp precision).
                 chrono::SubsecRound::trunc_subsecs(Utc::now(), 6),

@@ -9,14 +9,15 @@ use super::{
 use crate::domain::account::{Account, AccountStatus, Profile};
 use crate::domain::money;
 use crate::domain::status::PostingStatus;
+use crate::domain::{AccountNumber, Currency};
 
 /// A payment posting or reversal, as the ledger needs it.
 #[derive(Debug, Clone)]
 pub struct PaymentCommand {
     pub id: String,
     pub amount: Decimal,
-    pub currency: String,
-    pub account_number: String,
+    pub currency: Currency,
+    pub account_number: AccountNumber,
     pub confirmation_number: String,
     pub customer_reference: Option<String>,
     /// Live or not as §5.2 says (`PostingStatus::is_live`).
@@ -93,7 +94,7 @@ pub fn decide_payment(cmd: &PaymentCommand, ctx: &PaymentContext) -> Result<Chan
             RecordKind::Payment,
             &cmd.id,
             cmd.amount,
-            &account.currency,
+            account.currency.clone(),
             RecordStatus::Ebpp(cmd.status),
             cmd.now,
             &cmd.request_id,
@@ -370,7 +371,7 @@ pub fn decide_refund(cmd: &RefundCommand, ctx: &RefundContext) -> Result<Change,
                 RecordKind::Refund,
                 &cmd.id,
                 amount,
-                &payment.currency,
+                payment.currency.clone(),
                 RecordStatus::Ebpp(cmd.status),
                 cmd.now,
                 &cmd.request_id,

@@ -8,6 +8,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::domain::status::{EmpayrePaymentStatus, EmpayreRefundStatus, PostingStatus};
+use crate::domain::{AccountNumber, Currency};
 
 /// What a record is. The string forms are the `{kind}` of the admin API and the journal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -219,9 +220,9 @@ pub struct Record {
     /// For a payment, what it credits while live. For a refund, what it debits back while it
     /// and its payment are live (the refund amount resolved when it was first recorded).
     pub amount: Decimal,
-    pub currency: String,
+    pub currency: Currency,
     /// None for an Empayre payment no account could be found for (unmatched).
-    pub account_number: Option<String>,
+    pub account_number: Option<AccountNumber>,
     pub confirmation_number: Option<String>,
     /// EBPP `payment_reference` / `refund_reference`, posted or assigned.
     pub reference: Option<String>,
@@ -252,7 +253,7 @@ impl Record {
         kind: RecordKind,
         id: impl Into<String>,
         amount: Decimal,
-        currency: impl Into<String>,
+        currency: Currency,
         status: RecordStatus,
         at: DateTime<Utc>,
         request_id: &str,
@@ -268,7 +269,7 @@ impl Record {
             id: id.into(),
             status,
             amount,
-            currency: currency.into(),
+            currency,
             account_number: None,
             confirmation_number: None,
             reference: None,
@@ -308,8 +309,8 @@ struct StoredRecord {
     status: String,
     live: bool,
     amount: Decimal,
-    currency: String,
-    account_number: Option<String>,
+    currency: Currency,
+    account_number: Option<AccountNumber>,
     confirmation_number: Option<String>,
     reference: Option<String>,
     parent_id: Option<String>,
@@ -388,7 +389,7 @@ pub struct JournalEntry {
     pub channel: Channel,
     pub kind: RecordKind,
     pub record_id: String,
-    pub account_number: String,
+    pub account_number: AccountNumber,
     pub status: String,
     #[serde(with = "rust_decimal::serde::str")]
     pub delta: Decimal,

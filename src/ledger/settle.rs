@@ -7,6 +7,7 @@ use rust_decimal::Decimal;
 
 use super::{Change, Channel, JournalEntry, Origin};
 use crate::domain::account::Account;
+use crate::domain::AccountNumber;
 
 /// A journal entry before the backend has given it its seq: it cannot be stored until
 /// `numbered` says where it stands in the journal.
@@ -62,15 +63,15 @@ pub enum SettleError {
     NoAccount {
         kind: &'static str,
         id: String,
-        account: Option<String>,
+        account: Option<AccountNumber>,
     },
     /// The backend passed another account than the one the change is about.
     #[error("{kind} {id} is on account {expected:?}, not on {given}")]
     WrongAccount {
         kind: &'static str,
         id: String,
-        expected: Option<String>,
-        given: String,
+        expected: Option<AccountNumber>,
+        given: AccountNumber,
     },
 }
 
@@ -85,7 +86,7 @@ pub fn settle(
 ) -> Result<Settlement, SettleError> {
     let subject = change.subject();
     if let Some(given) = &account {
-        if change.payment.account_number.as_deref() != Some(given.account_number.as_str()) {
+        if change.payment.account_number.as_ref() != Some(&given.account_number) {
             return Err(SettleError::WrongAccount {
                 kind: subject.kind.as_str(),
                 id: subject.id.clone(),

@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::domain::money;
+use crate::domain::{AccountNumber, Currency};
 pub use crate::orbipay::enums::PostingStatus;
 use crate::orbipay::enums::{
     DEFAULT_PAYMENT_AMOUNT_TYPE, PAYMENT_AMOUNT_TYPES, PAYMENT_METHODS, PAYMENT_SCHEDULE_TYPES, REFUND_TYPES,
@@ -73,9 +74,9 @@ pub struct PaymentPosting {
     pub amount: Decimal,
     pub confirmation_number: String,
     /// `currency_code3d`.
-    pub currency: String,
+    pub currency: Currency,
     /// `customer_account.account_number`.
-    pub account_number: String,
+    pub account_number: AccountNumber,
     /// `customer.customer_reference`: names the profile whose warnings §5.3 rule 5 checks.
     pub customer_reference: Option<String>,
     pub payment_date: String,
@@ -617,6 +618,10 @@ fn validate_payment(p: &Object, statuses: &'static [&'static str]) -> Result<Pay
         Some(fee) => check_fee(&mut c, fee, "fee"),
         None => None,
     };
+    // The patterns above are the names' own rules, so these only turn checked text into the
+    // types the ledger takes.
+    let currency = currency.and_then(|s| Currency::parse(s).ok());
+    let account_number = account_number.and_then(|s| AccountNumber::parse(s).ok());
 
     match (
         id,
@@ -643,8 +648,8 @@ fn validate_payment(p: &Object, statuses: &'static [&'static str]) -> Result<Pay
             id: id.to_owned(),
             amount,
             confirmation_number: confirmation_number.to_owned(),
-            currency: currency.to_owned(),
-            account_number: account_number.to_owned(),
+            currency,
+            account_number,
             customer_reference: customer_reference.map(str::to_owned),
             payment_date,
             payment_method: payment_method.to_owned(),

@@ -84,7 +84,7 @@ pub(crate) async fn commits_settle_the_balance_and_number_the_journal<B: Backend
     }
     assert_eq!(seqs, vec![1, 2, 3], "journal seqs are gap-free from 1");
     let balance = store
-        .account("A")
+        .account(&"A".into())
         .await
         .expect("read")
         .expect("account")
@@ -96,7 +96,7 @@ pub(crate) async fn commits_settle_the_balance_and_number_the_journal<B: Backend
     assert_eq!(journal.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3]);
     assert_eq!(store.journal_after(1, 1).await.expect("feed")[0].seq, 2);
     let newest_first: Vec<u64> = store
-        .account_journal("A", 10)
+        .account_journal(&"A".into(), 10)
         .await
         .expect("account journal")
         .iter()
@@ -117,7 +117,7 @@ pub(crate) async fn refusals_and_confirmations_write_nothing<B: Backend>(store: 
     assert_eq!(again, None, "a duplicate commits nothing");
     assert_eq!(store.journal_after(0, 10).await.expect("feed").len(), 1);
     let balance = store
-        .account("A")
+        .account(&"A".into())
         .await
         .expect("read")
         .expect("account")
@@ -143,7 +143,7 @@ pub(crate) async fn concurrent_copies_apply_exactly_once<B: Backend>(store: B) {
     assert_eq!(applied, 1);
     assert_eq!(store.journal_after(0, 100).await.expect("feed").len(), 1);
     let balance = store
-        .account("A")
+        .account(&"A".into())
         .await
         .expect("read")
         .expect("account")

@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use super::{StoreError, StoredEvent};
 use crate::domain::account::{Account, Profile};
+use crate::domain::AccountNumber;
 use crate::ledger::{Change, Channel, Origin, Record, RecordKind};
 
 /// Every identity a decision will read, announced with the write: sled reads them into its
@@ -23,7 +24,7 @@ pub struct Keys {
     /// Records by (kind, id). A payment's refunds come with it.
     pub records: Vec<(RecordKind, String)>,
     /// Accounts by number.
-    pub accounts: Vec<String>,
+    pub accounts: Vec<AccountNumber>,
     /// Profiles by customer reference.
     pub profiles: Vec<String>,
     /// Stored Empayre events by (source, eventID): the duplicate check.
@@ -38,7 +39,7 @@ pub trait View {
     fn record(&self, kind: RecordKind, id: &str) -> Result<Option<Record>, StoreError>;
     /// The refunds of a payment, in the order they were recorded.
     fn refunds_of(&self, payment: &Record) -> Result<Vec<Record>, StoreError>;
-    fn account(&self, number: &str) -> Result<Option<Account>, StoreError>;
+    fn account(&self, number: &AccountNumber) -> Result<Option<Account>, StoreError>;
     fn profile(&self, customer_reference: &str) -> Result<Option<Profile>, StoreError>;
     /// Whether an Empayre event with this (source, eventID) was stored before.
     fn event_seen(&self, source: &str, event_id: i64) -> Result<bool, StoreError>;

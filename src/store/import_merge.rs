@@ -71,7 +71,7 @@ pub fn merge(
     for entry in chunk {
         let new = &entry.account;
         let mut account = new.clone();
-        match stored_accounts.get(&new.account_number) {
+        match stored_accounts.get(new.account_number.as_str()) {
             Some(old) => {
                 summary.accounts_updated += 1;
                 account.posted_delta = old.posted_delta;

@@ -41,6 +41,7 @@ pub use stats::{CommitStats, BATCH_BOUNDS, LATENCY_BOUNDS_MICROS};
 pub use stored_event::StoredEvent;
 
 use crate::domain::account::{Account, AccountEntry, Profile};
+use crate::domain::AccountNumber;
 use crate::ledger::{JournalEntry, Record, RecordKind};
 use crate::settings::{Backend as BackendKind, StoreSettings};
 
@@ -82,7 +83,7 @@ pub trait Backend: Clone + Send + Sync + 'static {
 
     // ---- reads ----
 
-    fn account(&self, number: &str) -> impl Future<Output = Result<Option<Account>, StoreError>> + Send;
+    fn account(&self, number: &AccountNumber) -> impl Future<Output = Result<Option<Account>, StoreError>> + Send;
     fn profile(&self, customer_reference: &str) -> impl Future<Output = Result<Option<Profile>, StoreError>> + Send;
     fn record(&self, kind: RecordKind, id: &str) -> impl Future<Output = Result<Option<Record>, StoreError>> + Send;
     fn has_accounts(&self) -> impl Future<Output = Result<bool, StoreError>> + Send;
@@ -105,7 +106,7 @@ pub trait Backend: Clone + Send + Sync + 'static {
     /// An account's journal entries, newest first, at most `limit`, durable ones only.
     fn account_journal(
         &self,
-        account_number: &str,
+        account_number: &AccountNumber,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<JournalEntry>, StoreError>> + Send;
     /// The postings search of docs/operations.md, the postings search.
@@ -216,7 +217,7 @@ impl Store {
         forward!(self, b => Backend::log_rejection(b, entry).await)
     }
 
-    pub async fn account(&self, number: &str) -> Result<Option<Account>, StoreError> {
+    pub async fn account(&self, number: &AccountNumber) -> Result<Option<Account>, StoreError> {
         forward!(self, b => Backend::account(b, number).await)
     }
 
@@ -240,7 +241,11 @@ impl Store {
         forward!(self, b => Backend::journal_after(b, after, limit).await)
     }
 
-    pub async fn account_journal(&self, account_number: &str, limit: usize) -> Result<Vec<JournalEntry>, StoreError> {
+    pub async fn account_journal(
+        &self,
+        account_number: &AccountNumber,
+        limit: usize,
+    ) -> Result<Vec<JournalEntry>, StoreError> {
         forward!(self, b => Backend::account_journal(b, account_number, limit).await)
     }
 

@@ -1110,6 +1110,7 @@ async fn export_writes_journal_and_records_as_json_lines() {
 #[ignore]
 async fn search_benchmark() {
     use biller_inbox::domain::status::PostingStatus;
+    use biller_inbox::domain::{AccountNumber, Currency};
     use biller_inbox::ledger::{Change, Channel, Record, RecordKind, RecordStatus};
     use biller_inbox::store::{Decision, Keys, SledStore, Store, Writes};
     use std::time::Instant;
@@ -1138,8 +1139,8 @@ async fn search_benchmark() {
                     PostingStatus::Processed
                 }),
                 amount: rust_decimal::Decimal::new(100 + (i * 7919) % 100_000, 2),
-                currency: "USD".into(),
-                account_number: Some(format!("ACC-{:06}", i % 50_000)),
+                currency: Currency::parse("USD").expect("currency"),
+                account_number: Some(AccountNumber::try_from(format!("ACC-{:06}", i % 50_000)).expect("number")),
                 confirmation_number: Some(format!("CONF{i}")),
                 reference: Some(format!("P{i:012}")),
                 parent_id: None,

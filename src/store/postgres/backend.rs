@@ -7,6 +7,7 @@ use serde_json::Value;
 use super::batch::{AnyOutcome, Job};
 use super::{import, reads, search, PgStore};
 use crate::domain::account::{Account, AccountEntry, Profile};
+use crate::domain::AccountNumber;
 use crate::ledger::{JournalEntry, Record, RecordKind};
 use crate::store::{
     Backend, CommitStats, Decision, EventFilter, Executed, ImportSummary, Keys, LookupCriteria, LookupMatch,
@@ -63,7 +64,7 @@ impl Backend for PgStore {
             .await
     }
 
-    async fn account(&self, number: &str) -> Result<Option<Account>, StoreError> {
+    async fn account(&self, number: &AccountNumber) -> Result<Option<Account>, StoreError> {
         let number = number.to_string();
         self.with_conn(move |conn| async move { reads::account(&conn, &number).await })
             .await
@@ -97,7 +98,11 @@ impl Backend for PgStore {
             .await
     }
 
-    async fn account_journal(&self, account_number: &str, limit: usize) -> Result<Vec<JournalEntry>, StoreError> {
+    async fn account_journal(
+        &self,
+        account_number: &AccountNumber,
+        limit: usize,
+    ) -> Result<Vec<JournalEntry>, StoreError> {
         let number = account_number.to_string();
         self.with_conn(move |conn| async move { reads::account_journal(&conn, &number, limit).await })
             .await

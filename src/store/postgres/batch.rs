@@ -39,6 +39,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::rows::{self, EventColumns, JournalColumns, RecordColumns};
 use super::view::{BatchState, BatchView, ReferenceBlock};
 use super::{connection, error_text};
+use crate::domain::AccountNumber;
 use crate::ledger::{self, RecordKind};
 use crate::store::{CommitStats, Committed, Decision, Executed, Keys, StoreError, UnmatchedUpdate, View};
 
@@ -148,7 +149,7 @@ enum Answer {
 struct Output {
     new_records: RecordColumns,
     updated_records: RecordColumns,
-    accounts: Vec<(String, Decimal)>,
+    accounts: Vec<(AccountNumber, Decimal)>,
     accepted: (Vec<DateTime<Utc>>, Vec<Value>),
     events: EventColumns,
     invoices: (Vec<String>, Vec<String>, Vec<Value>),
@@ -431,7 +432,7 @@ async fn load(conn: &Object, keys: &Keys, reference_blocks: i64) -> Result<(Batc
     let references = prepare(NEXT_REFERENCE_BLOCKS.into()).await?;
 
     let lock_keys = lock_keys(keys);
-    let mut account_numbers: Vec<&str> = keys.accounts.iter().map(String::as_str).collect();
+    let mut account_numbers: Vec<&str> = keys.accounts.iter().map(AccountNumber::as_str).collect();
     account_numbers.sort_unstable();
     account_numbers.dedup();
     let record_kinds: Vec<&str> = keys.records.iter().map(|(k, _)| k.as_str()).collect();
@@ -552,7 +553,7 @@ fn decide_each(
     let mut answers = Vec::with_capacity(decides.len());
     let mut out = Output::default();
     let mut touched_records: Vec<(RecordKind, String)> = Vec::new();
-    let mut touched_accounts: Vec<String> = Vec::new();
+    let mut touched_accounts: Vec<AccountNumber> = Vec::new();
     let mut unmatched: HashMap<String, Option<(DateTime<Utc>, Value)>> = HashMap::new();
     let mut unmatched_order: Vec<String> = Vec::new();
     for decide in decides {

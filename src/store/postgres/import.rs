@@ -109,7 +109,7 @@ async fn import_chunk(conn: &mut Object, chunk: &[AccountEntry]) -> Result<Impor
         .await
         .map_err(unavailable(what))?
         .iter()
-        .map(|r| rows::account_from_row(r).map(|a| (a.account_number.clone(), a)))
+        .map(|r| rows::account_from_row(r).map(|a| (a.account_number.to_string(), a)))
         .collect::<Result<_, _>>()?;
     let refs = profiles_to_load(chunk, &stored);
     let stored_profiles: HashMap<String, Profile> = tx

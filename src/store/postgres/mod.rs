@@ -17,6 +17,7 @@ mod backend;
 mod batch;
 mod import;
 pub mod migrations;
+mod names;
 mod reads;
 mod rows;
 pub mod safety;

@@ -11,6 +11,7 @@ use tokio_postgres::types::ToSql;
 use super::rows;
 use super::{error_text, PgError};
 use crate::domain::account::{Account, Profile};
+use crate::domain::AccountNumber;
 use crate::ledger::{JournalEntry, Record, RecordKind};
 use crate::store::{EventFilter, LookupCriteria, LookupMatch, MinuteCount, RecordCursor, StoreError, StoredEvent};
 
@@ -45,7 +46,7 @@ pub async fn account(conn: &Object, number: &str) -> Result<Option<Account>, Sto
         .transpose()
 }
 
-pub async fn accounts(conn: &Object, numbers: &[String]) -> Result<Vec<Account>, StoreError> {
+pub async fn accounts(conn: &Object, numbers: &[AccountNumber]) -> Result<Vec<Account>, StoreError> {
     let sql = format!(
         "SELECT {} FROM accounts WHERE account_number = ANY($1::text[])",
         rows::ACCOUNT_COLUMNS
@@ -158,7 +159,7 @@ pub async fn lookup(
         .map_err(|e| StoreError::Corrupt(e.to_string()))?
         .unwrap_or(0) as usize;
     let profiles: Vec<Profile> = found.iter().map(rows::profile_from_row).collect::<Result<_, _>>()?;
-    let mut wanted: Vec<String> = match &only_account {
+    let mut wanted: Vec<AccountNumber> = match &only_account {
         Some(_) => Vec::new(),
         None => profiles
             .iter()

@@ -12,6 +12,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
 use crate::domain::account::{Account, AccountStatus, Address, Profile, ProfileStatus};
+use crate::domain::{AccountNumber, Currency};
 use crate::ledger::{Channel, JournalEntry, Origin, Record, RecordKind, RecordStatus, StatusChange};
 use crate::store::{StoreError, StoredEvent};
 
@@ -150,8 +151,8 @@ pub struct RecordColumns {
     status: Vec<String>,
     live: Vec<bool>,
     amount: Vec<Decimal>,
-    currency: Vec<String>,
-    account_number: Vec<Option<String>>,
+    currency: Vec<Currency>,
+    account_number: Vec<Option<AccountNumber>>,
     confirmation_number: Vec<Option<String>>,
     reference: Vec<Option<String>>,
     parent_id: Vec<Option<String>>,
@@ -295,7 +296,7 @@ pub struct JournalColumns {
     channel: Vec<&'static str>,
     kind: Vec<&'static str>,
     record_id: Vec<String>,
-    account_number: Vec<String>,
+    account_number: Vec<AccountNumber>,
     status: Vec<String>,
     delta: Vec<Decimal>,
     balance_after: Vec<Decimal>,

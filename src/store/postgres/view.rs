@@ -9,6 +9,7 @@ use std::collections::{HashMap, HashSet};
 use serde_json::Value;
 
 use crate::domain::account::{Account, Profile};
+use crate::domain::AccountNumber;
 use crate::ledger::{Record, RecordKind};
 use crate::store::{Keys, StoreError, View};
 
@@ -16,7 +17,7 @@ use crate::store::{Keys, StoreError, View};
 #[derive(Default)]
 pub struct BatchState {
     pub records: HashMap<(RecordKind, String), Option<Record>>,
-    pub accounts: HashMap<String, Option<Account>>,
+    pub accounts: HashMap<AccountNumber, Option<Account>>,
     pub profiles: HashMap<String, Option<Profile>>,
     pub events_seen: HashMap<(String, i64), bool>,
     pub invoices: HashMap<(String, String), Option<Value>>,
@@ -97,10 +98,10 @@ impl View for BatchView<'_> {
         Ok(out)
     }
 
-    fn account(&self, number: &str) -> Result<Option<Account>, StoreError> {
+    fn account(&self, number: &AccountNumber) -> Result<Option<Account>, StoreError> {
         match self.state.accounts.get(number) {
             Some(found) => Ok(found.clone()),
-            None => Err(self.miss(|k| k.accounts.push(number.to_string()))),
+            None => Err(self.miss(|k| k.accounts.push(number.clone()))),
         }
     }
 

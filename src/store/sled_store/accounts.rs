@@ -203,7 +203,9 @@ impl SledStore {
 
     /// Sums of journal deltas per account: what the ledger says each balance moved by.
     #[cfg(test)]
-    pub(crate) fn journal_sums(&self) -> Result<std::collections::BTreeMap<String, rust_decimal::Decimal>, StoreError> {
+    pub(crate) fn journal_sums(
+        &self,
+    ) -> Result<std::collections::BTreeMap<crate::domain::AccountNumber, rust_decimal::Decimal>, StoreError> {
         let mut sums = std::collections::BTreeMap::new();
         for item in self.tree(TreeId::Log)?.iter() {
             let (_, v) = item?;

@@ -14,6 +14,7 @@ use serde_json::Value;
 
 use super::SledStore;
 use crate::domain::account::{Account, AccountEntry, Profile};
+use crate::domain::AccountNumber;
 use crate::ledger::{JournalEntry, Record, RecordKind};
 use crate::store::{
     Backend, CommitStats, Decision, EventFilter, Executed, ImportSummary, Keys, LookupCriteria, LookupMatch,
@@ -63,7 +64,7 @@ impl Backend for SledStore {
         SledStore::log_rejection(self, &entry)
     }
 
-    async fn account(&self, number: &str) -> Result<Option<Account>, StoreError> {
+    async fn account(&self, number: &AccountNumber) -> Result<Option<Account>, StoreError> {
         SledStore::account(self, number)
     }
 
@@ -87,7 +88,11 @@ impl Backend for SledStore {
         self.blocking(move |s| s.journal_after(after, limit)).await
     }
 
-    async fn account_journal(&self, account_number: &str, limit: usize) -> Result<Vec<JournalEntry>, StoreError> {
+    async fn account_journal(
+        &self,
+        account_number: &AccountNumber,
+        limit: usize,
+    ) -> Result<Vec<JournalEntry>, StoreError> {
         let number = account_number.to_string();
         self.blocking(move |s| s.account_journal(&number, limit)).await
     }

@@ -8,6 +8,7 @@ use rust_decimal::Decimal;
 
 use super::StoreError;
 use crate::domain::account::Address;
+use crate::domain::{AccountNumber, Currency};
 
 /// A decimal is stored as one byte of scale, with this bit for a negative sign, then its
 /// mantissa (see `codec`). rust_decimal holds at most 28 decimal places and a 96-bit mantissa.
@@ -129,6 +130,33 @@ impl<'a> ByteReader<'a> {
             out.push(self.string()?);
         }
         Ok(out)
+    }
+
+    /// An account number, checked as when it entered (a stored one that is not is corrupt).
+    pub(super) fn account_number(&mut self) -> Result<AccountNumber, StoreError> {
+        AccountNumber::parse(self.str()?).map_err(|e| StoreError::Corrupt(format!("stored account number: {e}")))
+    }
+
+    pub(super) fn opt_account_number(&mut self) -> Result<Option<AccountNumber>, StoreError> {
+        match self.opt_str()? {
+            None => Ok(None),
+            Some(s) => AccountNumber::parse(s)
+                .map(Some)
+                .map_err(|e| StoreError::Corrupt(format!("stored account number: {e}"))),
+        }
+    }
+
+    pub(super) fn account_numbers(&mut self) -> Result<Vec<AccountNumber>, StoreError> {
+        let count = self.len()?;
+        let mut out = Vec::with_capacity(count);
+        for _ in 0..count {
+            out.push(self.account_number()?);
+        }
+        Ok(out)
+    }
+
+    pub(super) fn currency(&mut self) -> Result<Currency, StoreError> {
+        Currency::parse(self.str()?).map_err(|e| StoreError::Corrupt(format!("stored currency: {e}")))
     }
 
     pub(super) fn decimal(&mut self) -> Result<Decimal, StoreError> {

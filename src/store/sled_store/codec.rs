@@ -85,7 +85,7 @@ pub(crate) fn decode_account(bytes: &[u8]) -> Result<Account, StoreError> {
         Some(&ACCOUNT_V1) => {
             let mut r = ByteReader::new(bytes, 1);
             let account = Account {
-                account_number: r.string()?,
+                account_number: r.account_number()?,
                 customer_account_reference: r.opt_string()?,
                 account_holder_name: r.opt_string()?,
                 nickname: r.opt_string()?,
@@ -93,7 +93,7 @@ pub(crate) fn decode_account(bytes: &[u8]) -> Result<Account, StoreError> {
                     let name = r.str()?;
                     AccountStatus::parse(name).ok_or_else(|| corrupt("unknown account status"))?
                 },
-                currency: r.string()?,
+                currency: r.currency()?,
                 warning: r.opt_string()?,
                 opening_balance: r.decimal()?,
                 posted_delta: r.decimal()?,
@@ -156,7 +156,7 @@ pub(crate) fn decode_profile(bytes: &[u8]) -> Result<Profile, StoreError> {
                 },
                 warning: r.opt_string()?,
                 address: r.json_map()?,
-                account_numbers: r.strings()?,
+                account_numbers: r.account_numbers()?,
             };
             r.finish(profile)
         }
@@ -267,8 +267,8 @@ pub(crate) fn decode_record(bytes: &[u8]) -> Result<Record, StoreError> {
                 id,
                 status,
                 amount: r.decimal()?,
-                currency: r.string()?,
-                account_number: r.opt_string()?,
+                currency: r.currency()?,
+                account_number: r.opt_account_number()?,
                 confirmation_number: r.opt_string()?,
                 reference: r.opt_string()?,
                 parent_id: r.opt_string()?,
@@ -337,7 +337,7 @@ pub(crate) fn decode_journal(bytes: &[u8]) -> Result<JournalEntry, StoreError> {
                     RecordKind::parse(name).ok_or_else(|| corrupt("unknown record kind"))?
                 },
                 record_id: r.string()?,
-                account_number: r.string()?,
+                account_number: r.account_number()?,
                 status: r.string()?,
                 delta: r.decimal()?,
                 balance_after: r.decimal()?,
@@ -444,10 +444,10 @@ impl Encoder {
         }
     }
 
-    fn strs(&mut self, items: &[String]) {
+    fn strs(&mut self, items: &[impl AsRef<str>]) {
         self.uint(items.len() as u128);
         for s in items {
-            self.str(s);
+            self.str(s.as_ref());
         }
     }
 
@@ -529,9 +529,9 @@ mod tests {
     fn full_account() -> Account {
         let address = serde_json::json!({"line1": "1 Main St", "city": "Zürich", "extra": {"floor": 3, "ok": true}});
         Account {
-            account_number: "ACC-ÄÖ-0001".into(),
+            account_number: "ACC {0001}/#$%&*".into(),
             customer_account_reference: Some("car-9".into()),
-            account_holder_name: Some("Holder".into()),
+            account_holder_name: Some("Hölder Äß".into()),
             nickname: Some(String::new()),
             status: AccountStatus::Inbankruptcy,
             currency: "JPY".into(),
@@ -860,7 +860,7 @@ mod tests {
                 channel: Channel::Admin,
                 kind: RecordKind::EmpayreRefund,
                 record_id: String::new(),
-                account_number: "ACC-ß".into(),
+                account_number: "ACC-'ss'".into(),
                 status: "succeeded".into(),
                 delta: dec("-0.001"),
                 balance_after: dec("-79228162514264337593543950335"),

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use super::{log, minute_counts, received_key, SledStore, StoreError, TreeId, WriteSet};
 use crate::domain::account::{Account, Profile};
+use crate::domain::AccountNumber;
 use crate::ledger::{Change, Channel, Origin, Record, RecordKind};
 use crate::store::{Committed, UnmatchedUpdate, View, Writes};
 
@@ -278,7 +279,7 @@ impl View for Writer<'_> {
 
     /// Remembers the account: `apply` uses it instead of reading it again (nothing else can
     /// write while the writer lock is held).
-    fn account(&self, number: &str) -> Result<Option<Account>, StoreError> {
+    fn account(&self, number: &AccountNumber) -> Result<Option<Account>, StoreError> {
         let account = self.store.account(number)?;
         self.last_account.replace(account.clone());
         Ok(account)
