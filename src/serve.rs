@@ -17,16 +17,19 @@ pub enum ShutdownError {
 }
 
 /// Serves until SIGTERM or SIGINT, then drains and stops as the module says. SIGHUP looks at the
-/// TLS certificate files at once.
-pub async fn serve_until_signalled(app: Application) -> Result<(), ShutdownError> {
+/// TLS certificate files at once. `announce` runs once the signal handlers are in place: a
+/// supervisor (or a script) that stops the server as soon as it says it listens gets the clean
+/// stop, not the default action of the signal.
+pub async fn serve_until_signalled(app: Application, announce: impl FnOnce()) -> Result<(), ShutdownError> {
     let state = app.state.clone();
     let handle = app.handle();
     let gate = app.listener_gate();
     let reloader = app.certificate_reloader();
-    let mut server = actix_rt::spawn(app.run_until_stopped());
     let mut terminate = signal(SignalKind::terminate()).map_err(ShutdownError::Signals)?;
     let mut interrupt = signal(SignalKind::interrupt()).map_err(ShutdownError::Signals)?;
     let mut hangup = signal(SignalKind::hangup()).map_err(ShutdownError::Signals)?;
+    let mut server = actix_rt::spawn(app.run_until_stopped());
+    announce();
     let first = loop {
         tokio::select! {
             stopped = &mut server => {

@@ -299,11 +299,15 @@ fn serve(config: Option<&std::path::Path>) -> Result<(), Failure> {
                 crate::startup::StartupError::Tls(t) => Failure::usage(t.to_string()),
                 other => Failure::check(other.to_string()),
             })?;
-        // Scripts and tests read the bound address from this line.
-        println!("biller-inbox listening on {}://{host}:{}", app.scheme(), app.port());
-        tracing::info!(port = app.port(), "serving");
-        crate::serve::serve_until_signalled(app)
-            .await
-            .map_err(|e| Failure::check(e.to_string()))
+        // Scripts and tests read the bound address from this line, printed once SIGTERM/SIGINT
+        // would stop the server cleanly.
+        let listening = format!("biller-inbox listening on {}://{host}:{}", app.scheme(), app.port());
+        let port = app.port();
+        crate::serve::serve_until_signalled(app, move || {
+            println!("{listening}");
+            tracing::info!(port, "serving");
+        })
+        .await
+        .map_err(|e| Failure::check(e.to_string()))
     })
 }
