@@ -14,7 +14,8 @@ need python3 python3                                                 # the OpenA
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)   # its virtual environment
 need chromium chromium                  # tests/api/console_browser.rs: the console in a real browser
 need chromedriver chromium-driver       # ... driven over WebDriver
-need openssl openssl # tests/api/tls.rs: an independent TLS client offers TLS 1.0/1.1 (refused)
+need openssl openssl # tests/api/tls.rs: an independent TLS client offers TLS 1.0/1.1 (refused); the README signs events
+need curl curl       # tests/api/readme.rs: the README's examples call the demo server with curl
 
 # The PostgreSQL tests (tests/api/pg.rs) start a throwaway cluster from the server binaries,
 # which Debian keeps off PATH in /usr/lib/postgresql/VERSION/bin; the package also creates the

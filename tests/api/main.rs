@@ -22,6 +22,7 @@ mod orbipay_lookup;
 mod orbipay_postings;
 mod pg;
 mod postgres;
+mod readme;
 mod reliability;
 mod replay;
 mod replicas;
