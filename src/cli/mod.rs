@@ -8,6 +8,7 @@ mod import;
 mod keygen;
 mod migrate;
 mod replay;
+mod store_copy;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -66,6 +67,11 @@ enum Command {
     /// Read a secret on stdin and print its SHA-256 digest, for `{ sha256 = "..." }` in the
     /// configuration (api-key values, admin.token). Surrounding whitespace is not part of it.
     HashSecret,
+    /// Move a whole store to another backend.
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
     /// Manage biller accounts and profiles.
     Accounts {
         #[command(subcommand)]
@@ -129,6 +135,23 @@ enum EmpayreCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum StoreCommand {
+    /// Copy a stopped server's sled store into an empty PostgreSQL database (migrated first), in
+    /// one transaction: counts, balances and the journal's last seq are compared before it
+    /// commits; on any difference nothing is committed. Progress on stderr, the comparison on
+    /// stdout.
+    Copy {
+        /// The sled store: sled:PATH (sled: alone is store.path).
+        #[arg(long, value_name = "sled:PATH")]
+        from: String,
+        /// The database: postgres:URL (postgres: alone is store.postgres.url, so the password
+        /// can stay in BILLER_INBOX__STORE__POSTGRES__URL rather than on the command line).
+        #[arg(long, value_name = "postgres:URL")]
+        to: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum AccountsCommand {
     /// Upsert accounts and profiles from a JSON array or JSON-lines file (all-or-nothing: every
     /// entry is checked before anything is written). Progress and bad entries go to stderr.
@@ -187,6 +210,9 @@ pub fn run() -> ExitCode {
             config: cli.config,
         }),
         Command::HashSecret => hash_secret::run(),
+        Command::Store {
+            command: StoreCommand::Copy { from, to },
+        } => load(cli.config.as_deref()).and_then(|(s, _)| store_copy::run(&s, &store_copy::Options { from, to })),
         Command::Migrate => load(cli.config.as_deref()).and_then(|(s, _)| migrate::run(&s)),
         Command::Accounts {
             command:

@@ -16,6 +16,7 @@
 
 #[cfg(test)]
 mod conformance;
+pub mod copy;
 mod error;
 mod execute;
 pub mod import_merge;

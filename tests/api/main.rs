@@ -30,6 +30,7 @@ mod repository;
 mod secrets;
 mod shutdown;
 mod startup;
+mod store_copy;
 mod store_trouble;
 mod test_ca;
 mod throttle;

@@ -15,6 +15,7 @@
 
 mod backend;
 mod batch;
+pub mod copy_in;
 mod import;
 pub mod migrations;
 mod names;

@@ -3,9 +3,12 @@
 use super::{SledStore, TreeId};
 use crate::store::StoreError;
 
+/// Where application values start among the `meta` keys (the rest are the store's own marks).
+pub(super) const PREFIX: &[u8] = b"app/";
+
 /// The `meta` key of an application value (`Backend::meta`).
 fn app_meta_key(key: &str) -> Vec<u8> {
-    [b"app/".as_slice(), key.as_bytes()].concat()
+    [PREFIX, key.as_bytes()].concat()
 }
 
 impl SledStore {

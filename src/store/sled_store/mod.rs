@@ -37,6 +37,7 @@ mod bytes;
 mod codec;
 mod commit;
 mod disk_sync;
+mod dump;
 mod durability;
 mod empayre;
 mod journal;
