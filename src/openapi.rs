@@ -122,6 +122,7 @@ pub(crate) use wire_names;
 fn hand_written_schemas() -> Vec<(&'static str, serde_json::Value)> {
     let mut all = crate::orbipay::request_schema::request_schemas();
     all.extend(crate::admin::search::request_schemas());
+    all.extend(crate::admin::accounts::request_schemas());
     all.extend(crate::empayre::schema::request_schemas());
     all
 }

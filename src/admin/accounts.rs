@@ -1,17 +1,20 @@
 //! `GET /admin/accounts/{account_number}` and `PUT /admin/accounts` (the accounts file as the
-//! body, with the same validation and all-or-nothing rule as `accounts import`).
+//! body, a JSON array or JSON lines as its `Content-Type` says, with the same validation and
+//! all-or-nothing rule as `accounts import`).
 
 use actix_web::http::Method;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
+use serde_json::{json, Value};
 use utoipa::{OpenApi, ToSchema};
 
 use super::error::{AdminError, EntryProblem, ErrorBody};
 use super::views::{AccountView, ImportAnswer, JournalEntryView, JournalFormatter, ProfileView};
-use crate::domain::account::{parse_accounts_file, EntryError};
+use crate::domain::account::EntryError;
+use crate::domain::accounts_file::{parse_all_as, Format};
 use crate::domain::AccountNumber;
-use crate::http::{read_body, resource};
+use crate::http::{media_type, read_body, resource};
 use crate::state::AppState;
 use crate::store::Store;
 
@@ -89,24 +92,33 @@ pub async fn account_page(store: &Store, number: String) -> Result<Option<Accoun
         journal,
     }))
 }
-/// Upsert accounts and profiles. The body is the accounts file: a JSON array, or JSON lines.
-/// Any bad entry imports nothing and every bad entry is reported. Answers once the import is on
-/// disk.
+/// The accounts file as a JSON array (`Content-Type: application/json`).
+pub const ARRAY_MEDIA_TYPE: &str = "application/json";
+/// The accounts file as JSON lines, one account object per line (`application/x-ndjson`).
+pub const LINES_MEDIA_TYPE: &str = "application/x-ndjson";
+
+/// Upsert accounts and profiles. The body is the accounts file, in the form its `Content-Type`
+/// names: a JSON array (`application/json`) or JSON lines (`application/x-ndjson`). Any bad entry
+/// imports nothing and every bad entry is reported. Answers once the import is on disk.
 #[utoipa::path(
     put,
     path = "/admin/accounts",
     tag = "admin",
     request_body(
-        content = Vec<AccountsFileEntry>,
-        description = "The accounts file (docs/operations.md): a JSON array, or one account per line (JSON lines)",
-        content_type = "application/json"
+        description = "The accounts file (docs/operations.md), at least one account: a JSON array as `application/json`, or JSON lines as `application/x-ndjson` (one account object per line, blank lines allowed; the schema describes the sequence of lines). Rules a schema cannot say are checked too: `account_number` unique in the body, `customer_reference` unique within an account, `min_payment_amount` not above `max_payment_amount`, a `currency` ISO 4217 knows with a minor unit, real calendar dates.",
+        content(
+            (AccountsFile = "application/json", example = json!(accounts_example())),
+            (AccountsFile = "application/x-ndjson", example = json!(accounts_example())),
+        ),
     ),
     responses(
-        (status = 200, description = "What the import did", body = ImportAnswer),
-        (status = 400, description = "Bad entries (nothing imported); `errors` lists each with its location and field", body = ErrorBody),
+        (status = 200, description = "What the import did", body = ImportAnswer,
+            example = json!({"accounts_created": 1, "accounts_updated": 0, "profiles_created": 1, "profiles_updated": 0})),
+        (status = 400, description = "`validation`: bad entries, nothing imported (`errors` lists each with its location and field), or the body holds no account; `malformed`: the body is not UTF-8, or an `application/json` body is not a JSON array", body = ErrorBody),
         (status = 401, description = "No or wrong bearer token", body = ErrorBody),
         (status = 429, description = "Too many failed authentications from this address within a minute (too_many_requests); no token was checked", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds until this address may authenticate again"))),
         (status = 413, description = "Body over admin.max_body_bytes (default 64 MiB)", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: the Content-Type is neither application/json nor application/x-ndjson", body = ErrorBody),
     ),
     security(("admin_token" = []))
 )]
@@ -115,15 +127,42 @@ pub async fn put_accounts(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AdminError> {
+    let format = match media_type(&req).as_str() {
+        ARRAY_MEDIA_TYPE => Format::Array,
+        LINES_MEDIA_TYPE => Format::Lines,
+        _ => {
+            return Err(AdminError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                None,
+                format!(
+                    "the body is the accounts file: a JSON array as {ARRAY_MEDIA_TYPE}, or JSON lines as \
+                     {LINES_MEDIA_TYPE}"
+                ),
+            ))
+        }
+    };
     // An account set is much larger than a posting: it has its own cap. Larger sets go
     // through `accounts import` on a stopped server.
     let body = read_body(&req, payload, state.settings.admin.max_body_bytes).await?;
     let text = String::from_utf8(body.to_vec()).map_err(|_| AdminError::malformed(None, "the body is not UTF-8"))?;
-    if text.trim().is_empty() {
-        return Err(AdminError::bad("validation", "(body)", "the body holds no account"));
+    let first = text.trim_start().chars().next();
+    if first.is_none() {
+        return Err(no_account());
+    }
+    if format == Format::Array && first != Some('[') {
+        return Err(AdminError::malformed(
+            None,
+            format!("an {ARRAY_MEDIA_TYPE} body is a JSON array of accounts; send JSON lines as {LINES_MEDIA_TYPE}"),
+        ));
     }
     // Parsing a large set takes a while: not on the worker.
-    let entries = web::block(move || parse_accounts_file(&text)).await?.map_err(refused)?;
+    let entries = web::block(move || parse_all_as(text.as_bytes(), Some(format)))
+        .await?
+        .map_err(refused)?;
+    if entries.is_empty() {
+        return Err(no_account());
+    }
     let summary = state.store.import_accounts(entries).await?;
     tracing::info!(
         accounts_created = summary.accounts_created,
@@ -131,6 +170,10 @@ pub async fn put_accounts(
         "accounts upserted through the admin API"
     );
     Ok(HttpResponse::Ok().json(ImportAnswer::from(summary)))
+}
+
+fn no_account() -> AdminError {
+    AdminError::bad("validation", "(body)", "the body holds no account")
 }
 
 fn refused(errors: Vec<EntryError>) -> AdminError {
@@ -155,50 +198,262 @@ fn refused(errors: Vec<EntryError>) -> AdminError {
 
 // ---- The accounts file, described for `/openapi.json` (parsed by `domain::account`) ----
 
-/// One account of the accounts file (docs/operations.md). Amounts are decimal strings.
-#[derive(Serialize, ToSchema)]
-pub struct AccountsFileEntry {
-    pub account_number: String,
-    pub customer_account_reference: Option<String>,
-    pub account_holder_name: Option<String>,
-    pub nickname: Option<String>,
-    /// active (default), inactive, incollections, inbankruptcy, closed, repair.
-    pub status: Option<String>,
-    /// ISO 4217, default USD.
-    pub currency: Option<String>,
-    pub warning: Option<String>,
-    /// The opening balance on first import; later imports keep the live balance unless
-    /// `reset_balance` is true.
-    pub current_balance: Option<String>,
-    pub current_statement_balance: Option<String>,
-    pub minimum_payment_due: Option<String>,
-    pub past_amount_due: Option<String>,
-    pub payment_due_date: Option<String>,
-    pub statement_date: Option<String>,
-    pub payoff_amount: Option<String>,
-    pub payoff_expiry_date: Option<String>,
-    pub min_payment_amount: Option<String>,
-    pub max_payment_amount: Option<String>,
-    #[schema(value_type = Option<Object>)]
-    pub address: Option<serde_json::Value>,
-    pub reset_balance: Option<bool>,
-    pub customers: Option<Vec<AccountsFileProfile>>,
+/// An account of the accounts file and a profile under it: hand-written JSON Schemas
+/// ([`request_schemas`]), because their rules need what utoipa's model cannot say (`""` meaning
+/// absent, type lists such as a warning that is a string or a boolean).
+pub struct AccountsFile;
+pub struct AccountsFileEntry;
+pub struct AccountsFileProfile;
+crate::openapi::hand_written!(AccountsFile, AccountsFileEntry, AccountsFileProfile);
+
+/// `account_number`: what `domain::account::account_number_pattern` takes, 1 to 100 characters.
+pub const ACCOUNT_NUMBER_PATTERN: &str = r"^[a-zA-Z0-9\-_/!@#$%&*\{\}. ']{1,100}$";
+/// An amount of the accounts file: a decimal string with an optional minus, at most 14 integer
+/// digits and two decimals (`domain::account`'s `opt_signed_amount`).
+pub const SIGNED_AMOUNT_PATTERN: &str = r"^-?[0-9]{1,14}(\.[0-9]{1,2})?$";
+/// A date of the accounts file: `YYYY-MM-DD` (a real calendar date is checked too).
+pub const DATE_PATTERN: &str = "^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$";
+/// A currency: three capital letters (the code must also be one ISO 4217 gives a minor unit).
+pub const CURRENCY_PATTERN: &str = "^[A-Z]{3}$";
+/// A profile's SSN: nine digits.
+pub const SSN_PATTERN: &str = "^[0-9]{9}$";
+
+/// Every hand-written schema of this area, by its name under `components/schemas`.
+pub fn request_schemas() -> Vec<(&'static str, Value)> {
+    vec![
+        (
+            "AccountsFile",
+            json!({"type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/AccountsFileEntry"},
+                   "description": "The accounts in the body, in order; any bad one imports nothing"}),
+        ),
+        ("AccountsFileEntry", entry_schema()),
+        ("AccountsFileProfile", profile_schema()),
+    ]
 }
 
-/// A profile under an account; merged across accounts by `customer_reference`.
-#[derive(Serialize, ToSchema)]
-pub struct AccountsFileProfile {
-    pub customer_reference: String,
-    pub lookup_reference: Option<String>,
-    pub first_name: Option<String>,
-    pub last_name: Option<String>,
-    pub email: Option<String>,
-    /// 9 digits; kept only as a SHA-256 digest for lookups.
-    pub ssn: Option<String>,
-    pub home_phone: Option<String>,
-    /// active (default), suspended, revoked.
-    pub status: Option<String>,
-    pub warning: Option<String>,
-    #[schema(value_type = Option<Object>)]
-    pub address: Option<serde_json::Value>,
+/// `pattern` with `""` (absent) allowed too: `^(?:P)?$` for an anchored `^P$`.
+fn or_empty(pattern: &str) -> String {
+    let inner = pattern.trim_start_matches('^').trim_end_matches('$');
+    format!("^(?:{inner})?$")
+}
+
+/// An optional text: absent, `null`, or any string (`""` is absent).
+fn text() -> Value {
+    json!({"type": ["string", "null"]})
+}
+
+/// An optional string that, when not `""`, matches `pattern`.
+fn optional(pattern: &str, description: &str) -> Value {
+    json!({"type": ["string", "null"], "pattern": or_empty(pattern), "description": description})
+}
+
+/// An optional value of a closed set (`""` and `null` take the default).
+fn optional_enum(values: &[&str], description: &str) -> Value {
+    let mut all: Vec<Value> = values.iter().map(|v| json!(v)).collect();
+    all.extend([json!(""), Value::Null]);
+    json!({"type": ["string", "null"], "enum": all, "description": description})
+}
+
+fn warning() -> Value {
+    json!({"type": ["string", "boolean", "null"],
+           "description": "A warning shown with the account or profile: text, `true` (a warning without text), or `false`/`null`/`\"\"` (none)"})
+}
+
+fn address() -> Value {
+    json!({"type": ["object", "null"], "description": "Postal address, kept as given (EBPP's field names)"})
+}
+
+fn entry_schema() -> Value {
+    use crate::domain::account::AccountStatus;
+    let statuses = crate::openapi::wire_names!(AccountStatus {
+        Active,
+        Inactive,
+        Incollections,
+        Inbankruptcy,
+        Closed,
+        Repair
+    });
+    let amount = |what: &str| optional(SIGNED_AMOUNT_PATTERN, what);
+    let date = |what: &str| optional(DATE_PATTERN, what);
+    json!({
+        "type": "object",
+        "description": "One account. Unknown fields are ignored; `\"\"` is the same as absent.",
+        "required": ["account_number"],
+        "properties": {
+            "account_number": {"type": "string", "pattern": ACCOUNT_NUMBER_PATTERN,
+                               "description": "Unique in the body; an existing account is updated"},
+            "customer_account_reference": text(),
+            "account_holder_name": text(),
+            "nickname": text(),
+            "status": optional_enum(&statuses, "Default active"),
+            "currency": optional(CURRENCY_PATTERN, "ISO 4217 code with a minor unit (default USD)"),
+            "warning": warning(),
+            "current_balance": amount("The opening balance on first import; later imports keep the live balance unless `reset_balance` is true"),
+            "current_statement_balance": amount("Decimal string"),
+            "minimum_payment_due": amount("Decimal string"),
+            "past_amount_due": amount("Decimal string"),
+            "payment_due_date": date("YYYY-MM-DD"),
+            "statement_date": date("YYYY-MM-DD"),
+            "payoff_amount": amount("Decimal string"),
+            "payoff_expiry_date": date("YYYY-MM-DD"),
+            "min_payment_amount": amount("The smallest payment taken; not above max_payment_amount"),
+            "max_payment_amount": amount("The largest payment taken"),
+            "address": address(),
+            "reset_balance": {"type": ["boolean", "null"], "description": "Set the balance to current_balance even if the account exists"},
+            "customers": {"type": ["array", "null"], "items": {"$ref": "#/components/schemas/AccountsFileProfile"},
+                          "description": "The account's profiles, each customer_reference once"},
+        },
+    })
+}
+
+fn profile_schema() -> Value {
+    use crate::domain::account::ProfileStatus;
+    let statuses = crate::openapi::wire_names!(ProfileStatus {
+        Active,
+        Suspended,
+        Revoked
+    });
+    json!({
+        "type": "object",
+        "description": "A profile under an account; merged across accounts by customer_reference. Unknown fields are ignored.",
+        "required": ["customer_reference"],
+        "properties": {
+            "customer_reference": {"type": "string", "minLength": 1, "maxLength": 100},
+            "lookup_reference": text(),
+            "first_name": text(),
+            "last_name": text(),
+            "email": {"type": ["string", "null"], "maxLength": 100, "pattern": "^$|@",
+                      "description": "At most 100 characters, with an @"},
+            "ssn": optional(SSN_PATTERN, "Nine digits; kept only as a SHA-256 digest, for lookups"),
+            "home_phone": text(),
+            "status": optional_enum(&statuses, "Default active"),
+            "warning": warning(),
+            "address": address(),
+        },
+    })
+}
+
+/// The request example: one new account with one profile (it succeeds on the demo store).
+fn accounts_example() -> Value {
+    json!([{
+        "account_number": "ACC-300300",
+        "account_holder_name": "Noor Haddad",
+        "status": "active",
+        "currency": "USD",
+        "current_balance": "75.00",
+        "payment_due_date": "2026-12-20",
+        "min_payment_amount": "1.00",
+        "max_payment_amount": "5000.00",
+        "customers": [{"customer_reference": "C-3003", "first_name": "Noor", "last_name": "Haddad",
+                        "email": "noor@example.com", "ssn": "111223333", "status": "active"}]
+    }])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::account::parse_entry;
+
+    /// The schema's patterns take exactly what the parser takes, value by value (a value that
+    /// matches but names no real day or currency is the parser's alone, said in the text).
+    #[test]
+    fn the_schema_patterns_agree_with_the_parser() {
+        let long = |n: usize| "A".repeat(n);
+        let cases: Vec<(&str, Option<&str>, &str, Vec<String>)> = vec![
+            (
+                "account_number",
+                None,
+                ACCOUNT_NUMBER_PATTERN,
+                [
+                    "ACC-1",
+                    "a b.c'{}/!@#$%&*_",
+                    "A",
+                    "ACC\n",
+                    "ÄCC",
+                    "ACC+1",
+                    "ACC?",
+                    " ",
+                    "\t",
+                ]
+                .map(String::from)
+                .into_iter()
+                .chain([long(100), long(101)])
+                .collect(),
+            ),
+            (
+                "current_balance",
+                None,
+                SIGNED_AMOUNT_PATTERN,
+                [
+                    "0", "-0", "1.5", "1.05", "1.005", "-1.50", "+1", "1e3", ".5", "5.", "--1", " 1", "1 ", "1,5",
+                ]
+                .map(String::from)
+                .into_iter()
+                .chain(["9".repeat(14), "9".repeat(15), format!("-{}.99", "9".repeat(14))])
+                .collect(),
+            ),
+            (
+                "payment_due_date",
+                None,
+                DATE_PATTERN,
+                [
+                    "2026-12-10",
+                    "2026-1-10",
+                    "2026-01-1",
+                    "2026-13-01",
+                    "2026-00-10",
+                    "2026-12-00",
+                    "20261210",
+                    "2026-12-10T00:00:00Z",
+                    "+2026-12-10",
+                    " 2026-12-10",
+                    "02026-12-10",
+                ]
+                .map(String::from)
+                .to_vec(),
+            ),
+            (
+                "ssn",
+                Some("customers"),
+                SSN_PATTERN,
+                ["123456789", "12345678", "1234567890", "12345678x", "123-45-678"]
+                    .map(String::from)
+                    .to_vec(),
+            ),
+        ];
+        for (field, under, pattern, values) in cases {
+            let re = regex::Regex::new(pattern).expect("pattern");
+            for value in values {
+                let mut entry = json!({"account_number": "ACC-1"});
+                match under {
+                    Some(list) => entry[list] = json!([{"customer_reference": "C-1", field: value}]),
+                    None => entry[field] = json!(value),
+                }
+                let parser = parse_entry(&entry).is_ok();
+                assert_eq!(parser, re.is_match(&value), "{field} = {value:?}");
+            }
+        }
+        // A currency the parser takes matches the pattern (the pattern is wider: XXX, ABC).
+        let currency = regex::Regex::new(CURRENCY_PATTERN).expect("pattern");
+        for code in ["USD", "JPY", "KWD", "usd", "US", "USDD", "XXX"] {
+            let parser = parse_entry(&json!({"account_number": "A", "currency": code})).is_ok();
+            assert!(!parser || currency.is_match(code), "{code}");
+        }
+    }
+
+    /// The served document has the hand-written schemas with the patterns above, and the
+    /// request example is a valid accounts file.
+    #[test]
+    fn the_request_example_is_a_valid_accounts_file() {
+        let text = accounts_example().to_string();
+        let entries = parse_all_as(text.as_bytes(), Some(Format::Array)).expect("the example parses");
+        assert_eq!(entries.len(), 1);
+        let schemas = request_schemas();
+        let entry = &schemas
+            .iter()
+            .find(|(n, _)| *n == "AccountsFileEntry")
+            .expect("entry")
+            .1;
+        assert_eq!(entry["properties"]["account_number"]["pattern"], ACCOUNT_NUMBER_PATTERN);
+    }
 }

@@ -296,7 +296,7 @@ fn parse_profile(value: &Value, prefix: &str, account_number: &AccountNumber) ->
     }
     let email = f.opt_str("email")?;
     if let Some(email) = &email {
-        if email.len() > 100 || !email.contains('@') {
+        if email.chars().count() > 100 || !email.contains('@') {
             return Err((
                 f.path("email"),
                 "must be an email address of at most 100 characters".into(),
@@ -365,9 +365,19 @@ impl Fields<'_> {
         let Some(s) = self.opt_str(name)? else {
             return Ok(None);
         };
-        chrono::NaiveDate::parse_from_str(&s, "%Y-%m-%d")
-            .map(|_| Some(s))
-            .map_err(|_| (self.path(name), "must be a date YYYY-MM-DD".into()))
+        // The shape first: chrono alone would also take one-digit months and days.
+        let shape = s.len() == 10
+            && s.bytes().enumerate().all(|(i, b)| {
+                if i == 4 || i == 7 {
+                    b == b'-'
+                } else {
+                    b.is_ascii_digit()
+                }
+            });
+        match chrono::NaiveDate::parse_from_str(&s, "%Y-%m-%d") {
+            Ok(_) if shape => Ok(Some(s)),
+            _ => Err((self.path(name), "must be a date YYYY-MM-DD".into())),
+        }
     }
 
     fn opt_object(&self, name: &str) -> Result<Option<Address>, FieldProblem> {

@@ -56,22 +56,34 @@ pub enum Format {
 /// Reads every entry of `reader` and hands each to `on`, which may stop the reading early with
 /// `ControlFlow::Break`. An I/O error ends the reading with `Err`; everything about the content
 /// is an `Item::Bad`.
-pub fn read_accounts<R: BufRead>(
+pub fn read_accounts<R: BufRead>(reader: R, on: &mut dyn FnMut(Item) -> ControlFlow<()>) -> std::io::Result<Format> {
+    read_accounts_as(reader, None, on)
+}
+
+/// [`read_accounts`] with the form either told by the first byte (`None`) or given (a request
+/// body whose `Content-Type` names it: then a JSON-lines body whose first line is an array is
+/// a bad line, not an array).
+pub fn read_accounts_as<R: BufRead>(
     mut reader: R,
+    given: Option<Format>,
     on: &mut dyn FnMut(Item) -> ControlFlow<()>,
 ) -> std::io::Result<Format> {
-    let format = loop {
-        let buf = reader.fill_buf()?;
-        match buf.iter().position(|b| !b.is_ascii_whitespace()) {
-            Some(i) => {
-                let format = if buf[i] == b'[' { Format::Array } else { Format::Lines };
-                break format;
-            }
-            // Only white space so far: an empty file is an empty list in either form.
-            None if buf.is_empty() => return Ok(Format::Lines),
-            None => {
-                let n = buf.len();
-                reader.consume(n);
+    let format = if let Some(format) = given {
+        format
+    } else {
+        loop {
+            let buf = reader.fill_buf()?;
+            match buf.iter().position(|b| !b.is_ascii_whitespace()) {
+                Some(i) => {
+                    let format = if buf[i] == b'[' { Format::Array } else { Format::Lines };
+                    break format;
+                }
+                // Only white space so far: an empty file is an empty list in either form.
+                None if buf.is_empty() => return Ok(Format::Lines),
+                None => {
+                    let n = buf.len();
+                    reader.consume(n);
+                }
             }
         }
     };
@@ -231,10 +243,15 @@ impl DuplicateCheck {
 /// Reads a whole accounts file held in memory (a request body, the demo seed) and validates it:
 /// every good entry in order, or every problem in input order (all-or-nothing).
 pub fn parse_all(bytes: &[u8]) -> Result<Vec<AccountEntry>, Vec<EntryError>> {
+    parse_all_as(bytes, None)
+}
+
+/// [`parse_all`] with the form given (`Some`) or told by the first byte (`None`).
+pub fn parse_all_as(bytes: &[u8], format: Option<Format>) -> Result<Vec<AccountEntry>, Vec<EntryError>> {
     let mut entries = Vec::new();
     let mut errors = Vec::new();
     let mut duplicates = DuplicateCheck::default();
-    let read = read_accounts(bytes, &mut |item| {
+    let read = read_accounts_as(bytes, format, &mut |item| {
         match item {
             Item::Entry { location, entry } => match duplicates.check(&entry.account.account_number, location) {
                 Some(e) => errors.push(e),

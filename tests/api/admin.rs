@@ -638,8 +638,15 @@ async fn put_accounts_imports_all_or_nothing() {
         good,
         json!({"account_number": "ACC-900002", "current_balance": "5.00", "customers": [{"customer_reference": "C-9001"}]})
     );
-    let (status, answer) = app.admin_put("/admin/accounts", &lines).await;
-    assert_eq!(status, 200, "{answer}");
+    let r = app
+        .admin(reqwest::Method::PUT, "/admin/accounts")
+        .header("content-type", "application/x-ndjson")
+        .body(lines)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(r.status(), 200);
+    let answer: Value = r.json().await.expect("json");
     assert_eq!(
         answer,
         json!({"accounts_created": 2, "accounts_updated": 0, "profiles_created": 1, "profiles_updated": 0})
@@ -659,12 +666,379 @@ async fn put_accounts_imports_all_or_nothing() {
     assert_eq!(answer["accounts_updated"], 1);
     let (_, view) = app.admin_get("/admin/accounts/ACC-900001").await;
     assert_eq!(view["account"]["current_balance"], "30.00");
+}
 
-    for (case, body) in [("empty", ""), ("not JSON", "[{"), ("not a list", "{\"a\": 1}\nnope")] {
-        let (status, answer) = app.admin_put("/admin/accounts", body).await;
-        assert_eq!(status, 400, "{case}: {answer}");
-        assert!(answer["field"].is_string(), "{case}: {answer}");
+/// PUT /admin/accounts with each kind of bad body: the answer says what is wrong (status, code,
+/// field) and nothing is imported.
+#[tokio::test]
+async fn put_accounts_refuses_every_bad_body_and_imports_nothing() {
+    let app = spawn_app().await;
+    let good = json!({"account_number": "ACC-T-1", "currency": "USD", "current_balance": "5.00",
+                      "customers": [{"customer_reference": "C-T-1", "first_name": "Ada"}]});
+    let with = |field: &str, value: Value| {
+        let mut entry = good.clone();
+        entry[field] = value;
+        json!([entry]).to_string()
+    };
+    let with_profile = |field: &str, value: Value| {
+        let mut entry = good.clone();
+        entry["customers"][0][field] = value;
+        json!([entry]).to_string()
+    };
+    const JSON: &str = "application/json";
+    const LINES: &str = "application/x-ndjson";
+    let long = "A".repeat(101);
+    // (what, content type, body, status, code, field)
+    let cases: Vec<(&str, Option<&str>, String, u16, &str, Option<&str>)> = vec![
+        ("empty", Some(JSON), String::new(), 400, "validation", Some("(body)")),
+        (
+            "white space",
+            Some(JSON),
+            " \n ".into(),
+            400,
+            "validation",
+            Some("(body)"),
+        ),
+        (
+            "empty array",
+            Some(JSON),
+            "[]".into(),
+            400,
+            "validation",
+            Some("(body)"),
+        ),
+        (
+            "blank lines",
+            Some(LINES),
+            "\n\n".into(),
+            400,
+            "validation",
+            Some("(body)"),
+        ),
+        ("broken array", Some(JSON), "[{".into(), 400, "validation", None),
+        (
+            "an object as application/json",
+            Some(JSON),
+            good.to_string(),
+            400,
+            "malformed",
+            None,
+        ),
+        (
+            "JSON lines as application/json",
+            Some(JSON),
+            format!("{good}\n{good}\n"),
+            400,
+            "malformed",
+            None,
+        ),
+        (
+            "an array as JSON lines",
+            Some(LINES),
+            json!([good]).to_string(),
+            400,
+            "validation",
+            Some("(entry)"),
+        ),
+        (
+            "a line that is not JSON",
+            Some(LINES),
+            format!("{good}\nnope\n"),
+            400,
+            "validation",
+            Some("(line)"),
+        ),
+        (
+            "text/plain",
+            Some("text/plain"),
+            json!([good]).to_string(),
+            415,
+            "unsupported_media_type",
+            None,
+        ),
+        (
+            "a form",
+            Some("application/x-www-form-urlencoded"),
+            json!([good]).to_string(),
+            415,
+            "unsupported_media_type",
+            None,
+        ),
+        (
+            "no content type",
+            None,
+            json!([good]).to_string(),
+            415,
+            "unsupported_media_type",
+            None,
+        ),
+        (
+            "not an object",
+            Some(JSON),
+            "[1]".into(),
+            400,
+            "validation",
+            Some("(entry)"),
+        ),
+        (
+            "no account_number",
+            Some(JSON),
+            json!([{"currency": "USD"}]).to_string(),
+            400,
+            "validation",
+            Some("account_number"),
+        ),
+        (
+            "empty account_number",
+            Some(JSON),
+            with("account_number", json!("")),
+            400,
+            "validation",
+            Some("account_number"),
+        ),
+        (
+            "account_number a number",
+            Some(JSON),
+            with("account_number", json!(7)),
+            400,
+            "validation",
+            Some("account_number"),
+        ),
+        (
+            "account_number too long",
+            Some(JSON),
+            with("account_number", json!(long)),
+            400,
+            "validation",
+            Some("account_number"),
+        ),
+        (
+            "account_number with a newline",
+            Some(JSON),
+            with("account_number", json!("ACC\n1")),
+            400,
+            "validation",
+            Some("account_number"),
+        ),
+        (
+            "unknown status",
+            Some(JSON),
+            with("status", json!("frozen")),
+            400,
+            "validation",
+            Some("status"),
+        ),
+        (
+            "lower-case currency",
+            Some(JSON),
+            with("currency", json!("usd")),
+            400,
+            "validation",
+            Some("currency"),
+        ),
+        (
+            "currency without a minor unit",
+            Some(JSON),
+            with("currency", json!("XXX")),
+            400,
+            "validation",
+            Some("currency"),
+        ),
+        (
+            "three decimals",
+            Some(JSON),
+            with("current_balance", json!("1.005")),
+            400,
+            "validation",
+            Some("current_balance"),
+        ),
+        (
+            "an exponent",
+            Some(JSON),
+            with("current_balance", json!("1e3")),
+            400,
+            "validation",
+            Some("current_balance"),
+        ),
+        (
+            "a plus sign",
+            Some(JSON),
+            with("current_balance", json!("+1")),
+            400,
+            "validation",
+            Some("current_balance"),
+        ),
+        (
+            "an amount as a number",
+            Some(JSON),
+            with("current_balance", json!(12.5)),
+            400,
+            "validation",
+            Some("current_balance"),
+        ),
+        (
+            "a one-digit month",
+            Some(JSON),
+            with("payment_due_date", json!("2026-1-05")),
+            400,
+            "validation",
+            Some("payment_due_date"),
+        ),
+        (
+            "no such day",
+            Some(JSON),
+            with("statement_date", json!("2026-02-30")),
+            400,
+            "validation",
+            Some("statement_date"),
+        ),
+        (
+            "a warning number",
+            Some(JSON),
+            with("warning", json!(5)),
+            400,
+            "validation",
+            Some("warning"),
+        ),
+        (
+            "an address string",
+            Some(JSON),
+            with("address", json!("1 Main St")),
+            400,
+            "validation",
+            Some("address"),
+        ),
+        (
+            "reset_balance text",
+            Some(JSON),
+            with("reset_balance", json!("yes")),
+            400,
+            "validation",
+            Some("reset_balance"),
+        ),
+        (
+            "customers an object",
+            Some(JSON),
+            with("customers", json!({})),
+            400,
+            "validation",
+            Some("customers"),
+        ),
+        (
+            "min above max",
+            Some(JSON),
+            {
+                let mut e = good.clone();
+                e["min_payment_amount"] = json!("10.00");
+                e["max_payment_amount"] = json!("5.00");
+                json!([e]).to_string()
+            },
+            400,
+            "validation",
+            Some("min_payment_amount"),
+        ),
+        (
+            "a profile without reference",
+            Some(JSON),
+            with("customers", json!([{"first_name": "Ada"}])),
+            400,
+            "validation",
+            Some("customers[0].customer_reference"),
+        ),
+        (
+            "a reference too long",
+            Some(JSON),
+            with_profile("customer_reference", json!(long)),
+            400,
+            "validation",
+            Some("customers[0].customer_reference"),
+        ),
+        (
+            "a profile twice",
+            Some(JSON),
+            with(
+                "customers",
+                json!([{"customer_reference": "C-1"}, {"customer_reference": "C-1"}]),
+            ),
+            400,
+            "validation",
+            Some("customers[1].customer_reference"),
+        ),
+        (
+            "a short SSN",
+            Some(JSON),
+            with_profile("ssn", json!("12345678")),
+            400,
+            "validation",
+            Some("customers[0].ssn"),
+        ),
+        (
+            "an email without @",
+            Some(JSON),
+            with_profile("email", json!("ada.example.com")),
+            400,
+            "validation",
+            Some("customers[0].email"),
+        ),
+        (
+            "unknown profile status",
+            Some(JSON),
+            with_profile("status", json!("gone")),
+            400,
+            "validation",
+            Some("customers[0].status"),
+        ),
+        (
+            "an account twice",
+            Some(JSON),
+            json!([good, good]).to_string(),
+            400,
+            "validation",
+            Some("account_number"),
+        ),
+    ];
+    for (what, content_type, body, status, code, field) in cases {
+        let mut request = app.admin(reqwest::Method::PUT, "/admin/accounts").body(body.clone());
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        let r = request.send().await.expect("sent");
+        let got = r.status().as_u16();
+        let answer: Value = r.json().await.unwrap_or(Value::Null);
+        assert_eq!((got, answer["code"].as_str()), (status, Some(code)), "{what}: {answer}");
+        if let Some(field) = field {
+            assert_eq!(answer["field"], json!(field), "{what}: {answer}");
+        }
+        assert!(
+            answer["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{what}: {answer}"
+        );
+        if code == "validation" && field.is_some_and(|f| f != "(body)") {
+            assert!(
+                answer["errors"].as_array().is_some_and(|e| !e.is_empty()),
+                "{what}: {answer}"
+            );
+        }
     }
+    let (status, _) = app.admin_get("/admin/accounts/ACC-T-1").await;
+    assert_eq!(status, 404, "a refused body imported something");
+
+    // The same account is taken in both forms (a charset parameter is fine).
+    for (content_type, body) in [
+        ("application/json; charset=utf-8", json!([good]).to_string()),
+        (LINES, format!("\n{good}\n\n")),
+    ] {
+        let r = app
+            .admin(reqwest::Method::PUT, "/admin/accounts")
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(r.status(), 200, "{content_type}");
+    }
+    let (status, view) = app.admin_get("/admin/accounts/ACC-T-1").await;
+    assert_eq!(status, 200, "{view}");
 }
 
 #[tokio::test]
