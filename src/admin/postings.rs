@@ -6,7 +6,7 @@ use utoipa::OpenApi;
 
 use super::error::{AdminError, ErrorBody};
 use super::search::{SearchRequest, SearchResponse};
-use super::views::RecordView;
+use super::views::{JournalEntryView, JournalFormatter, RecordView};
 use crate::http::{read_body, resource};
 use crate::ledger::RecordKind;
 use crate::state::AppState;
@@ -177,4 +177,18 @@ pub async fn find_record(store: &Store, kind: &str, id: &str) -> Result<RecordVi
             format!("no {} with id {id:?}", kind.as_str()),
         )),
     }
+}
+
+/// The journal entries one record made, oldest first (the console's record page; the same
+/// entries as in its account's journal, found by the record instead of among the newest).
+pub async fn record_journal(store: &Store, kind: &str, id: &str) -> Result<Vec<JournalEntryView>, AdminError> {
+    let Some(kind) = RecordKind::parse(kind) else {
+        return Ok(Vec::new());
+    };
+    let mut format = JournalFormatter::new(store);
+    let mut out = Vec::new();
+    for entry in store.record_journal(kind, id).await? {
+        out.push(format.view(&entry).await?);
+    }
+    Ok(out)
 }

@@ -377,6 +377,48 @@ pub(crate) async fn a_closed_store_refuses_work<B: Backend>(store: B) {
     store.close().await.expect("closing again does nothing");
 }
 
+/// A record's journal entries are found by the record, however many newer entries its account
+/// has: a payment's posting and its reversal, after 120 other postings.
+pub(crate) async fn a_record_finds_every_journal_entry_it_made<B: Backend>(store: B) {
+    with_account(&store).await;
+    for i in 0..120u32 {
+        post(&store, credit(&format!("p{i}"), "1.00", i % 60))
+            .await
+            .expect("posted")
+            .expect("committed");
+    }
+    let mut reversal = credit("p0", "1.00", 0);
+    reversal.payment.status = RecordStatus::Ebpp(crate::domain::status::PostingStatus::Returned);
+    reversal.delta = reversal.payment.amount;
+    reversal.created = false;
+    reversal.payment_created = false;
+    let keys = Keys {
+        records: vec![(RecordKind::Payment, "p0".into())],
+        accounts: vec!["A".into()],
+        ..Keys::default()
+    };
+    store
+        .execute(keys, move |_: &dyn View| {
+            let mut writes = Writes::new(Channel::Orbipay, at(59));
+            writes.change = Some(reversal.clone());
+            Ok(Decision::commit(writes, "reversed"))
+        })
+        .await
+        .expect("reversed");
+    let seqs = |entries: Vec<crate::ledger::JournalEntry>| entries.iter().map(|e| e.seq).collect::<Vec<_>>();
+    let of = |kind: RecordKind, id: &'static str| {
+        let store = store.clone();
+        async move { store.record_journal(kind, id).await.expect("record journal") }
+    };
+    let p0 = of(RecordKind::Payment, "p0").await;
+    assert_eq!(seqs(p0.clone()), [1, 121]);
+    assert!(p0.iter().all(|e| e.record_id == "p0" && e.kind == RecordKind::Payment));
+    assert_eq!(p0[1].status, "returned");
+    assert_eq!(seqs(of(RecordKind::Payment, "p119").await), [120]);
+    assert_eq!(seqs(of(RecordKind::Refund, "p0").await), Vec::<u64>::new());
+    assert_eq!(seqs(of(RecordKind::Payment, "p1000").await), Vec::<u64>::new());
+}
+
 /// Runs every test of the suite against a backend made by `$open` (an expression giving a
 /// fresh, empty store; it may use `dir`, a temp dir that outlives the test).
 macro_rules! suite {
@@ -410,6 +452,7 @@ macro_rules! suite {
             case!(meta_values_are_kept_by_name);
             case!(records_are_counted_per_minute);
             case!(a_closed_store_refuses_work);
+            case!(a_record_finds_every_journal_entry_it_made);
         }
     };
 }

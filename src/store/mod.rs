@@ -110,6 +110,13 @@ pub trait Backend: Clone + Send + Sync + 'static {
         account_number: &AccountNumber,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<JournalEntry>, StoreError>> + Send;
+    /// The journal entries one record made (entries whose kind and record id are the record's),
+    /// in seq order, durable ones only: the console's record page.
+    fn record_journal(
+        &self,
+        kind: RecordKind,
+        id: &str,
+    ) -> impl Future<Output = Result<Vec<JournalEntry>, StoreError>> + Send;
     /// The postings search of docs/operations.md, the postings search.
     fn search(&self, query: &SearchQuery) -> impl Future<Output = Result<SearchPage, StoreError>> + Send;
     /// Records received at or after `since`, in receive order, after `cursor`, at most `limit`.
@@ -248,6 +255,10 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<JournalEntry>, StoreError> {
         forward!(self, b => Backend::account_journal(b, account_number, limit).await)
+    }
+
+    pub async fn record_journal(&self, kind: RecordKind, id: &str) -> Result<Vec<JournalEntry>, StoreError> {
+        forward!(self, b => Backend::record_journal(b, kind, id).await)
     }
 
     pub async fn search(&self, query: &SearchQuery) -> Result<SearchPage, StoreError> {

@@ -9,8 +9,7 @@ use super::super::error::ConsoleError;
 use super::super::layout::{self, Nav};
 use super::super::mask::mask_secrets;
 use super::super::Operator;
-use crate::admin::accounts::account_page;
-use crate::admin::postings::find_record;
+use crate::admin::postings::{find_record, record_journal};
 use crate::state::AppState;
 
 pub async fn page(
@@ -20,15 +19,8 @@ pub async fn page(
 ) -> Result<HttpResponse, ConsoleError> {
     let (kind, id) = path.into_inner();
     let r = find_record(&state.store, &kind, &id).await?;
-    // The journal entries this record made, among its account's latest (the account view's).
-    let account = match &r.account_number {
-        Some(n) => account_page(&state.store, n.clone()).await?,
-        None => None,
-    };
-    let entries: Vec<_> = account
-        .as_ref()
-        .map(|a| a.journal.iter().filter(|e| e.record_id == r.id).collect())
-        .unwrap_or_default();
+    // Every journal entry this record made, however old (the store indexes them by record).
+    let entries = record_journal(&state.store, &kind, &id).await?;
     let details = mask_secrets(&Value::Object(r.details.clone()).to_string());
     let title = format!("{} {}", r.kind, r.id);
     let body = html! {
@@ -80,7 +72,7 @@ pub async fn page(
         @if entries.is_empty() {
             p.notice role="status" {
                 @if r.account_number.is_none() { "No account: this record has not moved any balance." }
-                @else { "No journal entry of this record among the account's latest 100." }
+                @else { "This record has made no journal entry: it has not moved the balance." }
             }
         } @else {
             div.table-wrap {

@@ -98,6 +98,12 @@ impl Backend for PgStore {
             .await
     }
 
+    async fn record_journal(&self, kind: RecordKind, id: &str) -> Result<Vec<JournalEntry>, StoreError> {
+        let id = id.to_string();
+        self.with_conn(move |conn| async move { reads::record_journal(&conn, kind, &id).await })
+            .await
+    }
+
     async fn account_journal(
         &self,
         account_number: &AccountNumber,

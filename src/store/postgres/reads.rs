@@ -215,6 +215,19 @@ pub async fn account_journal(conn: &Object, number: &str, limit: usize) -> Resul
         .collect()
 }
 
+/// The journal entries one record made, in seq order. Every committed entry is durable here.
+pub async fn record_journal(conn: &Object, kind: RecordKind, id: &str) -> Result<Vec<JournalEntry>, StoreError> {
+    let sql = format!(
+        "SELECT {} FROM journal WHERE kind = $1 AND record_id = $2 ORDER BY seq",
+        rows::JOURNAL_COLUMNS
+    );
+    query(conn, "reading a record's journal", &sql, &[&kind.as_str(), &id])
+        .await?
+        .iter()
+        .map(rows::journal_from_row)
+        .collect()
+}
+
 /// Records in receive order (time, kind, id) from `since` and after `cursor`.
 pub async fn records_received(
     conn: &Object,

@@ -88,6 +88,11 @@ impl Backend for SledStore {
         self.blocking(move |s| s.journal_after(after, limit)).await
     }
 
+    async fn record_journal(&self, kind: RecordKind, id: &str) -> Result<Vec<JournalEntry>, StoreError> {
+        let id = id.to_string();
+        self.blocking(move |s| s.record_journal(kind, &id)).await
+    }
+
     async fn account_journal(
         &self,
         account_number: &AccountNumber,

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use sled::Transactional;
 
-use super::{log, writer, SledStore, TreeId, WriteSet};
+use super::{log, search_index, writer, SledStore, TreeId, WriteSet};
 use crate::store::StoreError;
 
 /// How far the commit log is applied: `applied` is the last commit whose derived writes are
@@ -33,7 +33,7 @@ impl SledStore {
     /// Commits a write set through the commit log, without a sled transaction (see `log`):
     /// the log entry first, then every derived op as a plain insert. Returns the commit seq.
     /// Called with the writer lock held (`state` is the writer's).
-    pub(crate) fn commit_logged(&self, state: &mut writer::WriterState, set: WriteSet) -> Result<u64, StoreError> {
+    pub(crate) fn commit_logged(&self, state: &mut writer::WriterState, mut set: WriteSet) -> Result<u64, StoreError> {
         let commit = state.next_commit();
         let mut header = log::Header {
             flags: 0,
@@ -62,6 +62,7 @@ impl SledStore {
             }
         }
         let instance = self.instance()?;
+        search_index::derive(&instance.trees, &mut set, commit)?;
         let entry = log::encode(header, &set.ops);
         instance.trees[TreeId::Log as usize]
             .insert(log::key(commit), entry)

@@ -74,6 +74,36 @@ impl SledStore {
     }
 }
 
+impl SledStore {
+    /// The journal entries record (`kind`, `id`) made, oldest first, durable ones only: found
+    /// through `idx_journal_record`, which names the commit holding each.
+    pub(crate) fn record_journal(
+        &self,
+        kind: crate::ledger::RecordKind,
+        id: &str,
+    ) -> Result<Vec<JournalEntry>, StoreError> {
+        let log_tree = self.tree(TreeId::Log)?;
+        let durable = self.journal_marks().durable.load(Ordering::Acquire);
+        let prefix = super::search_index::journal_record_prefix(kind, id);
+        let mut out = Vec::new();
+        for item in self.tree(TreeId::IdxJournalRecord)?.scan_prefix(&prefix) {
+            let (key, _) = item?;
+            let commit = key
+                .get(prefix.len()..)
+                .ok_or_else(|| StoreError::Corrupt("journal reference without a commit".into()))
+                .and_then(log::commit_of_key)?;
+            let Some(entry) = log_tree.get(log::key(commit))? else {
+                return Err(StoreError::Corrupt(format!("journal entry of record {id} is missing")));
+            };
+            let journal = journal_entry_in(&entry)?;
+            if journal.seq <= durable {
+                out.push(journal);
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// The commit that holds journal entry `jseq` (which must exist). Commit seqs are dense from 1
 /// and each entry's header carries the last journal seq at that commit, so a binary search over
 /// the log finds it in about 20 reads for a million commits.

@@ -27,6 +27,8 @@
 //! - `meta`            counters; `log_applied`: the commit log is applied through here;
 //!   `minute_counts_through`: the last commit `count_by_minute` counts
 //! - `log`             commit seq (u64 BE) → every write of one commit (see `log`)
+//! - `idx_account`, `idx_amount`, `count_by_facet`, `idx_journal_record`: the search's indexes
+//!   and counts, written with the records they describe (see `search_index`)
 //!
 //! The trees marked "in the commit log only" exist as names but stay empty.
 
@@ -47,6 +49,7 @@ pub(crate) mod minute_counts;
 mod open;
 mod request_log;
 mod search;
+mod search_index;
 mod trees;
 mod write_set;
 mod writer;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::commit::replay_log;
 use super::disk_sync::DiskSync;
 use super::durability::Durability;
-use super::{minute_counts, writer, Inner, JournalMarks, LogMarks, SledStore, TreeId};
+use super::{minute_counts, search_index, writer, Inner, JournalMarks, LogMarks, SledStore, TreeId};
 use crate::store::{CommitStats, StoreError};
 
 impl SledStore {
@@ -91,6 +91,7 @@ pub(super) fn open_instance(
     log.applied.store(applied, Ordering::Release);
     *log.lock_watermark()? = applied;
     minute_counts::ensure(&trees)?;
+    search_index::ensure(&trees)?;
     let tally = Arc::new(minute_counts::Tally::load(&trees)?);
     // After the replay's flush: this syncs what opening and replaying wrote.
     let disk = Arc::new(

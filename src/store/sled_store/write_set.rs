@@ -1,6 +1,7 @@
 //! The writes of one commit, in the order they are made.
 
 use super::keys::record_key;
+use super::search_index::Facet;
 use super::{codec, TreeId};
 use crate::ledger::Record;
 use crate::store::StoreError;
@@ -9,6 +10,9 @@ use crate::store::StoreError;
 #[derive(Default)]
 pub(crate) struct WriteSet {
     pub(super) ops: Vec<(TreeId, Vec<u8>, Option<Vec<u8>>)>,
+    /// What the search indexes need of each record put, in order: the commit derives their
+    /// writes from these (`search_index::derive`).
+    pub(super) records: Vec<Facet>,
 }
 
 impl WriteSet {
@@ -49,6 +53,7 @@ impl WriteSet {
             record_key(record.kind, &record.id),
             codec::encode_record(record),
         );
+        self.records.push(Facet::of(record));
     }
 
     pub(crate) fn remove(&mut self, tree: TreeId, key: impl Into<Vec<u8>>) {

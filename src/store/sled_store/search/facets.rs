@@ -1,0 +1,402 @@
+//! The search's facet plan: filters on channel, kind, status and amount only, in time order.
+//!
+//! The window is cut into whole hours, minutes and seconds (as few slots as it takes) and at
+//! most a second at each end. Whole slots are counted from `count_by_facet`: each count there is
+//! for one kind, status and amount bucket, and the filters decide each such count wholly
+//! (`Yes`/`No`) — except an amount condition whose threshold falls inside a bucket (`Maybe`):
+//! that bucket's records in the window are read through `idx_amount` and checked one by one.
+//! The ends are walked and checked. So the count is exact and reads a few hundred counts for a
+//! day, not the day's records.
+//!
+//! The page is then found slot by slot in the query's direction: a slot whose matches all lie
+//! before the page is skipped by its count, a slot that holds part of the page is opened into
+//! its finer slots, down to seconds, whose records are walked and checked.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::super::search_index::{
+    amount_bucket, amount_prefix, count_slot_prefix, is_bucket_floor, record_key_after, split_count_key, CountKey,
+    LEVEL_NANOS,
+};
+use super::super::{order_preserving_i64, SledStore, TreeId};
+use super::{text_holds, Matcher};
+use crate::ledger::RecordKind;
+use crate::store::query::{Condition, Direction, Operand, SearchField};
+use crate::store::StoreError;
+
+/// What the filters say of every record a count counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Verdict {
+    No,
+    Maybe,
+    Yes,
+}
+
+fn verdict_of(holds: bool) -> Verdict {
+    if holds {
+        Verdict::Yes
+    } else {
+        Verdict::No
+    }
+}
+
+/// An amount condition against every amount of bucket `b`. Only that buckets never decrease
+/// as amounts grow is used, and that a threshold with at most two significant digits is the
+/// smallest amount of its bucket.
+fn amount_verdict(c: &Condition, b: u16) -> Verdict {
+    let side = |o: &Operand| match o {
+        Operand::Amount(a) => Some((amount_bucket(*a), is_bucket_floor(*a))),
+        Operand::Text(_) => None,
+    };
+    let at_least = |o: &Operand, inclusive: bool| match side(o) {
+        None => Verdict::No,
+        Some((t, _)) if b > t => Verdict::Yes,
+        Some((t, _)) if b < t => Verdict::No,
+        Some((_, floor)) if inclusive && floor => Verdict::Yes,
+        Some(_) => Verdict::Maybe,
+    };
+    let at_most = |o: &Operand, inclusive: bool| match side(o) {
+        None => Verdict::No,
+        Some((t, _)) if b < t => Verdict::Yes,
+        Some((t, _)) if b > t => Verdict::No,
+        Some((_, floor)) if !inclusive && floor => Verdict::No,
+        Some(_) => Verdict::Maybe,
+    };
+    let equal = |o: &Operand| match side(o) {
+        Some((t, _)) if t == b => Verdict::Maybe,
+        _ => Verdict::No,
+    };
+    match c {
+        Condition::Ge(o) => at_least(o, true),
+        Condition::Gt(o) => at_least(o, false),
+        Condition::Le(o) => at_most(o, true),
+        Condition::Lt(o) => at_most(o, false),
+        Condition::Between(lo, hi) => at_least(lo, true).min(at_most(hi, true)),
+        Condition::Eq(o) => equal(o),
+        Condition::In(list) => list.iter().map(equal).max().unwrap_or(Verdict::No),
+        Condition::Like(_) => Verdict::No,
+    }
+}
+
+/// What the counts say of one slot: matches counted for sure, and whether some of its records
+/// must be read to know.
+#[derive(Debug, Clone, Copy, Default)]
+struct SlotCount {
+    yes: u64,
+    maybe: bool,
+}
+
+/// A part of the window: whole slots of a level (with their counts), or a stretch shorter
+/// than a second at one of its ends (with its matches).
+enum Piece {
+    Slots {
+        level: usize,
+        counts: BTreeMap<i64, SlotCount>,
+    },
+    Ends {
+        /// Matches, in time order.
+        keys: Vec<sled::IVec>,
+    },
+}
+
+/// Cuts `[a, b)` into whole slots of `level` and finer, in time order.
+fn cut(a: i64, b: i64, level: usize, out: &mut Vec<(i64, i64, Option<usize>)>) {
+    if a >= b {
+        return;
+    }
+    let size = LEVEL_NANOS[level];
+    let first = a.div_euclid(size) + i64::from(a.rem_euclid(size) != 0);
+    let end = b.div_euclid(size);
+    let finer = |a: i64, b: i64, out: &mut Vec<(i64, i64, Option<usize>)>| match level {
+        0 if a < b => out.push((a, b, None)),
+        0 => {}
+        _ => cut(a, b, level - 1, out),
+    };
+    if first >= end {
+        finer(a, b, out);
+        return;
+    }
+    finer(a, first.saturating_mul(size), out);
+    out.push((first, end, Some(level)));
+    finer(end.saturating_mul(size), b, out);
+}
+
+pub(in crate::store::sled_store) struct FacetSearch<'a, 'q> {
+    m: &'a Matcher<'q>,
+    counts: sled::Tree,
+    index: sled::Tree,
+    amounts: sled::Tree,
+    descending: bool,
+}
+
+impl<'a, 'q> FacetSearch<'a, 'q> {
+    pub(in crate::store::sled_store) fn new(store: &SledStore, m: &'a Matcher<'q>) -> Result<Self, StoreError> {
+        Ok(Self {
+            m,
+            counts: store.tree(TreeId::CountByFacet)?,
+            index: store.tree(TreeId::IdxReceived)?,
+            amounts: store.tree(TreeId::IdxAmount)?,
+            descending: m.query.order.first().is_some_and(|o| o.1 == Direction::Desc),
+        })
+    }
+
+    /// The exact count and the page's time-index keys.
+    pub(in crate::store::sled_store) fn run(&self) -> Result<(usize, Vec<sled::IVec>), StoreError> {
+        let q = self.m.query;
+        let mut parts = Vec::new();
+        cut(q.from_nanos, q.until_nanos, LEVEL_NANOS.len() - 1, &mut parts);
+        let mut pieces = Vec::with_capacity(parts.len());
+        let mut total = 0u64;
+        let mut maybe_buckets = BTreeSet::new();
+        // The stretch the whole slots cover (the ends lie outside it).
+        let mut whole: Option<(i64, i64)> = None;
+        for (a, b, level) in parts {
+            match level {
+                None => {
+                    let mut keys = Vec::new();
+                    self.m.walk(&self.index, a, b, false, usize::MAX, &mut keys)?;
+                    total += keys.len() as u64;
+                    pieces.push(Piece::Ends { keys });
+                }
+                Some(level) => {
+                    let counts = self.slot_counts(level, a, b, &mut maybe_buckets)?;
+                    total += counts.values().map(|c| c.yes).sum::<u64>();
+                    let (from, until) = (
+                        a.saturating_mul(LEVEL_NANOS[level]),
+                        b.saturating_mul(LEVEL_NANOS[level]),
+                    );
+                    whole = Some(whole.map_or((from, until), |(f, u)| (f.min(from), u.max(until))));
+                    pieces.push(Piece::Slots { level, counts });
+                }
+            }
+        }
+        if let Some((from, until)) = whole {
+            for bucket in maybe_buckets {
+                total += self.count_bucket(bucket, from, until)?;
+            }
+        }
+        let mut skip = q.offset as u64;
+        let mut page = Vec::with_capacity(q.limit.min(512));
+        if self.descending {
+            pieces.reverse();
+        }
+        for piece in &pieces {
+            if page.len() >= q.limit {
+                break;
+            }
+            match piece {
+                Piece::Ends { keys } => {
+                    let ordered: Box<dyn Iterator<Item = &sled::IVec>> = if self.descending {
+                        Box::new(keys.iter().rev())
+                    } else {
+                        Box::new(keys.iter())
+                    };
+                    for key in ordered {
+                        if page.len() >= q.limit {
+                            break;
+                        }
+                        take(key.clone(), &mut skip, &mut page);
+                    }
+                }
+                Piece::Slots { level, counts, .. } => self.take_slots(*level, counts, &mut skip, &mut page)?,
+            }
+        }
+        Ok((usize::try_from(total).unwrap_or(usize::MAX), page))
+    }
+
+    /// The counts of every slot `first..end` of `level` that may hold a match.
+    fn slot_counts(
+        &self,
+        level: usize,
+        first: i64,
+        end: i64,
+        maybe_buckets: &mut BTreeSet<u16>,
+    ) -> Result<BTreeMap<i64, SlotCount>, StoreError> {
+        let mut out: BTreeMap<i64, SlotCount> = BTreeMap::new();
+        let range = count_slot_prefix(level as u8, first)..count_slot_prefix(level as u8, end);
+        for item in self.counts.range(range) {
+            let (key, value) = item?;
+            let facet = split_count_key(&key)?;
+            match self.verdict(&facet) {
+                Verdict::No => {}
+                Verdict::Yes => out.entry(facet.slot).or_default().yes += decode_count(&value),
+                Verdict::Maybe => {
+                    out.entry(facet.slot).or_default().maybe = true;
+                    maybe_buckets.insert(facet.bucket);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn verdict(&self, facet: &CountKey<'_>) -> Verdict {
+        let mut v = Verdict::Yes;
+        for f in &self.m.query.filters {
+            let this = match f.field {
+                SearchField::Channel => verdict_of(text_holds(
+                    &f.condition,
+                    Some(facet.kind.map_or("", |k| k.channel().as_str())),
+                )),
+                SearchField::Kind => verdict_of(text_holds(
+                    &f.condition,
+                    Some(facet.kind.map_or("", RecordKind::as_str)),
+                )),
+                SearchField::Status => verdict_of(text_holds(&f.condition, Some(facet.status))),
+                SearchField::Amount => amount_verdict(&f.condition, facet.bucket),
+                // Not a facet: the bucket's records are read and checked.
+                _ => Verdict::Maybe,
+            };
+            v = v.min(this);
+        }
+        v
+    }
+
+    /// Matches among one amount bucket's records received in `[from, until)`.
+    fn count_bucket(&self, bucket: u16, from: i64, until: i64) -> Result<u64, StoreError> {
+        let mut n = 0;
+        for item in self
+            .amounts
+            .range(amount_prefix(bucket, from)..amount_prefix(bucket, until))
+        {
+            let (key, _) = item?;
+            // After the bucket comes the time-index key itself (time, kind tag, id).
+            if self.m.hit(record_key_after(&key, 2)?)?.is_some() {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Adds to `page` the matches of these slots after the first `skip`, in the query's
+    /// direction: a slot wholly before the page is skipped by its count, one that holds part
+    /// of it is opened into its finer slots, a second is walked.
+    fn take_slots(
+        &self,
+        level: usize,
+        counts: &BTreeMap<i64, SlotCount>,
+        skip: &mut u64,
+        page: &mut Vec<sled::IVec>,
+    ) -> Result<(), StoreError> {
+        let limit = self.m.query.limit;
+        let ordered: Box<dyn Iterator<Item = (&i64, &SlotCount)>> = if self.descending {
+            Box::new(counts.iter().rev())
+        } else {
+            Box::new(counts.iter())
+        };
+        for (slot, c) in ordered {
+            if page.len() >= limit {
+                return Ok(());
+            }
+            if !c.maybe && c.yes <= *skip {
+                *skip -= c.yes;
+                continue;
+            }
+            let size = LEVEL_NANOS[level];
+            let (from, until) = (slot.saturating_mul(size), slot.saturating_add(1).saturating_mul(size));
+            if level == 0 {
+                self.walk_slot(from, until, skip, page)?;
+            } else {
+                let finer = LEVEL_NANOS[level - 1];
+                let sub = self.slot_counts(level - 1, from / finer, until / finer, &mut BTreeSet::new())?;
+                self.take_slots(level - 1, &sub, skip, page)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn walk_slot(&self, from: i64, until: i64, skip: &mut u64, page: &mut Vec<sled::IVec>) -> Result<(), StoreError> {
+        let range = self
+            .index
+            .range(order_preserving_i64(from)..order_preserving_i64(until));
+        let iter: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> = if self.descending {
+            Box::new(range.rev())
+        } else {
+            Box::new(range)
+        };
+        for item in iter {
+            if page.len() >= self.m.query.limit {
+                break;
+            }
+            let (key, _) = item?;
+            if self.m.hit(&key)?.is_some() {
+                take(key, skip, page);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn take(key: sled::IVec, skip: &mut u64, page: &mut Vec<sled::IVec>) {
+    if *skip > 0 {
+        *skip -= 1;
+    } else {
+        page.push(key);
+    }
+}
+
+fn decode_count(value: &[u8]) -> u64 {
+    value.try_into().map(u64::from_be_bytes).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn amount(s: &str) -> Operand {
+        Operand::Amount(s.parse().expect("amount"))
+    }
+
+    #[test]
+    fn a_window_is_cut_into_whole_slots_and_short_ends() {
+        let s = LEVEL_NANOS[0];
+        let m = LEVEL_NANOS[1];
+        let h = LEVEL_NANOS[2];
+        let mut out = Vec::new();
+        // 00:59:58.5 .. 03:01:02.25
+        let (a, b) = (h - 2 * s + s / 2, 3 * h + m + 2 * s + s / 4);
+        cut(a, b, 2, &mut out);
+        assert_eq!(
+            out,
+            vec![
+                (a, h - s, None),
+                ((h - s) / s, h / s, Some(0)),
+                (1, 3, Some(2)),
+                (3 * 60, 3 * 60 + 1, Some(1)),
+                ((3 * h + m) / s, (3 * h + m) / s + 2, Some(0)),
+                (3 * h + m + 2 * s, b, None),
+            ]
+        );
+        let covered: i64 = out
+            .iter()
+            .map(|(x, y, level)| match level {
+                Some(l) => (y - x) * LEVEL_NANOS[*l],
+                None => y - x,
+            })
+            .sum();
+        assert_eq!(covered, b - a);
+    }
+
+    #[test]
+    fn amount_conditions_decide_whole_buckets_or_ask_for_a_read() {
+        let b = |s: &str| amount_bucket(s.parse().expect("amount"));
+        let cases = [
+            (Condition::Ge(amount("10.00")), b("10.00"), Verdict::Yes),
+            (Condition::Ge(amount("10.00")), b("9.99"), Verdict::No),
+            (Condition::Ge(amount("10.37")), b("10.37"), Verdict::Maybe),
+            (Condition::Gt(amount("10.00")), b("10.00"), Verdict::Maybe),
+            (Condition::Lt(amount("10.00")), b("10.00"), Verdict::No),
+            (Condition::Lt(amount("10.00")), b("9.99"), Verdict::Yes),
+            (Condition::Le(amount("10.00")), b("10.00"), Verdict::Maybe),
+            (Condition::Eq(amount("1.00")), b("1.00"), Verdict::Maybe),
+            (Condition::Eq(amount("1.00")), b("2.00"), Verdict::No),
+            (Condition::Between(amount("1"), amount("5")), b("3"), Verdict::Yes),
+            (Condition::Between(amount("1"), amount("5")), b("5"), Verdict::Maybe),
+            (Condition::Between(amount("1"), amount("5")), b("7"), Verdict::No),
+            (Condition::Like("1%".into()), b("1"), Verdict::No),
+            (Condition::Ge(Operand::Text("x".into())), b("1"), Verdict::No),
+        ];
+        for (c, bucket, want) in cases {
+            assert_eq!(amount_verdict(&c, bucket), want, "{c:?} on bucket {bucket}");
+        }
+    }
+}

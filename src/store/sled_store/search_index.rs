@@ -1,0 +1,464 @@
+//! The search's derived trees, written in the same commit (the same commit log entry) as the
+//! record or journal entry they describe, so they are exactly as durable and as atomic:
+//!
+//! - `idx_account`        u16 BE length, account_number, time (order-preserving i64 nanos),
+//!   kind tag, id → (): a search for one account (or a few) walks only that account's records.
+//! - `idx_amount`         amount bucket (u16 BE), time, kind tag, id → (): the records of one
+//!   amount bucket in a window, for counting the bucket a threshold cuts through.
+//! - `count_by_facet`     level (0 second, 1 minute, 2 hour), slot (order-preserving i64), kind tag,
+//!   amount bucket (u16 BE), status → u64 BE: how many records received in that second, minute or
+//!   hour are of that kind, status and amount bucket. A search filtering on channel, kind,
+//!   status and amount counts whole hours, minutes and seconds from these (see `search`) instead of
+//!   reading every record of its window.
+//! - `idx_journal_record` kind tag, u16 BE length, record id, commit seq → (): the journal
+//!   entries a record made (the entry itself lives in that commit's log entry).
+//!
+//! Stores written before these trees existed (or written by such a binary since) get them
+//! rebuilt once on open: see `ensure`.
+
+use std::collections::{BTreeMap, HashMap};
+
+use rust_decimal::Decimal;
+
+use super::{codec, log, order_preserving_i64, record_key, StoreError, TreeId, WriteSet};
+use crate::ledger::{Record, RecordKind};
+
+/// `meta` key present once the derived trees describe every record and journal entry.
+const MARKER: &[u8] = b"search_index_v1";
+/// `meta` key: the last commit that wrote a record (this binary writes it with every such
+/// commit). A record written after it was written by a binary that does not keep the trees.
+const THROUGH: &[u8] = b"search_index_through";
+
+/// The slot sizes of the facet counts, finest first; a level is its index here. Hours keep a
+/// day's count to 24 slots, seconds keep what is walked at a window's edges to a second's worth.
+pub(crate) const LEVEL_NANOS: [i64; 3] = [1_000_000_000, 60_000_000_000, 3_600_000_000_000];
+
+/// Decades an amount bucket distinguishes: 10^-4 up to 10^15; smaller or larger amounts share
+/// the first or the last bucket.
+const LOWEST_DECADE: i64 = -4;
+const DECADES: i64 = 20;
+
+/// The amount bucket of a value: two significant digits (90 buckets per decade, so a bucket is
+/// 1–10 % wide), with exact decimal bounds. The function never decreases as the amount grows,
+/// which is all `search` needs to know that a whole bucket lies on one side of a threshold.
+/// Zero and negative amounts share bucket 0, amounts below the lowest decade bucket 1, above the
+/// highest the last bucket.
+pub(crate) fn amount_bucket(amount: Decimal) -> u16 {
+    match leading(amount) {
+        None => 0,
+        Some((decade, _)) if decade < LOWEST_DECADE => 1,
+        Some((decade, _)) if decade >= LOWEST_DECADE + DECADES => (2 + DECADES * 90) as u16,
+        Some((decade, lead)) => (2 + (decade - LOWEST_DECADE) * 90 + (i64::from(lead) - 10)) as u16,
+    }
+}
+
+/// Whether `amount` is the smallest value of its bucket: a positive amount with at most two
+/// significant digits, inside the decades the buckets tell apart.
+pub(crate) fn is_bucket_floor(amount: Decimal) -> bool {
+    let Some((decade, _)) = leading(amount) else {
+        return false;
+    };
+    let mantissa = amount.normalize().mantissa();
+    (LOWEST_DECADE..LOWEST_DECADE + DECADES).contains(&decade) && mantissa.unsigned_abs() < 100
+}
+
+/// The decade (floor of log10) and the first two significant digits (10..=99) of a positive
+/// amount; None for zero and negative amounts.
+fn leading(amount: Decimal) -> Option<(i64, u8)> {
+    if amount <= Decimal::ZERO {
+        return None;
+    }
+    let mantissa = amount.mantissa().unsigned_abs();
+    let digits = mantissa.to_string();
+    let lead = match digits.as_bytes() {
+        [a] => (a - b'0') * 10,
+        [a, b, ..] => (a - b'0') * 10 + (b - b'0'),
+        [] => return None,
+    };
+    let decade = digits.len() as i64 - 1 - i64::from(amount.scale());
+    Some((decade, lead))
+}
+
+/// What the derived trees know of one record.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Facet {
+    pub kind: RecordKind,
+    pub id: String,
+    pub nanos: i64,
+    pub status: String,
+    pub bucket: u16,
+    pub account: Option<String>,
+}
+
+impl Facet {
+    pub(crate) fn of(record: &Record) -> Self {
+        Self {
+            kind: record.kind,
+            id: record.id.clone(),
+            nanos: record.received_at.timestamp_nanos_opt().unwrap_or(i64::MAX),
+            status: record.status.as_str().to_string(),
+            bucket: amount_bucket(record.amount),
+            account: record.account_number.as_ref().map(|a| a.as_str().to_string()),
+        }
+    }
+
+    fn count_keys(&self) -> [Vec<u8>; 3] {
+        let at = |level: usize| {
+            count_key(
+                level as u8,
+                self.nanos.div_euclid(LEVEL_NANOS[level]),
+                self.kind,
+                self.bucket,
+                &self.status,
+            )
+        };
+        [at(0), at(1), at(2)]
+    }
+
+    fn account_key(&self) -> Option<Vec<u8>> {
+        self.account
+            .as_deref()
+            .map(|a| account_key(a, self.nanos, self.kind, &self.id))
+    }
+
+    fn amount_key(&self) -> Vec<u8> {
+        let mut key = amount_prefix(self.bucket, self.nanos);
+        key.extend_from_slice(&record_key(self.kind, &self.id));
+        key
+    }
+}
+
+/// `level ++ slot ++ kind tag ++ bucket ++ status`.
+pub(crate) fn count_key(level: u8, slot: i64, kind: RecordKind, bucket: u16, status: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(12 + status.len());
+    key.push(level);
+    key.extend_from_slice(&order_preserving_i64(slot));
+    key.push(kind.tag());
+    key.extend_from_slice(&bucket.to_be_bytes());
+    key.extend_from_slice(status.as_bytes());
+    key
+}
+
+/// The parts of a `count_by_facet` key after level and slot.
+pub(crate) struct CountKey<'k> {
+    pub slot: i64,
+    pub kind: Option<RecordKind>,
+    pub bucket: u16,
+    pub status: &'k str,
+}
+
+pub(crate) fn split_count_key(key: &[u8]) -> Result<CountKey<'_>, StoreError> {
+    if key.len() < 12 {
+        return Err(StoreError::Corrupt("facet count key shorter than 12 bytes".into()));
+    }
+    let mut slot = [0u8; 8];
+    slot.copy_from_slice(&key[1..9]);
+    Ok(CountKey {
+        slot: (u64::from_be_bytes(slot) ^ (1 << 63)) as i64,
+        kind: RecordKind::from_tag(key[9]),
+        bucket: u16::from_be_bytes([key[10], key[11]]),
+        status: std::str::from_utf8(&key[12..])
+            .map_err(|_| StoreError::Corrupt("facet count key with a status that is not UTF-8".into()))?,
+    })
+}
+
+/// The first key of a level's slot: `level ++ slot`.
+pub(crate) fn count_slot_prefix(level: u8, slot: i64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(9);
+    key.push(level);
+    key.extend_from_slice(&order_preserving_i64(slot));
+    key
+}
+
+/// `len ++ account ++ time`: where an account's records from `nanos` on start.
+pub(crate) fn account_prefix(account: &str, nanos: i64) -> Vec<u8> {
+    let len = u16::try_from(account.len()).unwrap_or(u16::MAX);
+    let mut key = Vec::with_capacity(2 + account.len() + 8);
+    key.extend_from_slice(&len.to_be_bytes());
+    key.extend_from_slice(account.as_bytes());
+    key.extend_from_slice(&order_preserving_i64(nanos));
+    key
+}
+
+fn account_key(account: &str, nanos: i64, kind: RecordKind, id: &str) -> Vec<u8> {
+    let mut key = account_prefix(account, nanos);
+    key.extend_from_slice(&record_key(kind, id));
+    key
+}
+
+/// `bucket ++ time`: where a bucket's records from `nanos` on start.
+pub(crate) fn amount_prefix(bucket: u16, nanos: i64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(10);
+    key.extend_from_slice(&bucket.to_be_bytes());
+    key.extend_from_slice(&order_preserving_i64(nanos));
+    key
+}
+
+/// `kind tag ++ len ++ id`: the prefix of a record's journal references.
+pub(crate) fn journal_record_prefix(kind: RecordKind, id: &str) -> Vec<u8> {
+    let len = u16::try_from(id.len()).unwrap_or(u16::MAX);
+    let mut key = Vec::with_capacity(3 + id.len() + 8);
+    key.push(kind.tag());
+    key.extend_from_slice(&len.to_be_bytes());
+    key.extend_from_slice(id.as_bytes());
+    key
+}
+
+fn journal_record_key(kind: RecordKind, id: &str, commit: u64) -> Vec<u8> {
+    let mut key = journal_record_prefix(kind, id);
+    key.extend_from_slice(&commit.to_be_bytes());
+    key
+}
+
+/// The record key (kind tag ++ id) at the end of an `idx_account` or `idx_amount` key, after
+/// `head` bytes.
+pub(crate) fn record_key_after(key: &[u8], head: usize) -> Result<&[u8], StoreError> {
+    key.get(head..)
+        .filter(|rest| !rest.is_empty())
+        .ok_or_else(|| StoreError::Corrupt("search index key without a record".into()))
+}
+
+fn decode_count(value: &[u8]) -> u64 {
+    value.try_into().map(u64::from_be_bytes).unwrap_or(0)
+}
+
+/// Adds to `set` the derived writes of its record puts and journal entries: index keys, the
+/// facet counts (read now, under the writer lock, and written as absolute values so the log
+/// entry applies again harmlessly), the journal references, and the stamp.
+pub(super) fn derive(trees: &[sled::Tree], set: &mut WriteSet, commit: u64) -> Result<(), StoreError> {
+    let facets = std::mem::take(&mut set.records);
+    let mut journal = Vec::new();
+    for (tree, _, value) in &set.ops {
+        if let (TreeId::Journal, Some(bytes)) = (tree, value) {
+            let entry = codec::decode_journal(bytes)?;
+            journal.push(journal_record_key(entry.kind, &entry.record_id, commit));
+        }
+    }
+    for key in journal {
+        set.put(TreeId::IdxJournalRecord, key, Vec::new());
+    }
+    if facets.is_empty() {
+        return Ok(());
+    }
+    let records = &trees[TreeId::Records as usize];
+    // The facet each record had before this commit's put, or after an earlier put of it in
+    // this same commit.
+    let mut latest: HashMap<Vec<u8>, Facet> = HashMap::new();
+    let mut deltas: BTreeMap<Vec<u8>, i64> = BTreeMap::new();
+    for new in facets {
+        let rk = record_key(new.kind, &new.id);
+        let old = match latest.get(&rk) {
+            Some(f) => Some(f.clone()),
+            None => match records.get(&rk)? {
+                Some(bytes) => Some(Facet::of(&codec::decode_record(&bytes)?)),
+                None => None,
+            },
+        };
+        if old.as_ref() == Some(&new) {
+            continue;
+        }
+        if let Some(old) = &old {
+            for key in old.count_keys() {
+                *deltas.entry(key).or_insert(0) -= 1;
+            }
+            if old.account_key() != new.account_key() {
+                if let Some(key) = old.account_key() {
+                    set.remove(TreeId::IdxAccount, key);
+                }
+            }
+            if old.amount_key() != new.amount_key() {
+                set.remove(TreeId::IdxAmount, old.amount_key());
+            }
+        }
+        for key in new.count_keys() {
+            *deltas.entry(key).or_insert(0) += 1;
+        }
+        if old.as_ref().map(Facet::account_key) != Some(new.account_key()) {
+            if let Some(key) = new.account_key() {
+                set.put(TreeId::IdxAccount, key, Vec::new());
+            }
+        }
+        if old.as_ref().map(Facet::amount_key) != Some(new.amount_key()) {
+            set.put(TreeId::IdxAmount, new.amount_key(), Vec::new());
+        }
+        latest.insert(rk, new);
+    }
+    let counts = &trees[TreeId::CountByFacet as usize];
+    for (key, delta) in deltas {
+        if delta == 0 {
+            continue;
+        }
+        let now = counts.get(&key)?.map_or(0, |v| decode_count(&v)) as i64 + delta;
+        if now > 0 {
+            set.put(TreeId::CountByFacet, key, (now as u64).to_be_bytes().to_vec());
+        } else {
+            set.remove(TreeId::CountByFacet, key);
+        }
+    }
+    set.put(TreeId::Meta, THROUGH.to_vec(), commit.to_be_bytes().to_vec());
+    Ok(())
+}
+
+/// Builds the derived trees once for a store that does not have them, or whose records were
+/// last written by a binary that does not keep them. Safe to cut at any point: the marker is
+/// removed first and set last, so a cut rebuild starts over on the next open. Called after the
+/// commit log's tail is applied, before anything writes.
+pub(super) fn ensure(trees: &[sled::Tree]) -> Result<(), StoreError> {
+    let meta = &trees[TreeId::Meta as usize];
+    if meta.contains_key(MARKER)? && !records_written_since_stamp(trees)? {
+        return Ok(());
+    }
+    let started = std::time::Instant::now();
+    meta.remove(MARKER)?;
+    for tree in [
+        TreeId::IdxAccount,
+        TreeId::IdxAmount,
+        TreeId::CountByFacet,
+        TreeId::IdxJournalRecord,
+    ] {
+        trees[tree as usize].clear()?;
+    }
+    let mut counts: BTreeMap<Vec<u8>, u64> = BTreeMap::new();
+    let mut accounts = sled::Batch::default();
+    let mut amounts = sled::Batch::default();
+    let mut pending = 0usize;
+    let mut records = 0u64;
+    for item in trees[TreeId::Records as usize].iter() {
+        let (_, bytes) = item?;
+        let facet = Facet::of(&codec::decode_record(&bytes)?);
+        for key in facet.count_keys() {
+            *counts.entry(key).or_insert(0) += 1;
+        }
+        if let Some(key) = facet.account_key() {
+            accounts.insert(key, Vec::new());
+        }
+        amounts.insert(facet.amount_key(), Vec::new());
+        pending += 1;
+        records += 1;
+        if pending >= 10_000 {
+            trees[TreeId::IdxAccount as usize].apply_batch(std::mem::take(&mut accounts))?;
+            trees[TreeId::IdxAmount as usize].apply_batch(std::mem::take(&mut amounts))?;
+            pending = 0;
+        }
+    }
+    trees[TreeId::IdxAccount as usize].apply_batch(accounts)?;
+    trees[TreeId::IdxAmount as usize].apply_batch(amounts)?;
+    let mut batch = sled::Batch::default();
+    for (key, n) in counts {
+        batch.insert(key, &n.to_be_bytes());
+    }
+    trees[TreeId::CountByFacet as usize].apply_batch(batch)?;
+    let mut references = sled::Batch::default();
+    let mut last_commit = 0;
+    for item in trees[TreeId::Log as usize].iter() {
+        let (key, entry) = item?;
+        let commit = log::commit_of_key(&key)?;
+        last_commit = commit;
+        if log::header(&entry)?.flags & log::HAS_JOURNAL == 0 {
+            continue;
+        }
+        if let Some(bytes) = log::value_in(&entry, TreeId::Journal)? {
+            let journal = codec::decode_journal(bytes)?;
+            references.insert(journal_record_key(journal.kind, &journal.record_id, commit), Vec::new());
+        }
+    }
+    trees[TreeId::IdxJournalRecord as usize].apply_batch(references)?;
+    meta.insert(THROUGH, &last_commit.to_be_bytes())?;
+    meta.insert(MARKER, &[1u8])?;
+    tracing::info!(
+        records,
+        seconds = started.elapsed().as_secs_f64(),
+        "built the search indexes and facet counts"
+    );
+    Ok(())
+}
+
+/// Whether a commit after the stamp wrote a record: then a binary that does not keep the
+/// derived trees wrote to the store since this one did.
+fn records_written_since_stamp(trees: &[sled::Tree]) -> Result<bool, StoreError> {
+    let Some(stamp) = trees[TreeId::Meta as usize].get(THROUGH)? else {
+        return Ok(true);
+    };
+    let stamp = log::commit_of_key(&stamp)?;
+    // Newest first: an older binary's commits are the newest ones.
+    for item in trees[TreeId::Log as usize]
+        .range(log::key(stamp.saturating_add(1))..)
+        .rev()
+    {
+        let (_, entry) = item?;
+        if log::ops(&entry)?
+            .iter()
+            .any(|(tree, _, value)| *tree == TreeId::Records && value.is_some())
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> Decimal {
+        s.parse().expect("decimal")
+    }
+
+    #[test]
+    fn buckets_never_decrease_and_floors_are_exact() {
+        let values = [
+            "0",
+            "0.00001",
+            "0.0001",
+            "0.5",
+            "0.99",
+            "1",
+            "1.00",
+            "1.01",
+            "1.09",
+            "1.1",
+            "9.99",
+            "10",
+            "10.00",
+            "10.37",
+            "10.99",
+            "11",
+            "99.5",
+            "100",
+            "1234.56",
+            "1000000000000000",
+            "100000000000000000000",
+        ];
+        let mut last = 0u16;
+        for v in values {
+            let b = amount_bucket(d(v));
+            assert!(b >= last, "{v} went down to bucket {b} from {last}");
+            last = b;
+        }
+        assert_eq!(amount_bucket(d("1.00")), amount_bucket(d("1")));
+        assert_eq!(amount_bucket(d("1.00")), amount_bucket(d("1.09")));
+        assert!(amount_bucket(d("1.1")) > amount_bucket(d("1.09")));
+        assert!(amount_bucket(d("10")) > amount_bucket(d("9.99")));
+        for (v, floor) in [
+            ("10.00", true),
+            ("1.5", true),
+            ("0.25", true),
+            ("10.37", false),
+            ("0", false),
+            ("-1", false),
+            ("1.01", false),
+        ] {
+            assert_eq!(is_bucket_floor(d(v)), floor, "{v}");
+        }
+    }
+
+    #[test]
+    fn count_keys_split_back() {
+        let key = count_key(2, -3, RecordKind::EmpayreRefund, 7, "refunded");
+        let parts = split_count_key(&key).expect("split");
+        assert_eq!(parts.slot, -3);
+        assert_eq!(parts.kind, Some(RecordKind::EmpayreRefund));
+        assert_eq!(parts.bucket, 7);
+        assert_eq!(parts.status, "refunded");
+    }
+}
