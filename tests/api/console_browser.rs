@@ -153,6 +153,30 @@ async fn an_operator_works_the_console_in_a_real_browser() {
     assert!(time[0].as_str().is_some_and(|t| t.ends_with(" UTC")), "{time}");
     assert!(time[1].as_str().is_some_and(|t| t.ends_with("(local time)")), "{time}");
 
+    // The overview refreshes itself in place: a posting made after the page loaded shows in
+    // its counts without a navigation (a value put on the window survives a refresh in place,
+    // a reload would drop it). The address asks for a 2 s period instead of 15 s.
+    browser.goto(&format!("{base}/console?refresh=2")).await;
+    assert!(browser.text("main p.lead").await.contains("Refreshes every 2 seconds."));
+    browser.script("window.__same_page = true; return null;").await;
+    let (status, _) = remote
+        .post("/paymentposting", &payment("880002", "ACC-100201", "5.00", "processed"))
+        .await;
+    assert_eq!(status, 200);
+    let received = browser
+        .wait_for_text("section[aria-labelledby=recv-h]", "2 EBPP postings")
+        .await;
+    assert!(
+        received.contains("2 EBPP postings, 1 Empayre payments and refunds"),
+        "{received}"
+    );
+    assert_eq!(
+        browser.script("return window.__same_page === true;").await,
+        json!(true),
+        "refreshed in place, not reloaded"
+    );
+    assert!(browser.url().await.ends_with("/console?refresh=2"));
+
     // Search: the EBPP posting appears; open it.
     browser.goto(&format!("{base}/console/search")).await;
     browser.type_into("#id", &format!("880001{ENTER}")).await;

@@ -18,11 +18,32 @@ use crate::http::rfc3339;
 use crate::state::AppState;
 use crate::store::{MinuteCount, BATCH_BOUNDS, LATENCY_BOUNDS_MICROS};
 
-/// How often the overview refreshes itself.
+/// How often the overview refreshes itself, unless the address asks otherwise
+/// (`/console?refresh=N`, N seconds from `MIN_REFRESH_SECS` to `MAX_REFRESH_SECS`).
 pub const REFRESH_SECS: u32 = 15;
+pub const MIN_REFRESH_SECS: u32 = 2;
+pub const MAX_REFRESH_SECS: u32 = 3600;
+
+#[derive(serde::Deserialize)]
+pub struct OverviewQuery {
+    refresh: Option<String>,
+}
+
+/// The refresh period the address asks for, within bounds; the default when it asks for none
+/// or for something that is not a number of seconds.
+fn refresh_secs(asked: Option<&str>) -> u32 {
+    asked
+        .and_then(|a| a.trim().parse::<u32>().ok())
+        .map_or(REFRESH_SECS, |n| n.clamp(MIN_REFRESH_SECS, MAX_REFRESH_SECS))
+}
 const NEWEST_REFUSALS: usize = 10;
 
-pub async fn page(state: web::Data<AppState>, op: Operator) -> Result<HttpResponse, ConsoleError> {
+pub async fn page(
+    state: web::Data<AppState>,
+    op: Operator,
+    query: web::Query<OverviewQuery>,
+) -> Result<HttpResponse, ConsoleError> {
+    let refresh = refresh_secs(query.refresh.as_deref());
     let now = Utc::now();
     let this_minute = now.timestamp().div_euclid(60);
     // The last 24 hours, minute by minute, the current minute last.
@@ -39,7 +60,7 @@ pub async fn page(state: web::Data<AppState>, op: Operator) -> Result<HttpRespon
 
     let body = html! {
         h1 { "Overview" }
-        p.lead { "As of " (layout::time(&rfc3339(now))) ". Refreshes every " (REFRESH_SECS) " seconds." }
+        p.lead { "As of " (layout::time(&rfc3339(now))) ". Refreshes every " (refresh) " seconds." }
         div.panels {
             section.panel aria-labelledby="health-h" {
                 h2 #health-h { "Store health" }
@@ -98,7 +119,7 @@ pub async fn page(state: web::Data<AppState>, op: Operator) -> Result<HttpRespon
         "Overview",
         Nav::Overview,
         &op.csrf,
-        Some(REFRESH_SECS),
+        Some(refresh),
         body,
     )))
 }
@@ -206,4 +227,25 @@ fn bucket_labels<T>(bounds: &[T], show: impl Fn(&T) -> String) -> Vec<String> {
         labels.push(format!("> {}", show(last)));
     }
     labels
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_address_may_ask_for_another_refresh_period_within_bounds() {
+        let cases = [
+            (None, REFRESH_SECS),
+            (Some("5"), 5),
+            (Some("0"), MIN_REFRESH_SECS),
+            (Some("1"), MIN_REFRESH_SECS),
+            (Some("99999"), MAX_REFRESH_SECS),
+            (Some("-3"), REFRESH_SECS),
+            (Some("soon"), REFRESH_SECS),
+        ];
+        for (asked, want) in cases {
+            assert_eq!(refresh_secs(asked), want, "{asked:?}");
+        }
+    }
 }
