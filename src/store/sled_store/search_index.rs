@@ -38,22 +38,26 @@ pub(crate) const LEVEL_NANOS: [i64; 3] = [1_000_000_000, 60_000_000_000, 3_600_0
 const LOWEST_DECADE: i64 = -4;
 const DECADES: i64 = 20;
 
-/// The amount bucket of a value: two significant digits (90 buckets per decade, so a bucket is
-/// 1–10 % wide), with exact decimal bounds. The function never decreases as the amount grows,
-/// which is all `search` needs to know that a whole bucket lies on one side of a threshold.
-/// Zero and negative amounts share bucket 0, amounts below the lowest decade bucket 1, above the
-/// highest the last bucket.
+/// The amount bucket of a value. A value with at most two significant digits (1.00, 25, 0.50,
+/// 1200) has a bucket of its own; the values between two such have one together (1.01–1.09,
+/// 10.01–10.99, ...), so a bucket is at most 10 % wide and a round threshold or amount never
+/// cuts one. Buckets never decrease as amounts grow, which is all `search` needs to know that
+/// a whole bucket lies on one side of a threshold. Zero and negative amounts share bucket 0,
+/// amounts below 10^-4 bucket 1, amounts from 10^16 the last.
 pub(crate) fn amount_bucket(amount: Decimal) -> u16 {
     match leading(amount) {
         None => 0,
         Some((decade, _)) if decade < LOWEST_DECADE => 1,
-        Some((decade, _)) if decade >= LOWEST_DECADE + DECADES => (2 + DECADES * 90) as u16,
-        Some((decade, lead)) => (2 + (decade - LOWEST_DECADE) * 90 + (i64::from(lead) - 10)) as u16,
+        Some((decade, _)) if decade >= LOWEST_DECADE + DECADES => (2 + 2 * DECADES * 90) as u16,
+        Some((decade, lead)) => {
+            let floor = 2 + 2 * ((decade - LOWEST_DECADE) * 90 + (i64::from(lead) - 10));
+            (floor + i64::from(!is_bucket_floor(amount))) as u16
+        }
     }
 }
 
-/// Whether `amount` is the smallest value of its bucket: a positive amount with at most two
-/// significant digits, inside the decades the buckets tell apart.
+/// Whether `amount` has a bucket of its own: a positive amount with at most two significant
+/// digits, inside the decades the buckets tell apart.
 pub(crate) fn is_bucket_floor(amount: Decimal) -> bool {
     let Some((decade, _)) = leading(amount) else {
         return false;
@@ -436,7 +440,8 @@ mod tests {
             last = b;
         }
         assert_eq!(amount_bucket(d("1.00")), amount_bucket(d("1")));
-        assert_eq!(amount_bucket(d("1.00")), amount_bucket(d("1.09")));
+        assert!(amount_bucket(d("1.01")) > amount_bucket(d("1.00")));
+        assert_eq!(amount_bucket(d("1.01")), amount_bucket(d("1.09")));
         assert!(amount_bucket(d("1.1")) > amount_bucket(d("1.09")));
         assert!(amount_bucket(d("10")) > amount_bucket(d("9.99")));
         for (v, floor) in [

@@ -40,38 +40,35 @@ fn verdict_of(holds: bool) -> Verdict {
     }
 }
 
-/// An amount condition against every amount of bucket `b`. Only that buckets never decrease
-/// as amounts grow is used, and that a threshold with at most two significant digits is the
-/// smallest amount of its bucket.
+/// An amount condition against every amount of bucket `b`. Only two things about buckets are
+/// used: they never decrease as amounts grow, and a threshold with a bucket of its own
+/// (`is_bucket_floor`) is the only amount in it.
 fn amount_verdict(c: &Condition, b: u16) -> Verdict {
     let side = |o: &Operand| match o {
         Operand::Amount(a) => Some((amount_bucket(*a), is_bucket_floor(*a))),
         Operand::Text(_) => None,
     };
-    let at_least = |o: &Operand, inclusive: bool| match side(o) {
+    // Whether every amount of the bucket is above (`up`) or below the threshold, or equal
+    // to it (`inclusive`).
+    let compare = |o: &Operand, up: bool, inclusive: bool| match side(o) {
         None => Verdict::No,
-        Some((t, _)) if b > t => Verdict::Yes,
-        Some((t, _)) if b < t => Verdict::No,
-        Some((_, floor)) if inclusive && floor => Verdict::Yes,
-        Some(_) => Verdict::Maybe,
-    };
-    let at_most = |o: &Operand, inclusive: bool| match side(o) {
-        None => Verdict::No,
-        Some((t, _)) if b < t => Verdict::Yes,
-        Some((t, _)) if b > t => Verdict::No,
-        Some((_, floor)) if !inclusive && floor => Verdict::No,
-        Some(_) => Verdict::Maybe,
+        Some((t, _)) if b == t => match side(o) {
+            Some((_, true)) => verdict_of(inclusive),
+            _ => Verdict::Maybe,
+        },
+        Some((t, _)) => verdict_of((b > t) == up),
     };
     let equal = |o: &Operand| match side(o) {
-        Some((t, _)) if t == b => Verdict::Maybe,
+        Some((t, true)) if t == b => Verdict::Yes,
+        Some((t, false)) if t == b => Verdict::Maybe,
         _ => Verdict::No,
     };
     match c {
-        Condition::Ge(o) => at_least(o, true),
-        Condition::Gt(o) => at_least(o, false),
-        Condition::Le(o) => at_most(o, true),
-        Condition::Lt(o) => at_most(o, false),
-        Condition::Between(lo, hi) => at_least(lo, true).min(at_most(hi, true)),
+        Condition::Ge(o) => compare(o, true, true),
+        Condition::Gt(o) => compare(o, true, false),
+        Condition::Le(o) => compare(o, false, true),
+        Condition::Lt(o) => compare(o, false, false),
+        Condition::Between(lo, hi) => compare(lo, true, true).min(compare(hi, false, true)),
         Condition::Eq(o) => equal(o),
         Condition::In(list) => list.iter().map(equal).max().unwrap_or(Verdict::No),
         Condition::Like(_) => Verdict::No,
@@ -383,14 +380,24 @@ mod tests {
             (Condition::Ge(amount("10.00")), b("10.00"), Verdict::Yes),
             (Condition::Ge(amount("10.00")), b("9.99"), Verdict::No),
             (Condition::Ge(amount("10.37")), b("10.37"), Verdict::Maybe),
-            (Condition::Gt(amount("10.00")), b("10.00"), Verdict::Maybe),
+            (Condition::Ge(amount("10.37")), b("10.99"), Verdict::Maybe),
+            (Condition::Ge(amount("10.37")), b("11"), Verdict::Yes),
+            (Condition::Gt(amount("10.00")), b("10.00"), Verdict::No),
+            (Condition::Gt(amount("10.00")), b("10.01"), Verdict::Yes),
             (Condition::Lt(amount("10.00")), b("10.00"), Verdict::No),
             (Condition::Lt(amount("10.00")), b("9.99"), Verdict::Yes),
-            (Condition::Le(amount("10.00")), b("10.00"), Verdict::Maybe),
-            (Condition::Eq(amount("1.00")), b("1.00"), Verdict::Maybe),
-            (Condition::Eq(amount("1.00")), b("2.00"), Verdict::No),
+            (Condition::Le(amount("10.00")), b("10.00"), Verdict::Yes),
+            (Condition::Le(amount("10.00")), b("10.01"), Verdict::No),
+            (Condition::Le(amount("10.37")), b("10.01"), Verdict::Maybe),
+            (Condition::Eq(amount("1.00")), b("1.00"), Verdict::Yes),
+            (Condition::Eq(amount("1.00")), b("1.01"), Verdict::No),
+            (Condition::Eq(amount("1.05")), b("1.01"), Verdict::Maybe),
+            (Condition::In(vec![amount("1.05"), amount("1.01")]), b("1.09"), Verdict::Maybe),
+            (Condition::In(vec![amount("1.05"), amount("2")]), b("2"), Verdict::Yes),
             (Condition::Between(amount("1"), amount("5")), b("3"), Verdict::Yes),
-            (Condition::Between(amount("1"), amount("5")), b("5"), Verdict::Maybe),
+            (Condition::Between(amount("1"), amount("5")), b("5"), Verdict::Yes),
+            (Condition::Between(amount("1"), amount("5")), b("5.01"), Verdict::No),
+            (Condition::Between(amount("1.01"), amount("5")), b("1.05"), Verdict::Maybe),
             (Condition::Between(amount("1"), amount("5")), b("7"), Verdict::No),
             (Condition::Like("1%".into()), b("1"), Verdict::No),
             (Condition::Ge(Operand::Text("x".into())), b("1"), Verdict::No),
