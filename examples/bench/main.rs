@@ -796,10 +796,28 @@ async fn console(bench: &mut Bench<'_>) -> Result<(), String> {
     let pages = [
         ("console overview", "/console".to_string()),
         ("console search", "/console/search".to_string()),
+        // Filtered searches over the same day (the form's default window), one per kind of
+        // filter: every record matches, none does, a range, one account, one id, a deep page.
         (
             "console search (filtered)",
             "/console/search?channel=orbipay&min_amount=10.00".to_string(),
         ),
+        ("console search (channel)", "/console/search?channel=orbipay".to_string()),
+        ("console search (kind)", "/console/search?kind=refund".to_string()),
+        ("console search (status)", "/console/search?status=returned".to_string()),
+        (
+            "console search (amount range)",
+            "/console/search?min_amount=0.50&max_amount=1.00".to_string(),
+        ),
+        (
+            "console search (channel, page 200)",
+            "/console/search?channel=orbipay&page=200".to_string(),
+        ),
+        (
+            "console search (account, by amount)",
+            format!("/console/search?account={account}&sort=amount"),
+        ),
+        ("console search (id)", format!("/console/search?id={id}")),
         ("console record", format!("/console/records/{kind}/{id}")),
         ("console account", format!("/console/accounts/{account}")),
         ("console unmatched", "/console/unmatched".to_string()),
