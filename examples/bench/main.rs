@@ -802,7 +802,10 @@ async fn console(bench: &mut Bench<'_>) -> Result<(), String> {
             "console search (filtered)",
             "/console/search?channel=orbipay&min_amount=10.00".to_string(),
         ),
-        ("console search (channel)", "/console/search?channel=orbipay".to_string()),
+        (
+            "console search (channel)",
+            "/console/search?channel=orbipay".to_string(),
+        ),
         ("console search (kind)", "/console/search?kind=refund".to_string()),
         ("console search (status)", "/console/search?status=returned".to_string()),
         (
