@@ -122,8 +122,9 @@ async fn a_sled_store_copied_to_postgres_answers_as_it_did() {
         json!({"account_number": IMPORTED[1], "status": "active", "currency": "USD", "current_balance": "75.25",
                "customers": [{"customer_reference": "C-9001"}]}),
     ];
-    let lines: Vec<String> = import.iter().map(Value::to_string).collect();
-    let (status, body) = app.admin_put("/admin/accounts", &lines.join("\n")).await;
+    let (status, body) = app
+        .admin_put("/admin/accounts", &Value::from(import.to_vec()).to_string())
+        .await;
     assert_eq!(status, 200, "{body}");
 
     let out = tokio::process::Command::new(binary())
