@@ -254,10 +254,13 @@ pub async fn drive<S: Scenario>(
     scenario: Arc<S>,
     progress: Option<Arc<AtomicU64>>,
 ) -> Result<RunResult, String> {
+    // `addr` may list several servers (replicas), comma-separated: connection i goes to the
+    // (i mod n)-th, as a round-robin load balancer would spread them.
+    let addrs: Vec<&str> = addr.split(',').collect();
     // Connect everything first, so connection set-up is not part of the measurement.
     let mut conns = Vec::with_capacity(connections);
-    for _ in 0..connections {
-        conns.push(Conn::connect(addr).await?);
+    for i in 0..connections {
+        conns.push(Conn::connect(addrs[i % addrs.len()]).await?);
     }
     let remaining = Arc::new(AtomicU64::new(match budget {
         Budget::Count(n) => n,
@@ -275,7 +278,7 @@ pub async fn drive<S: Scenario>(
         let remaining = remaining.clone();
         let exhausted_flag = exhausted_flag.clone();
         let progress = progress.clone();
-        let addr = addr.to_string();
+        let addr = addrs[i % addrs.len()].to_string();
         let seed = (i as u64 + 1) ^ started.elapsed().as_nanos() as u64 ^ 0x5DEE_CE66_D1CE_F00D;
         tasks.push(tokio::spawn(async move {
             run_conn(

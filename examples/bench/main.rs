@@ -14,6 +14,9 @@
 //! any scenario had errors or the run failed, 2 on bad usage.
 
 mod client;
+// The tests' throwaway PostgreSQL (a cluster of this process, a fresh database per run).
+#[path = "../../tests/api/pg.rs"]
+mod pg;
 mod scenarios;
 mod server;
 
@@ -72,6 +75,29 @@ struct Args {
     /// Measure a binary older than src/ (normally refused: it would not be the code you see).
     #[arg(long)]
     allow_stale_binary: bool,
+    /// Stores to measure, comma-separated, one after the other in this run: sled, postgres.
+    /// PostgreSQL is the server named by --postgres-url, or else a throwaway cluster the bench
+    /// starts from the installed server programs as the tests do (initdb in a temp folder, a
+    /// free loopback port, fsync and synchronous_commit on, stopped at the end); a fresh
+    /// database per target. The cluster's CPU is shown as "database".
+    #[arg(long, value_delimiter = ',', default_value = "sled")]
+    backend: Vec<String>,
+    /// With postgres: how many replicas (server processes on one database) to measure,
+    /// comma-separated (e.g. 1,2: one run each). Connections are spread round-robin over them.
+    #[arg(long, value_delimiter = ',', default_value = "1")]
+    replicas: Vec<usize>,
+    /// With postgres: a server to use instead of a throwaway cluster,
+    /// `postgres://USER[:PASSWORD]@HOST:PORT` with a role that may create databases (the bench
+    /// creates one per target and drops it at the end). Default: BILLER_INBOX_TEST_PG_URL.
+    #[arg(long)]
+    postgres_url: Option<String>,
+}
+
+/// One store set-up measured in a run.
+struct Target {
+    label: String,
+    postgres: bool,
+    replicas: usize,
 }
 
 fn main() -> ExitCode {
@@ -79,6 +105,10 @@ fn main() -> ExitCode {
     if let Err(e) = validate(&args) {
         eprintln!("bench: {e}");
         return ExitCode::from(2);
+    }
+    if let Some(url) = &args.postgres_url {
+        // Read by the tests' PostgreSQL helper (pg.rs), before any thread exists.
+        std::env::set_var("BILLER_INBOX_TEST_PG_URL", url);
     }
     let runtime = if args.client_threads == 1 {
         tokio::runtime::Builder::new_current_thread().enable_all().build()
@@ -113,7 +143,35 @@ fn main() -> ExitCode {
     }
 }
 
+fn targets(args: &Args) -> Vec<Target> {
+    let mut targets = Vec::new();
+    for backend in &args.backend {
+        if backend == "postgres" {
+            for &replicas in &args.replicas {
+                targets.push(Target {
+                    label: format!("postgres x{replicas}"),
+                    postgres: true,
+                    replicas,
+                });
+            }
+        } else {
+            targets.push(Target {
+                label: "sled".into(),
+                postgres: false,
+                replicas: 1,
+            });
+        }
+    }
+    targets
+}
+
 fn validate(args: &Args) -> Result<(), String> {
+    if let Some(b) = args.backend.iter().find(|b| *b != "sled" && *b != "postgres") {
+        return Err(format!("--backend {b:?}: must be sled or postgres"));
+    }
+    if args.replicas.iter().any(|&r| r == 0 || r > 16) {
+        return Err("--replicas must be between 1 and 16".into());
+    }
     if args.accounts == 0 {
         return Err("--accounts must be at least 1".into());
     }
@@ -137,23 +195,30 @@ fn validate(args: &Args) -> Result<(), String> {
 /// CPU used between two moments: by the server, by this bench, by everything else.
 struct CpuMark {
     server: u64,
+    /// The PostgreSQL cluster the bench started (0 without one).
+    database: u64,
     bench: u64,
     busy: u64,
 }
 
-fn cpu_mark(server_pid: u32) -> CpuMark {
+fn cpu_mark(server_pids: &[u32], database_pid: Option<i32>) -> CpuMark {
     let busy = server::machine_busy_ticks().unwrap_or(0);
     CpuMark {
-        server: server::proc_cpu_ticks(&server_pid.to_string()).unwrap_or(0),
+        database: database_pid.map(server::cluster_cpu_ticks).unwrap_or(0),
+        server: server_pids
+            .iter()
+            .map(|pid| server::proc_cpu_ticks(&pid.to_string()).unwrap_or(0))
+            .sum(),
         bench: server::proc_cpu_ticks("self").unwrap_or(0),
         busy,
     }
 }
 
-/// Cores used (server, bench, others) between two marks.
+/// Cores used (server, database, bench, others) between two marks.
 #[derive(Clone, Copy, Default)]
 struct CpuUse {
     server: f64,
+    database: f64,
     bench: f64,
     others: f64,
 }
@@ -162,12 +227,14 @@ fn cpu_use(a: &CpuMark, b: &CpuMark, elapsed: Duration, ticks_per_sec: f64) -> C
     let secs = elapsed.as_secs_f64().max(1e-9);
     let cores = |t: u64| t as f64 / ticks_per_sec / secs;
     let server = cores(b.server.saturating_sub(a.server));
+    let database = cores(b.database.saturating_sub(a.database));
     let bench = cores(b.bench.saturating_sub(a.bench));
     let busy = cores(b.busy.saturating_sub(a.busy));
     CpuUse {
         server,
+        database,
         bench,
-        others: (busy - server - bench).max(0.0),
+        others: (busy - server - database - bench).max(0.0),
     }
 }
 
@@ -187,8 +254,15 @@ struct Row {
 
 struct Bench<'a> {
     args: &'a Args,
+    /// The first server: set-up, probes and `/metrics`.
     addr: String,
+    /// Every replica, comma-separated: the load goes to all of them.
+    addrs: String,
     pid: u32,
+    /// Every replica's PID (their CPU is the server's).
+    pids: Vec<u32>,
+    /// The postmaster of the PostgreSQL cluster the bench started: its CPU is the database's.
+    database_pid: Option<i32>,
     ticks_per_sec: f64,
     rows: Vec<Row>,
 }
@@ -224,19 +298,24 @@ impl Bench<'_> {
         };
         println!("\n== {name}: {what}, {connections} connections, {budget_text}");
         let before_fsync = if with_fsync {
-            server::scrape_fsync(&self.addr)
+            server::scrape_fsync_all(&self.addrs)
                 .await
                 .map_err(|e| eprintln!("   (no fsync statistics: {e})"))
                 .ok()
         } else {
             None
         };
-        let mark = cpu_mark(self.pid);
+        let mark = cpu_mark(&self.pids, self.database_pid);
         let started = Instant::now();
-        let result = drive(&self.addr, connections, budget, scenario, progress).await?;
-        let cpu = cpu_use(&mark, &cpu_mark(self.pid), started.elapsed(), self.ticks_per_sec);
+        let result = drive(&self.addrs, connections, budget, scenario, progress).await?;
+        let cpu = cpu_use(
+            &mark,
+            &cpu_mark(&self.pids, self.database_pid),
+            started.elapsed(),
+            self.ticks_per_sec,
+        );
         let fsync = match before_fsync {
-            Some(a) => match server::scrape_fsync(&self.addr).await {
+            Some(a) => match server::scrape_fsync_all(&self.addrs).await {
                 Ok(b) => Some(FsyncDelta::between(&a, &b)),
                 Err(e) => {
                     eprintln!("   (no fsync statistics: {e})");
@@ -288,11 +367,11 @@ impl Bench<'_> {
             .sum()
     }
 
-    fn check_alive(&self, server: &mut Server, work: &Workdir) -> Result<(), String> {
-        if server.alive() {
+    fn check_alive(&self, servers: &mut [Server], work: &Workdir) -> Result<(), String> {
+        if servers.iter_mut().all(Server::alive) {
             Ok(())
         } else {
-            Err(format!("the server died; its log:\n{}", work.log_tail(30)))
+            Err(format!("a server died; the first one's log:\n{}", work.log_tail(30)))
         }
     }
 }
@@ -321,8 +400,9 @@ fn print_row_details(row: &Row, baseline: Option<(f64, usize)>) {
         ms(r.hist.max()),
     );
     println!(
-        "   CPU (cores): server {:.2}, load generator {:.2}, everything else {:.2}; server peak RSS so far {} MiB",
+        "   CPU (cores): server {:.2}, database {:.2}, load generator {:.2}, everything else {:.2}; server peak RSS so far {} MiB",
         row.cpu.server,
+        row.cpu.database,
         row.cpu.bench,
         row.cpu.others,
         row.hwm_kib / 1024
@@ -374,8 +454,6 @@ async fn run(args: &Args) -> Result<bool, String> {
     let started_at = chrono::Utc::now();
     let cores = nproc();
     let commit = git_commit(&root);
-    let selected = |s: &str| args.scenarios.iter().any(|x| x == s);
-    let seconds = Duration::from_secs_f64(args.seconds);
 
     println!(
         "biller-inbox bench: {} UTC, {cores} cores (nproc), {commit}",
@@ -401,8 +479,45 @@ async fn run(args: &Args) -> Result<bool, String> {
         );
     }
 
+    let mut all_ok = true;
+    let mut compared = Vec::new();
+    for target in targets(args) {
+        println!("\n# {}", target.label);
+        let (ok, rows) = run_target(args, &binary, &target, &commit, cores, started_at).await?;
+        all_ok &= ok;
+        compared.push((target.label, rows));
+    }
+    if compared.len() > 1 {
+        print_side_by_side(&compared);
+    }
+    Ok(all_ok)
+}
+
+/// Throughput and p99 of each scenario of one target, for the side-by-side table.
+type Compared = Vec<(String, Option<(f64, u64)>)>;
+
+/// One target (a store set-up) measured scenario by scenario; prints its table.
+async fn run_target(
+    args: &Args,
+    binary: &std::path::Path,
+    target: &Target,
+    commit: &str,
+    cores: usize,
+    started_at: chrono::DateTime<chrono::Utc>,
+) -> Result<(bool, Compared), String> {
+    let selected = |s: &str| args.scenarios.iter().any(|x| x == s);
+    let seconds = Duration::from_secs_f64(args.seconds);
     let work = Workdir::new()?;
-    work.write_config()?;
+    let database = if target.postgres {
+        let db = tokio::task::spawn_blocking(pg::test_database)
+            .await
+            .map_err(|e| format!("PostgreSQL could not be started: {e}"))?;
+        println!("PostgreSQL database {} (fsync on)", db.name);
+        Some(db)
+    } else {
+        None
+    };
+    work.write_config(database.as_ref().map(|d| d.url.as_str()))?;
     let t = Instant::now();
     let bytes = work.write_accounts(args.accounts)?;
     println!(
@@ -412,7 +527,7 @@ async fn run(args: &Args) -> Result<bool, String> {
         t.elapsed().as_secs_f64()
     );
     println!("importing: biller-inbox accounts import FILE --config CFG ...");
-    let import = server::import(&binary, &work).await?;
+    let import = server::import(binary, &work).await?;
     println!(
         "import: {} accounts in {:.1} s ({} accounts/s); import process peak RSS ≥ {} MiB{}",
         thousands(args.accounts),
@@ -426,15 +541,24 @@ async fn run(args: &Args) -> Result<bool, String> {
         }
     );
 
-    let mut srv = Server::start(&binary, &work).await?;
-    let addr = srv.addr.clone();
-    println!("server: pid {}, listening on http://{addr}", srv.pid);
-    preflight(&addr).await?;
+    let mut servers = vec![Server::start(binary, &work).await?];
+    for i in 1..target.replicas {
+        let log = work.path().join(format!("server-{}.log", i + 1));
+        servers.push(Server::start_logging_to(binary, &work, &log).await?);
+    }
+    let addr = servers[0].addr.clone();
+    for s in &servers {
+        println!("server: pid {}, listening on http://{}", s.pid, s.addr);
+        preflight(&s.addr).await?;
+    }
 
     let mut bench = Bench {
         args,
         addr: addr.clone(),
-        pid: srv.pid,
+        addrs: servers.iter().map(|s| s.addr.as_str()).collect::<Vec<_>>().join(","),
+        pid: servers[0].pid,
+        pids: servers.iter().map(|s| s.pid).collect(),
+        database_pid: if target.postgres { pg::cluster_pid() } else { None },
         ticks_per_sec: server::clock_ticks(),
         rows: Vec::new(),
     };
@@ -455,7 +579,7 @@ async fn run(args: &Args) -> Result<bool, String> {
                 s,
             )
             .await?;
-        bench.check_alive(&mut srv, &work)?;
+        bench.check_alive(&mut servers, &work)?;
     }
     if selected("lookup") {
         let s = Arc::new(scenarios::Lookup::new(&addr, args.accounts));
@@ -472,7 +596,7 @@ async fn run(args: &Args) -> Result<bool, String> {
                 s,
             )
             .await?;
-        bench.check_alive(&mut srv, &work)?;
+        bench.check_alive(&mut servers, &work)?;
     }
     if selected("posting") {
         let s = Arc::new(scenarios::Payment::new(&addr, args.accounts, next_payment_id.clone()));
@@ -489,7 +613,7 @@ async fn run(args: &Args) -> Result<bool, String> {
                 s,
             )
             .await?;
-        bench.check_alive(&mut srv, &work)?;
+        bench.check_alive(&mut servers, &work)?;
     }
     if selected("empayre") {
         let pool_size = if args.empayre_pool > 0 {
@@ -519,21 +643,32 @@ async fn run(args: &Args) -> Result<bool, String> {
                 s,
             )
             .await?;
-        bench.check_alive(&mut srv, &work)?;
+        bench.check_alive(&mut servers, &work)?;
     }
     if selected("search") {
         search(&mut bench, &next_payment_id).await?;
-        bench.check_alive(&mut srv, &work)?;
+        bench.check_alive(&mut servers, &work)?;
     }
     if selected("console") {
         console(&mut bench).await?;
-        bench.check_alive(&mut srv, &work)?;
+        bench.check_alive(&mut servers, &work)?;
     }
 
-    let peak_hwm_kib = srv.memory.sample_now(srv.pid);
-    let peak_rss_kib = srv.memory.peak_rss_kib.load(Ordering::Relaxed);
-    srv.stop().await;
+    let peak_hwm_kib = servers[0].memory.sample_now(servers[0].pid);
+    let peak_rss_kib = servers[0].memory.peak_rss_kib.load(Ordering::Relaxed);
+    for s in servers {
+        s.stop().await;
+    }
     drop(work);
+    if let Some(db) = database {
+        if let Err(e) = tokio::task::spawn_blocking(move || pg::drop_database(&db))
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r)
+        {
+            eprintln!("   (could not drop the benchmark database: {e})");
+        }
+    }
 
     let any_errors = bench
         .rows
@@ -542,9 +677,10 @@ async fn run(args: &Args) -> Result<bool, String> {
     print_summary(
         &bench,
         &Summary {
+            label: target.label.clone(),
             date: started_at.format("%Y-%m-%d").to_string(),
             cores,
-            commit,
+            commit: commit.to_string(),
             import_seconds: import.seconds,
             peak_hwm_kib,
             peak_rss_kib,
@@ -553,7 +689,46 @@ async fn run(args: &Args) -> Result<bool, String> {
     if any_errors {
         println!("\n!!! SOME SCENARIOS HAD ERRORS: see the !!! lines above. Their numbers are not valid measurements.");
     }
-    Ok(!any_errors)
+    let compared = bench
+        .rows
+        .iter()
+        .map(|r| {
+            let figures = r
+                .result
+                .as_ref()
+                .map(|x| (x.throughput(), x.hist.value_at_quantile(0.99)));
+            (r.what.clone(), figures)
+        })
+        .collect();
+    Ok((!any_errors, compared))
+}
+
+/// Every target's throughput and p99 per scenario, in one table.
+fn print_side_by_side(compared: &[(String, Compared)]) {
+    println!("\n## Side by side (this run): throughput req/s (p99 ms)\n");
+    let labels: Vec<&str> = compared.iter().map(|(l, _)| l.as_str()).collect();
+    println!("| Scenario | {} |", labels.join(" | "));
+    println!("|---|{}", "--:|".repeat(labels.len()));
+    let mut scenarios: Vec<&str> = Vec::new();
+    for (_, rows) in compared {
+        for (what, _) in rows {
+            if !scenarios.contains(&what.as_str()) {
+                scenarios.push(what);
+            }
+        }
+    }
+    for what in scenarios {
+        let cells: Vec<String> = compared
+            .iter()
+            .map(
+                |(_, rows)| match rows.iter().find(|(w, _)| w == what).and_then(|(_, f)| *f) {
+                    Some((rate, p99)) => format!("{} ({})", thousands(rate.round() as u64), ms(p99)),
+                    None => "–".into(),
+                },
+            )
+            .collect();
+        println!("| {what} | {} |", cells.join(" | "));
+    }
 }
 
 /// Fails early, with the answer, when the server is not set up as the bench expects.
@@ -848,6 +1023,7 @@ async fn console(bench: &mut Bench<'_>) -> Result<(), String> {
 }
 
 struct Summary {
+    label: String,
     date: String,
     cores: usize,
     commit: String,
@@ -860,7 +1036,8 @@ fn print_summary(bench: &Bench, s: &Summary) {
     let args = bench.args;
     let baseline = bench.baseline();
     println!(
-        "\n## Results ({}, {} cores, {}; {} accounts, {} connections, {} s per scenario)\n",
+        "\n## Results: {} ({}, {} cores, {}; {} accounts, {} connections, {} s per scenario)\n",
+        s.label,
         s.date,
         s.cores,
         s.commit,
@@ -870,7 +1047,7 @@ fn print_summary(bench: &Bench, s: &Summary) {
     );
     println!(
         "| Scenario | Conns | Requests | Errors | Throughput (req/s) | vs. baseline | p50 (ms) | p99 (ms) | max (ms) \
-         | CPU server / bench / other (cores) | Server peak RSS (MiB) | Notes |"
+         | CPU server / database / bench / other (cores) | Server peak RSS (MiB) | Notes |"
     );
     println!("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|");
     for row in &bench.rows {
@@ -894,7 +1071,7 @@ fn print_summary(bench: &Bench, s: &Summary) {
             None => "–".into(),
         };
         println!(
-            "| {} | {} | {} | {} | {} | {ratio} | {} | {} | {} | {:.2} / {:.2} / {:.2} | {} | {notes} |",
+            "| {} | {} | {} | {} | {} | {ratio} | {} | {} | {} | {:.2} / {:.2} / {:.2} / {:.2} | {} | {notes} |",
             row.what,
             row.connections,
             thousands(r.requests()),
@@ -904,6 +1081,7 @@ fn print_summary(bench: &Bench, s: &Summary) {
             ms(r.hist.value_at_quantile(0.99)),
             ms(r.hist.max()),
             row.cpu.server,
+            row.cpu.database,
             row.cpu.bench,
             row.cpu.others,
             row.hwm_kib / 1024,

@@ -110,12 +110,17 @@ impl Workdir {
         self.path().join("server.log")
     }
 
-    /// Layered over config/default.toml: temp store, port 0, warn logs, no demo seed, a known
-    /// admin token. The demo Orbipay client and Empayre source stay in force.
-    pub fn write_config(&self) -> Result<(), String> {
+    /// Layered over config/default.toml: temp store (or the given PostgreSQL database), port 0,
+    /// warn logs, no demo seed, a known admin token. The demo Orbipay client and Empayre source
+    /// stay in force.
+    pub fn write_config(&self, postgres_url: Option<&str>) -> Result<(), String> {
         let store = self.path().join("store");
+        let postgres = match postgres_url {
+            Some(url) => format!("backend = \"postgres\"\n\n[store.postgres]\nurl = {url:?}\n"),
+            None => String::new(),
+        };
         let text = format!(
-            "[server]\nport = 0\n\n[store]\npath = {store:?}\n\n[log]\nlevel = \"warn\"\n\n\
+            "[server]\nport = 0\n\n[store]\npath = {store:?}\n{postgres}\n[log]\nlevel = \"warn\"\n\n\
              [seed]\naccounts_file = \"\"\n\n[admin]\ntoken = \"{ADMIN_TOKEN}\"\n",
             store = store.display().to_string(),
         );
@@ -195,6 +200,38 @@ pub fn proc_cpu_ticks(pid: &str) -> Option<u64> {
     let utime: u64 = fields.get(11)?.parse().ok()?;
     let stime: u64 = fields.get(12)?.parse().ok()?;
     Some(utime + stime)
+}
+
+/// CPU ticks of a PostgreSQL cluster: the postmaster, every process it started (backends,
+/// WAL writer, checkpointer, ...) and the children it has already reaped.
+pub fn cluster_cpu_ticks(postmaster: i32) -> u64 {
+    let own = |pid: &str| -> Option<(u64, i32, u64)> {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let rest = &text[text.rfind(')')? + 2..];
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ppid: i32 = fields.get(1)?.parse().ok()?;
+        let utime: u64 = fields.get(11)?.parse().ok()?;
+        let stime: u64 = fields.get(12)?.parse().ok()?;
+        let cutime: u64 = fields.get(13)?.parse().ok()?;
+        let cstime: u64 = fields.get(14)?.parse().ok()?;
+        Some((utime + stime, ppid, cutime + cstime))
+    };
+    let mut total = match own(&postmaster.to_string()) {
+        Some((ticks, _, reaped)) => ticks + reaped,
+        None => return 0,
+    };
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().filter(|n| n.bytes().all(|b| b.is_ascii_digit())) else {
+            continue;
+        };
+        if let Some((ticks, ppid, _)) = own(pid) {
+            if ppid == postmaster {
+                total += ticks;
+            }
+        }
+    }
+    total
 }
 
 /// Busy (non-idle) ticks of all cores together, from the first line of /proc/stat.
@@ -320,7 +357,12 @@ pub struct Server {
 
 impl Server {
     pub async fn start(binary: &Path, work: &Workdir) -> Result<Self, String> {
-        let log = std::fs::File::create(work.log()).map_err(|e| format!("create {}: {e}", work.log().display()))?;
+        Self::start_logging_to(binary, work, &work.log()).await
+    }
+
+    /// A server whose log goes to `log_path` (replicas beside the first one).
+    pub async fn start_logging_to(binary: &Path, work: &Workdir, log_path: &Path) -> Result<Self, String> {
+        let log = std::fs::File::create(log_path).map_err(|e| format!("create {}: {e}", log_path.display()))?;
         let mut child = Command::new(binary)
             .arg("serve")
             .arg("--config")
@@ -484,6 +526,32 @@ impl FsyncDelta {
             .collect::<Vec<_>>()
             .join(", ")
     }
+}
+
+/// The group-commit counters of every replica (comma-separated addresses), added up.
+pub async fn scrape_fsync_all(addrs: &str) -> Result<FsyncCounters, String> {
+    let mut total: Option<FsyncCounters> = None;
+    for addr in addrs.split(',') {
+        let c = scrape_fsync(addr).await?;
+        total = Some(match total {
+            None => c,
+            Some(mut t) => {
+                t.requests += c.requests;
+                t.flushes += c.flushes;
+                t.flush_seconds += c.flush_seconds;
+                for (mine, theirs) in t
+                    .batch_buckets
+                    .iter_mut()
+                    .zip(c.batch_buckets.iter())
+                    .take(t.bucket_len)
+                {
+                    mine.1 += theirs.1;
+                }
+                t
+            }
+        });
+    }
+    total.ok_or_else(|| "no server address".to_string())
 }
 
 pub async fn scrape_fsync(addr: &str) -> Result<FsyncCounters, String> {

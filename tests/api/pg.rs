@@ -78,6 +78,35 @@ pub fn test_database() -> TestDatabase {
     }
 }
 
+/// The PID of the postmaster of the cluster this process started (None with
+/// BILLER_INBOX_TEST_PG_URL, or before the first database): the benchmark counts its CPU.
+pub fn cluster_pid() -> Option<i32> {
+    match SERVER.get() {
+        Some(Ok(Server {
+            cluster: Some(cluster), ..
+        })) => Some(cluster.pid.load(Ordering::SeqCst)),
+        _ => None,
+    }
+}
+
+/// Drops a database made by `test_database` once nothing uses it any more (the benchmark
+/// frees each target's data before the next one).
+pub fn drop_database(db: &TestDatabase) -> Result<(), String> {
+    let server = match SERVER.get() {
+        Some(Ok(server)) => server,
+        _ => return Err("no PostgreSQL server was started".into()),
+    };
+    admin(
+        &server.base_url,
+        &[format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", db.name)],
+    )?;
+    CREATED
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .retain(|n| *n != db.name);
+    Ok(())
+}
+
 /// An empty database (no schema), for tests of the migrations themselves.
 pub fn empty_database() -> TestDatabase {
     let db = test_database();
