@@ -31,6 +31,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "batch writer",
         sql: include_str!("migrations/0002_batch_writer.sql"),
     },
+    Migration {
+        version: 3,
+        name: "journal by record",
+        sql: include_str!("migrations/0003_journal_record.sql"),
+    },
 ];
 
 /// The schema version this binary expects.
