@@ -62,7 +62,14 @@ const MAX_ATTEMPTS: usize = 8;
 /// Reference numbers come from the database sequence in blocks of this many (its INCREMENT).
 const REFERENCE_BLOCK: u64 = 100;
 
-/// What the writer needs besides its queue.
+/// Batches one replica has at most in flight at once, each on a connection of its own. With one, the
+/// next batch waits while the last one's commit is flushed; with two, one batch is loaded and
+/// decided while the other commits (the journal counter, locked last, still orders their
+/// commits). More buys nothing: commits that journal are serialised on that counter.
+pub const WRITERS: usize = 2;
+
+/// What the writers need besides their queue.
+#[derive(Clone)]
 pub struct WriterConfig {
     pub pool: Pool,
     pub target: String,
@@ -71,35 +78,38 @@ pub struct WriterConfig {
     pub stats: Arc<CommitStats>,
 }
 
-/// Runs until every sender is gone or `stop` turns true (the store is closing: the requests
-/// already queued are still committed, then the writer's connection is closed).
-pub async fn run(mut queue: mpsc::Receiver<Job>, config: WriterConfig, mut stop: tokio::sync::watch::Receiver<bool>) {
+/// Runs `WRITERS` batch writers on one queue until every sender is gone or `stop` turns true
+/// (the store is closing: the requests already queued are still committed, then the writers'
+/// connections are closed). A writer takes the next batch as soon as it has committed its last.
+pub async fn run(queue: mpsc::Receiver<Job>, config: WriterConfig, stop: tokio::sync::watch::Receiver<bool>) {
+    let queue = Arc::new(tokio::sync::Mutex::new(queue));
+    // Reads keep at least one connection of the pool.
+    let writers = WRITERS.min(config.pool.status().max_size.saturating_sub(1)).max(1);
+    let writers: Vec<_> = (0..writers)
+        .map(|_| tokio::spawn(write_batches(queue.clone(), config.clone(), stop.clone())))
+        .collect();
+    for writer in writers {
+        if let Err(e) = writer.await {
+            tracing::error!(error = %e, "a database batch writer failed");
+        }
+    }
+}
+
+/// One writer: takes a batch from the queue (one writer at a time), commits it, answers it.
+async fn write_batches(
+    queue: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
+    config: WriterConfig,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     let mut writer = Writer {
         config,
         conn: None,
         references: ReferenceBlock::default(),
     };
     loop {
-        let first = tokio::select! {
-            job = queue.recv() => job,
-            _ = async { let _ = stop.wait_for(|stopping| *stopping).await; } => {
-                queue.close();
-                queue.recv().await
-            }
+        let Some(jobs) = next_batch(&queue, &mut stop, &writer.config).await else {
+            break;
         };
-        let Some(first) = first else { break };
-        let mut jobs = vec![first];
-        let deadline = tokio::time::Instant::now() + writer.config.batch_wait;
-        while jobs.len() < writer.config.batch_max {
-            match queue.try_recv() {
-                Ok(job) => jobs.push(job),
-                Err(_) if writer.config.batch_wait.is_zero() => break,
-                Err(_) => match tokio::time::timeout_at(deadline, queue.recv()).await {
-                    Ok(Some(job)) => jobs.push(job),
-                    _ => break,
-                },
-            }
-        }
         let started = Instant::now();
         let size = jobs.len() as u64;
         let ok = writer.commit(jobs).await;
@@ -107,6 +117,36 @@ pub async fn run(mut queue: mpsc::Receiver<Job>, config: WriterConfig, mut stop:
         writer.config.stats.record(size, micros, ok);
         tracing::debug!(requests = size, micros, committed = ok, "database batch");
     }
+}
+
+/// The next batch: the first job that comes, then what else is queued, waiting at most
+/// `batch_wait` for more, up to `batch_max`. None once the queue is closed and empty.
+async fn next_batch(
+    queue: &tokio::sync::Mutex<mpsc::Receiver<Job>>,
+    stop: &mut tokio::sync::watch::Receiver<bool>,
+    config: &WriterConfig,
+) -> Option<Vec<Job>> {
+    let mut queue = queue.lock().await;
+    let first = tokio::select! {
+        job = queue.recv() => job,
+        _ = async { let _ = stop.wait_for(|stopping| *stopping).await; } => {
+            queue.close();
+            queue.recv().await
+        }
+    };
+    let mut jobs = vec![first?];
+    let deadline = tokio::time::Instant::now() + config.batch_wait;
+    while jobs.len() < config.batch_max {
+        match queue.try_recv() {
+            Ok(job) => jobs.push(job),
+            Err(_) if config.batch_wait.is_zero() => break,
+            Err(_) => match tokio::time::timeout_at(deadline, queue.recv()).await {
+                Ok(Some(job)) => jobs.push(job),
+                _ => break,
+            },
+        }
+    }
+    Some(jobs)
 }
 
 struct Writer {
