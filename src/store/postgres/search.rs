@@ -76,25 +76,31 @@ fn compile(q: &SearchQuery) -> Compiled {
         conditions.push(condition(filter, &mut params));
     }
     let first = q.order.first().map_or(Direction::Asc, |o| o.1);
-    let dir = |d: Direction| match d {
-        Direction::Asc => "ASC NULLS FIRST",
-        Direction::Desc => "DESC NULLS LAST",
+    // A missing value sorts first, as in the sled backend. Only account_number can be NULL;
+    // the other columns are NOT NULL and get no NULLS clause, so that an order on
+    // (received_at, kind, id) is the `records_received` index read forwards or backwards (a
+    // NULLS clause other than the index's own makes the planner sort the whole window).
+    let dir = |d: Direction, nullable: bool| match (d, nullable) {
+        (Direction::Asc, true) => "ASC NULLS FIRST",
+        (Direction::Desc, true) => "DESC NULLS LAST",
+        (Direction::Asc, false) => "ASC",
+        (Direction::Desc, false) => "DESC",
     };
     let mut order: Vec<String> = q
         .order
         .iter()
         .map(|(field, d)| {
-            let c = match field {
-                SortField::ReceivedAt => "received_at",
-                SortField::Amount => "amount",
-                SortField::AccountNumber => "account_number",
-                SortField::Status => "status",
+            let (c, nullable) = match field {
+                SortField::ReceivedAt => ("received_at", false),
+                SortField::Amount => ("amount", false),
+                SortField::AccountNumber => ("account_number", true),
+                SortField::Status => ("status", false),
             };
-            format!("{c} {}", dir(*d))
+            format!("{c} {}", dir(*d, nullable))
         })
         .collect();
     for tie in ["received_at", "kind", "id"] {
-        order.push(format!("{tie} {}", dir(first)));
+        order.push(format!("{tie} {}", dir(first, false)));
     }
     Compiled {
         conditions: conditions.join(" AND "),
@@ -254,10 +260,7 @@ mod tests {
              AND status = ANY($6::text[]) AND id LIKE $7 AND false"
         );
         assert_eq!(c.params[6], Param::Text("10\\_%".into()), "only % is a wildcard");
-        assert_eq!(
-            c.order,
-            "received_at ASC NULLS FIRST, kind ASC NULLS FIRST, id ASC NULLS FIRST"
-        );
+        assert_eq!(c.order, "received_at ASC, kind ASC, id ASC");
     }
 
     #[test]
@@ -266,13 +269,13 @@ mod tests {
             vec![],
             vec![
                 (SortField::Amount, Direction::Desc),
+                (SortField::AccountNumber, Direction::Asc),
                 (SortField::Status, Direction::Asc),
             ],
         ));
         assert_eq!(
             c.order,
-            "amount DESC NULLS LAST, status ASC NULLS FIRST, received_at DESC NULLS LAST, \
-             kind DESC NULLS LAST, id DESC NULLS LAST"
+            "amount DESC, account_number ASC NULLS FIRST, status ASC, received_at DESC, kind DESC, id DESC"
         );
     }
 }
