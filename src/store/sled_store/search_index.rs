@@ -56,6 +56,11 @@ pub(crate) fn amount_bucket(amount: Decimal) -> u16 {
     }
 }
 
+/// Whether every amount in bucket `b` is the same (a round amount's own bucket).
+pub(crate) fn is_single_amount_bucket(b: u16) -> bool {
+    b >= 2 && b.is_multiple_of(2) && i64::from(b) < 2 + 2 * DECADES * 90
+}
+
 /// Whether `amount` has a bucket of its own: a positive amount with at most two significant
 /// digits, inside the decades the buckets tell apart.
 pub(crate) fn is_bucket_floor(amount: Decimal) -> bool {
@@ -444,6 +449,15 @@ mod tests {
         assert_eq!(amount_bucket(d("1.01")), amount_bucket(d("1.09")));
         assert!(amount_bucket(d("1.1")) > amount_bucket(d("1.09")));
         assert!(amount_bucket(d("10")) > amount_bucket(d("9.99")));
+        for (v, single) in [
+            ("1.00", true),
+            ("1.05", false),
+            ("25", true),
+            ("0", false),
+            ("100000000000000000000", false),
+        ] {
+            assert_eq!(is_single_amount_bucket(amount_bucket(d(v))), single, "{v}");
+        }
         for (v, floor) in [
             ("10.00", true),
             ("1.5", true),

@@ -15,11 +15,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::super::search_index::{
-    amount_bucket, amount_prefix, count_slot_prefix, is_bucket_floor, record_key_after, split_count_key, CountKey,
-    LEVEL_NANOS,
+    amount_bucket, amount_prefix, count_slot_prefix, is_bucket_floor, is_single_amount_bucket, record_key_after,
+    split_count_key, CountKey, LEVEL_NANOS,
 };
 use super::super::{order_preserving_i64, SledStore, TreeId};
-use super::{text_holds, Matcher};
+use super::{compare_hits, text_holds, Matcher};
 use crate::ledger::RecordKind;
 use crate::store::query::{Condition, Direction, Operand, SearchField};
 use crate::store::StoreError;
@@ -196,6 +196,113 @@ impl<'a, 'q> FacetSearch<'a, 'q> {
                     }
                 }
                 Piece::Slots { level, counts, .. } => self.take_slots(*level, counts, &mut skip, &mut page)?,
+            }
+        }
+        Ok((usize::try_from(total).unwrap_or(usize::MAX), page))
+    }
+
+    /// The exact count and the page's time-index keys, ordered by amount alone: the matches
+    /// are counted per amount bucket (whole slots from the counts, the ends walked), whole
+    /// buckets before the page are skipped by their count, and a bucket that holds part of it
+    /// is read through `idx_amount` — in key order when all its amounts are equal (then that
+    /// is the order), else sorted.
+    pub(in crate::store::sled_store) fn run_by_amount(&self) -> Result<(usize, Vec<sled::IVec>), StoreError> {
+        let q = self.m.query;
+        let direction = q.order.first().map_or(Direction::Asc, |o| o.1);
+        let mut parts = Vec::new();
+        cut(q.from_nanos, q.until_nanos, LEVEL_NANOS.len() - 1, &mut parts);
+        let mut per_bucket: BTreeMap<u16, u64> = BTreeMap::new();
+        let mut maybe_buckets = BTreeSet::new();
+        let mut whole: Option<(i64, i64)> = None;
+        for (a, b, level) in parts {
+            match level {
+                None => {
+                    for item in self.index.range(order_preserving_i64(a)..order_preserving_i64(b)) {
+                        let (key, _) = item?;
+                        if let Some(hit) = self.m.hit(&key)? {
+                            let amount = hit
+                                .amount
+                                .ok_or_else(|| StoreError::Corrupt("an amount order without the amount".into()))?;
+                            *per_bucket.entry(amount_bucket(amount)).or_default() += 1;
+                        }
+                    }
+                }
+                Some(level) => {
+                    let range = count_slot_prefix(level as u8, a)..count_slot_prefix(level as u8, b);
+                    for item in self.counts.range(range) {
+                        let (key, value) = item?;
+                        let facet = split_count_key(&key)?;
+                        match self.verdict(&facet) {
+                            Verdict::No => {}
+                            Verdict::Yes => *per_bucket.entry(facet.bucket).or_default() += decode_count(&value),
+                            Verdict::Maybe => {
+                                maybe_buckets.insert(facet.bucket);
+                            }
+                        }
+                    }
+                    let (from, until) = (
+                        a.saturating_mul(LEVEL_NANOS[level]),
+                        b.saturating_mul(LEVEL_NANOS[level]),
+                    );
+                    whole = Some(whole.map_or((from, until), |(f, u)| (f.min(from), u.max(until))));
+                }
+            }
+        }
+        if let Some((from, until)) = whole {
+            for bucket in maybe_buckets {
+                *per_bucket.entry(bucket).or_default() += self.count_bucket(bucket, from, until)?;
+            }
+        }
+        let total: u64 = per_bucket.values().sum();
+        let mut skip = q.offset as u64;
+        let mut page = Vec::with_capacity(q.limit.min(512));
+        let descending = direction == Direction::Desc;
+        let ordered: Box<dyn Iterator<Item = (&u16, &u64)>> = if descending {
+            Box::new(per_bucket.iter().rev())
+        } else {
+            Box::new(per_bucket.iter())
+        };
+        for (bucket, n) in ordered {
+            if page.len() >= q.limit {
+                break;
+            }
+            if *n <= skip {
+                skip -= n;
+                continue;
+            }
+            let range = self
+                .amounts
+                .range(amount_prefix(*bucket, q.from_nanos)..amount_prefix(*bucket, q.until_nanos));
+            let keys: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> = if descending {
+                Box::new(range.rev())
+            } else {
+                Box::new(range)
+            };
+            if is_single_amount_bucket(*bucket) {
+                for item in keys {
+                    if page.len() >= q.limit {
+                        break;
+                    }
+                    let (key, _) = item?;
+                    if let Some(hit) = self.m.hit(record_key_after(&key, 2)?)? {
+                        take(hit.key, &mut skip, &mut page);
+                    }
+                }
+            } else {
+                let mut hits = Vec::new();
+                for item in keys {
+                    let (key, _) = item?;
+                    if let Some(hit) = self.m.hit(record_key_after(&key, 2)?)? {
+                        hits.push(hit);
+                    }
+                }
+                hits.sort_by(|a, b| compare_hits(a, b, &q.order, direction));
+                for hit in hits {
+                    if page.len() >= q.limit {
+                        break;
+                    }
+                    take(hit.key, &mut skip, &mut page);
+                }
             }
         }
         Ok((usize::try_from(total).unwrap_or(usize::MAX), page))
