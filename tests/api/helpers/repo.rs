@@ -81,3 +81,18 @@ pub fn stored_bytes(config: &Path, store: &Path) -> Vec<u8> {
 pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
+
+/// Whether `needle` occurs as a whole token: not inside a longer run of letters and digits.
+/// A 4-digit CVV also occurs by chance inside ports, hex ids and digests in a debug log;
+/// logged as a value it would stand alone (`"8123"`, `cvv=8123`, `cvv: 8123`).
+pub fn contains_token(haystack: &[u8], needle: &[u8]) -> bool {
+    let alnum = |i: Option<&u8>| i.is_some_and(|b| b.is_ascii_alphanumeric());
+    haystack
+        .windows(needle.len())
+        .enumerate()
+        .filter(|(_, window)| *window == needle)
+        .any(|(at, _)| {
+            let before = at.checked_sub(1).and_then(|i| haystack.get(i));
+            !alnum(before) && !alnum(haystack.get(at + needle.len()))
+        })
+}
