@@ -2,7 +2,8 @@
 # The OpenAPI conformance gate: the server, as a user runs it (the demo configuration, a fresh
 # temporary store, a free port), is checked against its own /openapi.json by tools that know
 # nothing of its code:
-#   1. openapi-spec-validator: the document is valid OpenAPI 3.1;
+#   1. openapi-spec-validator: the document is valid OpenAPI 3.1, and every example in it
+#      (requests and responses) follows its schema (jsonschema, Draft 2020-12);
 #   2. schemathesis: every operation of the document, positive and negative data, all four
 #      phases (examples, coverage, fuzzing, stateful), every check but positive_data_acceptance
 #      (cross-field rules a schema cannot say, such as "the account must exist"), a fixed seed
@@ -18,6 +19,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$(pwd)"
+gate_started=$SECONDS
 
 seed="${CONFORMANCE_SEED:-19}"
 max_examples="${CONFORMANCE_MAX_EXAMPLES:-40}"
@@ -81,6 +83,43 @@ with urllib.request.urlopen(sys.argv[1], timeout=10) as r, open(sys.argv[2], "wb
     f.write(r.read())
 EOF
 "$venv/bin/openapi-spec-validator" --schema 3.1 "$work/openapi.json"
+
+# ---- 3b. Every example in the document (requests and responses) follows its schema ----
+# Checked with the jsonschema library (Draft 2020-12, the dialect of OpenAPI 3.1) against the
+# document's own components, so no example can show what its schema refuses.
+"$venv/bin/python" - "$work/openapi.json" <<'EOF'
+import json, sys
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+with open(sys.argv[1]) as f:
+    doc = json.load(f)
+registry = Registry().with_resource("urn:doc", Resource(contents=doc, specification=DRAFT202012))
+def check(where, schema, example):
+    schema = json.loads(json.dumps(schema).replace('"#/components/', '"urn:doc#/components/'))
+    errors = list(Draft202012Validator(schema, registry=registry).iter_errors(example))
+    for e in errors:
+        print(f"conformance: {where}: the example breaks its schema at {list(e.absolute_path)}: {e.message}", file=sys.stderr)
+    return not errors
+ok, n = True, 0
+for path, item in doc["paths"].items():
+    for method, op in item.items():
+        places = [("request", op.get("requestBody", {}))]
+        places += [(f"response {status}", r) for status, r in op.get("responses", {}).items()]
+        for what, part in places:
+            for media, content in part.get("content", {}).items():
+                examples = [content["example"]] if "example" in content else []
+                examples += [e["value"] for e in content.get("examples", {}).values() if "value" in e]
+                for example in examples:
+                    n += 1
+                    ok &= check(f"{method.upper()} {path} {what} {media}", content["schema"], example)
+for name, schema in doc.get("components", {}).get("schemas", {}).items():
+    for example in schema.get("examples", []) + ([schema["example"]] if "example" in schema else []):
+        n += 1
+        ok &= check(f"components/schemas/{name}", {"$ref": f"#/components/schemas/{name}"}, example)
+print(f"conformance: {n} examples follow their schemas" if ok else "conformance: some examples break their schemas", file=sys.stderr)
+sys.exit(0 if ok else 1)
+EOF
 
 # ---- 4. The store seeded: the Empayre fixtures, signed by `biller-inbox replay` ----
 # Stored events, an unmatched payment, refunds and quarantined bodies, so that the admin routes'
@@ -148,4 +187,4 @@ if missing:
     sys.exit(1)
 EOF
 
-say "passed in $((SECONDS - started)) s (seed $seed, at most $max_examples examples per operation)"
+say "passed: schemathesis in $((SECONDS - started)) s, the whole gate in $((SECONDS - gate_started)) s (seed $seed, at most $max_examples examples per operation)"

@@ -12,6 +12,8 @@ use actix_web::{web, HttpResponse};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+pub mod examples;
+
 use crate::admin::AdminError;
 use crate::http::resource;
 use crate::settings::Settings;
@@ -138,6 +140,7 @@ pub fn document_json(settings: &Settings) -> serde_json::Value {
         }
     }
     crate::admin::document_shared_answers(&mut doc);
+    examples::insert(&mut doc);
     doc
 }
 
@@ -219,6 +222,24 @@ mod tests {
             assert!(kinds.iter().all(|v| RecordKind::parse(v).is_some()));
         }
         assert_eq!(values("RecordView", "channel"), ["orbipay", "empayre"]);
+        let kind = doc["paths"]["/admin/postings/{kind}/{id}"]["get"]["parameters"]
+            .as_array()
+            .and_then(|ps| ps.iter().find(|p| p["name"] == "kind"))
+            .map(|p| p["schema"].clone())
+            .unwrap_or_default();
+        let kind = match kind["$ref"].as_str() {
+            Some(reference) => doc
+                .pointer(reference.trim_start_matches('#'))
+                .cloned()
+                .unwrap_or_default(),
+            None => kind,
+        };
+        let in_path = kind["enum"].clone();
+        assert_eq!(
+            in_path,
+            json!(values("RecordView", "kind")),
+            "the record route's kind parameter"
+        );
         assert!(values("JournalEntryView", "channel")
             .iter()
             .all(|v| Channel::parse(v).is_some()));

@@ -13,7 +13,7 @@ use crate::state::AppState;
 use crate::store::{SearchQuery, Store};
 
 #[derive(OpenApi)]
-#[openapi(paths(search, record))]
+#[openapi(paths(search, record), components(schemas(RecordKindInPath)))]
 pub struct Api;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -150,7 +150,7 @@ fn csv_cell(value: &str, is_text: bool) -> String {
     path = "/admin/postings/{kind}/{id}",
     tag = "admin",
     params(
-        ("kind" = String, Path, description = "payment, refund, empayre-payment or empayre-refund", example = "payment"),
+        ("kind" = RecordKindInPath, Path, description = "payment, refund, empayre-payment or empayre-refund", example = "payment"),
         ("id" = String, Path, description = "The record id (EBPP posting id, or the Empayre key)", example = "1001"),
     ),
     responses(
@@ -164,6 +164,21 @@ fn csv_cell(value: &str, is_text: bool) -> String {
 pub async fn record(path: web::Path<(String, String)>, state: web::Data<AppState>) -> Result<HttpResponse, AdminError> {
     let (kind, id) = path.into_inner();
     Ok(HttpResponse::Ok().json(find_record(&state.store, &kind, &id).await?))
+}
+
+/// The record kinds as the path spells them, for the document (`RecordKind::parse` reads them;
+/// a unit test in `openapi` checks the two lists agree).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub enum RecordKindInPath {
+    #[schema(rename = "payment")]
+    Payment,
+    #[schema(rename = "refund")]
+    Refund,
+    #[schema(rename = "empayre-payment")]
+    EmpayrePayment,
+    #[schema(rename = "empayre-refund")]
+    EmpayreRefund,
 }
 
 /// One record by its kind (as the path spells it) and id, for the admin API and the console.

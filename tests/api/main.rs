@@ -18,6 +18,7 @@ mod fake_empayre;
 mod helpers;
 mod hostile;
 mod import;
+mod openapi_examples;
 mod orbipay_lookup;
 mod orbipay_postings;
 mod pg;
