@@ -91,6 +91,11 @@ struct Args {
     /// creates one per target and drops it at the end). Default: BILLER_INBOX_TEST_PG_URL.
     #[arg(long)]
     postgres_url: Option<String>,
+    /// Run the server over this file as its config/default.toml instead of the repository's:
+    /// to measure an older binary, which refuses configuration keys it does not know, with a
+    /// copy that leaves them out (use the same file for every binary of a comparison).
+    #[arg(long, value_name = "FILE")]
+    demo_config: Option<PathBuf>,
 }
 
 /// One store set-up measured in a run.
@@ -464,6 +469,9 @@ async fn run(args: &Args) -> Result<bool, String> {
         binary.display(),
         chrono::DateTime::<chrono::Utc>::from(built).format("%Y-%m-%d %H:%M:%S")
     );
+    if let Some(file) = &args.demo_config {
+        println!("demo config: {} (as the server's config/default.toml)", file.display());
+    }
     println!(
         "load: {} connections, {} s per scenario, {} load generator thread(s); {} accounts; search over {} postings",
         args.connections,
@@ -507,7 +515,7 @@ async fn run_target(
 ) -> Result<(bool, Compared), String> {
     let selected = |s: &str| args.scenarios.iter().any(|x| x == s);
     let seconds = Duration::from_secs_f64(args.seconds);
-    let work = Workdir::new()?;
+    let work = Workdir::new(args.demo_config.as_deref())?;
     let database = if target.postgres {
         let db = tokio::task::spawn_blocking(pg::test_database)
             .await

@@ -83,19 +83,42 @@ pub fn check_binary(binary: &Path, allow_stale: bool) -> Result<SystemTime, Stri
 /// The temp directory of a run: config, accounts file, store and server log. Removed on drop.
 pub struct Workdir {
     dir: tempfile::TempDir,
+    /// Where the server runs and finds `config/default.toml`.
+    server_dir: PathBuf,
 }
 
 impl Workdir {
-    pub fn new() -> Result<Self, String> {
+    /// `demo_config`: a file to use as the server's `config/default.toml` instead of the
+    /// repository's (an older binary refuses configuration keys it does not know). It is copied
+    /// into `root/config/` of the temp dir, next to a link to the repository's `fixtures/`, so
+    /// its paths (relative to the file) find the same key files.
+    pub fn new(demo_config: Option<&Path>) -> Result<Self, String> {
         let dir = tempfile::Builder::new()
             .prefix("biller-inbox-bench-")
             .tempdir()
             .map_err(|e| format!("cannot create a temp dir: {e}"))?;
-        Ok(Self { dir })
+        let server_dir = match demo_config {
+            None => repo_root(),
+            Some(file) => {
+                let root = dir.path().join("root");
+                let config_dir = root.join("config");
+                std::fs::create_dir_all(&config_dir).map_err(|e| format!("create {}: {e}", config_dir.display()))?;
+                std::fs::copy(file, config_dir.join("default.toml"))
+                    .map_err(|e| format!("copy {}: {e}", file.display()))?;
+                std::os::unix::fs::symlink(repo_root().join("fixtures"), root.join("fixtures"))
+                    .map_err(|e| format!("link fixtures/ into {}: {e}", root.display()))?;
+                root
+            }
+        };
+        Ok(Self { dir, server_dir })
     }
 
     pub fn path(&self) -> &Path {
         self.dir.path()
+    }
+
+    pub fn server_dir(&self) -> &Path {
+        &self.server_dir
     }
 
     pub fn config(&self) -> PathBuf {
@@ -317,7 +340,7 @@ pub async fn import(binary: &Path, work: &Workdir) -> Result<ImportResult, Strin
         .arg(work.accounts())
         .arg("--config")
         .arg(work.config())
-        .current_dir(repo_root())
+        .current_dir(work.server_dir())
         .env_remove("RUST_LOG")
         .env_remove("BILLER_INBOX_CONFIG")
         .stdout(Stdio::piped())
@@ -367,7 +390,7 @@ impl Server {
             .arg("serve")
             .arg("--config")
             .arg(work.config())
-            .current_dir(repo_root())
+            .current_dir(work.server_dir())
             .env_remove("RUST_LOG")
             .env_remove("BILLER_INBOX_CONFIG")
             .stdout(Stdio::piped())

@@ -33,6 +33,16 @@ pub struct ImportSummary {
     pub profiles_updated: usize,
 }
 
+impl ImportSummary {
+    /// Adds what another chunk of the same import did.
+    pub fn add(&mut self, other: &ImportSummary) {
+        self.accounts_created += other.accounts_created;
+        self.accounts_updated += other.accounts_updated;
+        self.profiles_created += other.profiles_created;
+        self.profiles_updated += other.profiles_updated;
+    }
+}
+
 /// A field a search may filter on (besides `received_at`, which is the window).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SearchField {

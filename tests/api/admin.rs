@@ -1152,14 +1152,7 @@ const ROUTES: [(&str, &str); 23] = [
 #[tokio::test]
 async fn openapi_lists_every_route_with_its_schemas() {
     let app = spawn_app().await;
-    let r = app
-        .client
-        .get(format!("{}/openapi.json", app.address))
-        .send()
-        .await
-        .expect("sent");
-    assert_eq!(r.status(), 200);
-    let doc: Value = r.json().await.expect("the document is JSON");
+    let doc = openapi_document(&app).await;
     assert!(
         doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")),
         "{}",
@@ -1204,16 +1197,7 @@ async fn openapi_lists_every_route_with_its_schemas() {
     // The other way round: every documented operation is a route the server really has. The
     // request metrics label each request with its matched route pattern, which is the path as
     // documented.
-    let documented: Vec<(String, String)> = paths
-        .iter()
-        .flat_map(|(path, item)| {
-            item.as_object()
-                .expect("path item")
-                .keys()
-                .filter(|m| ["get", "post", "put", "delete", "patch"].contains(&m.as_str()))
-                .map(move |m| (m.clone(), path.clone()))
-        })
-        .collect();
+    let documented = documented_operations(&doc);
     assert_eq!(documented.len(), ROUTES.len(), "documented: {documented:?}");
     for (method, path) in &documented {
         let concrete = path
@@ -1246,15 +1230,7 @@ async fn openapi_follows_the_configured_paths() {
         s.empayre.path = "/hooks/empayre".into();
     })
     .await;
-    let doc: Value = app
-        .client
-        .get(format!("{}/openapi.json", app.address))
-        .send()
-        .await
-        .expect("sent")
-        .json()
-        .await
-        .expect("json");
+    let doc = openapi_document(&app).await;
     let paths = doc["paths"].as_object().expect("paths");
     for p in [
         "/ebpp/mpacustomers",
@@ -1473,144 +1449,4 @@ async fn export_writes_journal_and_records_as_json_lines() {
     let (code, _, stderr) = run_binary(&["export", "--since", "yesterday", "--config", &config_arg]).await;
     assert_eq!(code, 2, "{stderr}");
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
-}
-
-/// The search benchmark of issue 5: `BENCH_POSTINGS` (default 1,000,000) payments spread evenly
-/// over `BENCH_DAYS` (default 30) days in a temp store, then the searches an operator makes,
-/// timed through the store and through HTTP. Not a timed test: run it by hand, in release for
-/// numbers that mean something:
-/// `cargo test --release --test api search_benchmark -- --ignored --nocapture`.
-#[tokio::test]
-#[ignore]
-async fn search_benchmark() {
-    use biller_inbox::domain::status::PostingStatus;
-    use biller_inbox::domain::{AccountNumber, Currency};
-    use biller_inbox::ledger::{Change, Channel, Record, RecordKind, RecordStatus};
-    use biller_inbox::store::{Decision, Keys, SledStore, Store, Writes};
-    use std::time::Instant;
-
-    let env = |k: &str, d: i64| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
-    let postings = env("BENCH_POSTINGS", 1_000_000);
-    let days = env("BENCH_DAYS", 30).max(1);
-    let dir = tempfile::tempdir().expect("dir");
-    let path = dir.path().join("store");
-    let now = chrono::Utc::now();
-    let start = now - chrono::Duration::days(days);
-    let step = days * 86_400_000_000_000 / postings.max(1);
-    {
-        let store = Store::Sled(SledStore::open(&path, 256 * 1024 * 1024).expect("store"));
-        let loading = Instant::now();
-        // Many commits in flight at once, so they share flushes (group commit).
-        let mut pending = Vec::with_capacity(1024);
-        for i in 0..postings {
-            let at = start + chrono::Duration::nanoseconds(i * step);
-            let payment = Record {
-                kind: RecordKind::Payment,
-                id: format!("{}", 10_000_000 + i),
-                status: RecordStatus::Ebpp(if i % 10 == 0 {
-                    PostingStatus::Returned
-                } else {
-                    PostingStatus::Processed
-                }),
-                amount: rust_decimal::Decimal::new(100 + (i * 7919) % 100_000, 2),
-                currency: Currency::parse("USD").expect("currency"),
-                account_number: Some(AccountNumber::try_from(format!("ACC-{:06}", i % 50_000)).expect("number")),
-                confirmation_number: Some(format!("CONF{i}")),
-                reference: Some(format!("P{i:012}")),
-                parent_id: None,
-                refund_ids: vec![],
-                counts_against_payment: true,
-                posted_amount: None,
-                payment_method: Some("ach".into()),
-                client_key: Some(CLIENT_KEY.into()),
-                received_at: at,
-                updated_at: at,
-                history: vec![],
-                details: Default::default(),
-            };
-            let change = Change {
-                payment,
-                refund: None,
-                created: true,
-                payment_created: true,
-                delta: rust_decimal::Decimal::ZERO,
-            };
-            pending.push(store.execute(Keys::default(), move |_| {
-                let mut writes = Writes::new(Channel::Orbipay, at);
-                writes.change = Some(change.clone());
-                Ok(Decision::commit(writes, ()))
-            }));
-            if pending.len() == 1024 || i + 1 == postings {
-                for done in futures_util::future::join_all(pending.drain(..)).await {
-                    done.expect("apply");
-                }
-            }
-        }
-        eprintln!(
-            "loaded {postings} postings over {days} days in {:.1} s",
-            loading.elapsed().as_secs_f64()
-        );
-    }
-    // The store's flusher thread lets go of the lock just after the store is dropped.
-    for _ in 0..100 {
-        if SledStore::open(&path, 16 * 1024 * 1024).is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let app = spawn_app_with(|s| {
-        s.store.path = path.clone();
-        s.seed.accounts_file = String::new();
-    })
-    .await;
-    let fmt = |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let window = |from: chrono::DateTime<chrono::Utc>| json!({"name": "received_at", "method": "between", "searchParameter": [fmt(from), fmt(now)]});
-    let day = window(now - chrono::Duration::days(1));
-    let all = window(start);
-    let cases = [
-        (
-            "last day, newest first",
-            json!({"paging": {"page": 1, "size": 50}, "searchParameters": [day], "orderParameters": [{"field": "received_at", "typeOrder": "DESC"}]}),
-        ),
-        (
-            "last day, page 100",
-            json!({"paging": {"page": 100, "size": 50}, "searchParameters": [day]}),
-        ),
-        (
-            "last day, status = returned",
-            json!({"searchParameters": [day, {"name": "status", "method": "=", "searchParameter": ["returned"]}]}),
-        ),
-        (
-            "last day, one account",
-            json!({"searchParameters": [day, {"name": "account_number", "method": "=", "searchParameter": ["ACC-000042"]}]}),
-        ),
-        (
-            "last day, by amount desc",
-            json!({"searchParameters": [day], "orderParameters": [{"field": "amount", "typeOrder": "DESC"}]}),
-        ),
-        (
-            "whole store, newest first",
-            json!({"searchParameters": [all], "orderParameters": [{"field": "received_at", "typeOrder": "DESC"}]}),
-        ),
-        (
-            "whole store, one account",
-            json!({"searchParameters": [all, {"name": "account_number", "method": "=", "searchParameter": ["ACC-000042"]}]}),
-        ),
-    ];
-    for (name, body) in cases {
-        let mut best = Duration::MAX;
-        let mut total = Value::Null;
-        for _ in 0..3 {
-            let started = Instant::now();
-            let (status, answer) = app.search(&body).await;
-            best = best.min(started.elapsed());
-            assert_eq!(status, 200, "{name}: {answer}");
-            total = answer["totalCount"].clone();
-        }
-        eprintln!(
-            "{name:32} totalCount {total:>8}  best of 3: {:>8.1} ms",
-            best.as_secs_f64() * 1e3
-        );
-    }
 }

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rust_decimal::Decimal;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::helpers::*;
 
@@ -24,58 +24,7 @@ const CLIENTS: usize = 12;
 const ACCOUNTS: [&str; 3] = ["ACC-100200", "ACC-100201", "ACC-100800"];
 const ADMIN: &str = "crash-admin-token";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Payment,
-    Event,
-}
-
-/// One write the load sends: its record key and expected effect, and its exact bytes.
-#[derive(Debug, Clone)]
-struct Op {
-    kind: Kind,
-    /// The EBPP payment id, or the Empayre record key `source:invoice:payment`.
-    key: String,
-    account: &'static str,
-    /// The credit (the balance due goes down by this much).
-    amount: Decimal,
-    body: Vec<u8>,
-    signature: Option<String>,
-}
-
-impl Op {
-    fn record_kind(&self) -> &'static str {
-        match self.kind {
-            Kind::Payment => "payment",
-            Kind::Event => "empayre-payment",
-        }
-    }
-
-    async fn send(&self, server: &Remote) -> reqwest::Result<(u16, Value)> {
-        match self.kind {
-            Kind::Payment => server.try_post_bytes("/paymentposting", self.body.clone()).await,
-            Kind::Event => server.try_webhook(self.body.clone(), self.signature.as_deref()).await,
-        }
-    }
-
-    /// Whether an answer acknowledges this write as newly applied.
-    fn is_ack(&self, status: u16, body: &Value) -> bool {
-        match self.kind {
-            Kind::Payment => status == 200 && body["posting_info"]["id"] == self.key.as_str(),
-            Kind::Event => status == 200 && *body == json!({"status": "stored"}),
-        }
-    }
-
-    /// Whether an answer says this write was recorded before.
-    fn is_duplicate(&self, status: u16, body: &Value) -> bool {
-        match self.kind {
-            Kind::Payment => status == 422 && first_error(body).0 == "error_duplicate_posting",
-            Kind::Event => status == 200 && *body == json!({"status": "duplicate"}),
-        }
-    }
-}
-
-fn ops_for_cycle(cycle: usize, signer: &biller_inbox::empayre::signature::BodySigner) -> Vec<Op> {
+fn ops_for_cycle(cycle: usize, signer: &biller_inbox::empayre::signature::BodySigner) -> Vec<LoadWrite> {
     let mut ops = Vec::new();
     for i in 0..PAYMENTS_PER_CYCLE {
         let id = format!("{}", 7_000_000 + cycle * 10_000 + i);
@@ -83,13 +32,14 @@ fn ops_for_cycle(cycle: usize, signer: &biller_inbox::empayre::signature::BodySi
         let cents = 100 + (i * 37) % 900;
         let amount = Decimal::new(cents as i64, 2);
         let body = payment(&id, account, &amount.to_string(), "processed");
-        ops.push(Op {
-            kind: Kind::Payment,
+        ops.push(LoadWrite {
+            kind: WriteKind::Payment,
             key: id,
             account,
             amount,
             body: serde_json::to_vec(&body).expect("json"),
             signature: None,
+            storm: false,
         });
     }
     for i in 0..EVENTS_PER_CYCLE {
@@ -99,17 +49,19 @@ fn ops_for_cycle(cycle: usize, signer: &biller_inbox::empayre::signature::BodySi
         let cents = 100 + (i as i64 * 53) % 900;
         let body = serde_json::to_vec(&captured_event(event_id, &invoice, Some(account), cents)).expect("json");
         let signature = signer.sign_header(&body).expect("sign");
-        ops.push(Op {
-            kind: Kind::Event,
+        ops.push(LoadWrite {
+            kind: WriteKind::Event,
             key: format!("demo:{invoice}:1"),
             account,
             amount: Decimal::new(cents, 2),
             body,
             signature: Some(signature),
+            storm: false,
         });
     }
     // Interleave the two channels so both are in flight at the kill.
-    let (payments, events): (Vec<Op>, Vec<Op>) = ops.into_iter().partition(|o| o.kind == Kind::Payment);
+    let (payments, events): (Vec<LoadWrite>, Vec<LoadWrite>) =
+        ops.into_iter().partition(|o| o.kind == WriteKind::Payment);
     let mut mixed = Vec::new();
     let mut events = events.into_iter();
     for (i, p) in payments.into_iter().enumerate() {
@@ -126,15 +78,15 @@ fn ops_for_cycle(cycle: usize, signer: &biller_inbox::empayre::signature::BodySi
 /// that should never happen (a live server refusing a valid new write).
 #[derive(Default)]
 struct LoadResult {
-    acked: Vec<Op>,
-    unacked: Vec<Op>,
-    unsent: Vec<Op>,
+    acked: Vec<LoadWrite>,
+    unacked: Vec<LoadWrite>,
+    unsent: Vec<LoadWrite>,
     unexpected: Vec<String>,
 }
 
 /// Sends `ops` from `CLIENTS` concurrent clients and SIGKILLs the server once `kill_after`
 /// writes are acknowledged, while the rest are in flight.
-async fn load_and_kill(server: &mut ServerProcess, ops: Vec<Op>, kill_after: usize) -> LoadResult {
+async fn load_and_kill(server: &mut ServerProcess, ops: Vec<LoadWrite>, kill_after: usize) -> LoadResult {
     let remote = Remote::new(&server.address, ADMIN);
     let total = ops.len();
     let queue = Arc::new(Mutex::new(ops.into_iter().collect::<std::collections::VecDeque<_>>()));
@@ -198,7 +150,7 @@ async fn load_and_kill(server: &mut ServerProcess, ops: Vec<Op>, kill_after: usi
 }
 
 /// Sends ops from a few concurrent clients and returns the answers in order.
-async fn send_all(server: &Remote, ops: &[Op]) -> Vec<(u16, Value)> {
+async fn send_all(server: &Remote, ops: &[LoadWrite]) -> Vec<(u16, Value)> {
     let mut out = Vec::with_capacity(ops.len());
     for chunk in ops.chunks(CLIENTS) {
         let answers = futures_util::future::join_all(chunk.iter().map(|op| op.send(server))).await;
@@ -273,7 +225,7 @@ async fn sigkill_under_load_loses_no_acknowledged_write_and_half_applies_nothing
         assert_store_holds_exactly(&remote, &opening, &applied, cycle).await;
 
         // 4. The platforms retry what was not acknowledged: applied once, whatever happened.
-        let retry: Vec<Op> = load.unacked.iter().chain(&load.unsent).cloned().collect();
+        let retry: Vec<LoadWrite> = load.unacked.iter().chain(&load.unsent).cloned().collect();
         let answers = send_all(&remote, &retry).await;
         for (op, (status, body)) in retry.iter().zip(&answers) {
             let (kind, key) = (op.record_kind(), op.key.clone());

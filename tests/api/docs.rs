@@ -76,23 +76,12 @@ fn sources_under(folder: &str) -> Vec<(String, String)> {
 #[tokio::test]
 async fn every_route_of_the_openapi_document_is_documented() {
     let app = spawn_app().await;
-    let r = app
-        .client
-        .get(format!("{}/openapi.json", app.address))
-        .send()
-        .await
-        .expect("sent");
-    assert_eq!(r.status(), 200);
-    let document: Value = r.json().await.expect("json");
+    let document = openapi_document(&app).await;
     let docs = all_docs();
-    let mut routes = Vec::new();
-    for (path, operations) in document["paths"].as_object().expect("paths") {
-        for method in operations.as_object().expect("operations").keys() {
-            if ["get", "put", "post", "delete", "patch", "head", "options"].contains(&method.as_str()) {
-                routes.push(format!("{} {path}", method.to_uppercase()));
-            }
-        }
-    }
+    let routes: Vec<String> = documented_operations(&document)
+        .into_iter()
+        .map(|(method, path)| format!("{} {path}", method.to_uppercase()))
+        .collect();
     assert!(routes.len() >= 20, "the OpenAPI document lists only {routes:?}");
     let missing: Vec<&String> = routes
         .iter()

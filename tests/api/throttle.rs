@@ -267,15 +267,7 @@ async fn console_sign_in_shares_the_throttle() {
 #[tokio::test]
 async fn every_route_that_answers_401_documents_429_with_retry_after() {
     let app = spawn_full_app().await;
-    let doc: Value = app
-        .client
-        .get(format!("{}/openapi.json", app.address))
-        .send()
-        .await
-        .expect("doc")
-        .json()
-        .await
-        .expect("json");
+    let doc = openapi_document(&app).await;
     let mut checked = 0;
     for (path, item) in doc["paths"].as_object().expect("paths") {
         for (method, operation) in item.as_object().expect("item") {

@@ -15,7 +15,6 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use rust_decimal::Decimal;
-use serde_json::{json, Value};
 
 use crate::helpers::*;
 use crate::{own_database, pg, ONE_AT_A_TIME};
@@ -33,75 +32,10 @@ const STORM: usize = 5;
 /// How often a client sends a refused write (503, no answer) before it gives up on it.
 const RETRIES: usize = 6;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Kind {
-    Payment,
-    Refund,
-    Event,
-}
-
-#[derive(Debug, Clone)]
-struct Op {
-    kind: Kind,
-    /// The record id: EBPP payment or refund id, or `source:invoice:payment`.
-    key: String,
-    account: &'static str,
-    /// A payment's or event's credit, a refund's debit back.
-    amount: Decimal,
-    body: Vec<u8>,
-    signature: Option<String>,
-    storm: bool,
-}
-
-impl Op {
-    fn record_kind(&self) -> &'static str {
-        match self.kind {
-            Kind::Payment => "payment",
-            Kind::Refund => "refund",
-            Kind::Event => "empayre-payment",
-        }
-    }
-
-    /// The balance change this write makes when applied.
-    fn delta(&self) -> Decimal {
-        match self.kind {
-            Kind::Refund => self.amount,
-            _ => -self.amount,
-        }
-    }
-
-    async fn send(&self, server: &Remote) -> reqwest::Result<(u16, Value)> {
-        match self.kind {
-            Kind::Payment => server.try_post_bytes("/paymentposting", self.body.clone()).await,
-            Kind::Refund => server.try_post_bytes("/paymentrefundposting", self.body.clone()).await,
-            Kind::Event => server.try_webhook(self.body.clone(), self.signature.as_deref()).await,
-        }
-    }
-
-    fn is_ack(&self, status: u16, body: &Value) -> bool {
-        match self.kind {
-            Kind::Payment | Kind::Refund => status == 200 && body["posting_info"]["id"] == self.key.as_str(),
-            Kind::Event => status == 200 && *body == json!({"status": "stored"}),
-        }
-    }
-
-    fn is_duplicate(&self, status: u16, body: &Value) -> bool {
-        match self.kind {
-            Kind::Payment | Kind::Refund => status == 422 && first_error(body).0 == "error_duplicate_posting",
-            Kind::Event => status == 200 && *body == json!({"status": "duplicate"}),
-        }
-    }
-
-    /// An answer that vouches for nothing: the write may or may not have landed.
-    fn is_unavailable(&self, status: u16) -> bool {
-        status == 503
-    }
-}
-
-fn payment_op(id: String, account: &'static str, cents: i64, storm: bool) -> Op {
+fn payment_op(id: String, account: &'static str, cents: i64, storm: bool) -> LoadWrite {
     let amount = Decimal::new(cents, 2);
-    Op {
-        kind: Kind::Payment,
+    LoadWrite {
+        kind: WriteKind::Payment,
         body: serde_json::to_vec(&payment(&id, account, &amount.to_string(), "processed")).expect("json"),
         key: id,
         account,
@@ -111,7 +45,7 @@ fn payment_op(id: String, account: &'static str, cents: i64, storm: bool) -> Op 
     }
 }
 
-fn ops(signer: &biller_inbox::empayre::signature::BodySigner) -> Vec<Op> {
+fn ops(signer: &biller_inbox::empayre::signature::BodySigner) -> Vec<LoadWrite> {
     let mut payments = Vec::new();
     for i in 0..PAYMENTS {
         let cents = 100 + (i as i64 * 37) % 900;
@@ -127,8 +61,8 @@ fn ops(signer: &biller_inbox::empayre::signature::BodySigner) -> Vec<Op> {
         // A refund of 1.00 of warm-up payment i (each at least 1.00).
         let id = format!("{}", 933_000 + i);
         let body = refund(&id, &format!("{}", 931_000 + i), Some("1.00"), "processed");
-        refunds.push(Op {
-            kind: Kind::Refund,
+        refunds.push(LoadWrite {
+            kind: WriteKind::Refund,
             body: serde_json::to_vec(&body).expect("json"),
             key: id,
             account: ACCOUNTS[i % 3],
@@ -144,8 +78,8 @@ fn ops(signer: &biller_inbox::empayre::signature::BodySigner) -> Vec<Op> {
         let account = ACCOUNTS[(i + 1) % 3];
         let body =
             serde_json::to_vec(&captured_event(934_000 + i as i64, &invoice, Some(account), cents)).expect("json");
-        events.push(Op {
-            kind: Kind::Event,
+        events.push(LoadWrite {
+            kind: WriteKind::Event,
             signature: Some(signer.sign_header(&body).expect("sign")),
             body,
             key: format!("demo:{invoice}:1"),
@@ -188,7 +122,11 @@ struct Seen {
     unanswered: usize,
 }
 
-async fn load(addresses: Addresses, ops: Vec<Op>, progress: Arc<AtomicUsize>) -> (Vec<(Op, Seen)>, Vec<String>) {
+async fn load(
+    addresses: Addresses,
+    ops: Vec<LoadWrite>,
+    progress: Arc<AtomicUsize>,
+) -> (Vec<(LoadWrite, Seen)>, Vec<String>) {
     let queue = Arc::new(Mutex::new(
         ops.into_iter().enumerate().collect::<std::collections::VecDeque<_>>(),
     ));

@@ -4,6 +4,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use super::{codec, index_key, SledStore, StoreError, TreeId, WriteSet};
 use crate::domain::account::{Account, AccountEntry, Profile};
+use crate::store::import_merge;
 use crate::store::query::{ImportSummary, LookupCriteria, LookupMatch};
 
 /// How many entries go into one transaction during an import: large enough to amortise the
@@ -44,85 +45,39 @@ impl SledStore {
         })
     }
 
+    /// One chunk through the import's merge rule (`store::import_merge`, which PostgreSQL's
+    /// import uses too): read what it needs from the store, merge, and stage the result with
+    /// the profiles' lookup indexes.
     fn import_chunk(&self, chunk: &[AccountEntry], summary: &mut ImportSummary) -> Result<WriteSet, StoreError> {
-        let mut set = WriteSet::default();
-        // Profiles touched by this chunk, merged: stored state first, then each entry in order.
-        let mut profiles: HashMap<String, (Option<Profile>, Profile)> = HashMap::new();
+        let mut stored_accounts: HashMap<String, Account> = HashMap::new();
         for entry in chunk {
-            let new = &entry.account;
-            let stored = self.account(&new.account_number)?;
-            let mut account = new.clone();
-            match &stored {
-                Some(old) => {
-                    summary.accounts_updated += 1;
-                    account.posted_delta = old.posted_delta;
-                    account.last_journal_commit = old.last_journal_commit;
-                    account.opening_balance = if entry.reset_balance {
-                        new.opening_balance - old.posted_delta
-                    } else {
-                        old.opening_balance
-                    };
-                    // Profiles no longer listed under this account lose the link.
-                    for gone in old
-                        .customer_references
-                        .iter()
-                        .filter(|r| !new.customer_references.contains(r))
-                    {
-                        let slot = self.profile_slot(&mut profiles, gone)?;
-                        if let Some((_, p)) = slot {
-                            p.account_numbers.retain(|a| a != &new.account_number);
-                        }
-                    }
-                }
-                None => summary.accounts_created += 1,
-            }
-            set.put_account(&account);
-            for profile in &entry.profiles {
-                match self.profile_slot(&mut profiles, &profile.customer_reference)? {
-                    Some((_, merged)) => {
-                        let mut accounts = std::mem::take(&mut merged.account_numbers);
-                        if !accounts.contains(&new.account_number) {
-                            accounts.push(new.account_number.clone());
-                        }
-                        *merged = profile.clone();
-                        merged.account_numbers = accounts;
-                    }
-                    None => {
-                        profiles.insert(profile.customer_reference.clone(), (None, profile.clone()));
-                    }
+            let number = &entry.account.account_number;
+            if !stored_accounts.contains_key(number.as_str()) {
+                if let Some(stored) = self.account(number)? {
+                    stored_accounts.insert(number.to_string(), stored);
                 }
             }
         }
-        for (old, new) in profiles.into_values() {
-            match &old {
-                Some(old) => {
-                    summary.profiles_updated += 1;
-                    remove_indexes(&mut set, old);
-                }
-                None => summary.profiles_created += 1,
+        let mut stored_profiles: HashMap<String, Profile> = HashMap::new();
+        for reference in import_merge::profiles_to_load(chunk, &stored_accounts) {
+            if let Some(stored) = self.profile(&reference)? {
+                stored_profiles.insert(reference, stored);
             }
-            add_indexes(&mut set, &new);
-            set.put_profile(&new);
         }
+        let merged = import_merge::merge(chunk, &stored_accounts, &stored_profiles);
+        let mut set = WriteSet::default();
+        for account in &merged.accounts {
+            set.put_account(account);
+        }
+        for (old, new) in &merged.profiles {
+            if let Some(old) = old {
+                remove_indexes(&mut set, old);
+            }
+            add_indexes(&mut set, new);
+            set.put_profile(new);
+        }
+        summary.add(&merged.summary);
         Ok(set)
-    }
-
-    /// The merged profile for `reference` in this chunk, loading it from the store the first
-    /// time. None when it exists nowhere yet.
-    fn profile_slot<'m>(
-        &self,
-        profiles: &'m mut HashMap<String, (Option<Profile>, Profile)>,
-        reference: &str,
-    ) -> Result<Option<&'m mut (Option<Profile>, Profile)>, StoreError> {
-        if !profiles.contains_key(reference) {
-            match self.profile(reference)? {
-                Some(stored) => {
-                    profiles.insert(reference.to_string(), (Some(stored.clone()), stored));
-                }
-                None => return Ok(None),
-            }
-        }
-        Ok(profiles.get_mut(reference))
     }
 
     /// Profiles matching every customer-level criterion given (AND), then narrowed by account.

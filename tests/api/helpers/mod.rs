@@ -12,6 +12,8 @@
 mod app;
 mod bodies;
 mod ledger;
+mod load;
+mod openapi;
 mod process;
 mod remote;
 mod repo;
@@ -19,6 +21,8 @@ mod repo;
 pub use app::*;
 pub use bodies::*;
 pub use ledger::*;
+pub use load::*;
+pub use openapi::*;
 pub use process::*;
 pub use remote::*;
 pub use repo::*;
