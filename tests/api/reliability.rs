@@ -302,9 +302,12 @@ async fn a_declared_gigabyte_is_refused_413_from_the_head_alone() {
 
 #[tokio::test]
 async fn a_chunked_body_past_the_limit_is_refused_413_before_it_ends() {
-    // 64 MiB offered in 64 KiB chunks; the limit is 256 KiB.
+    // 1 MiB sent in 64 KiB chunks against a limit of 256 KiB, and the body's closing chunk is
+    // never sent: the only way to answer is to refuse the body before it ends. (Offering 64 MiB
+    // and asking whether the answer came before the last byte raced the reader task against
+    // loopback writes under load.)
     const CHUNK: usize = 64 * 1024;
-    const TOTAL: usize = 64 * 1024 * 1024;
+    const SENT: usize = 1024 * 1024;
     let app = both_channels_app().await;
     // PUT /admin/accounts takes up to admin.max_body_bytes (64 MiB) by design: not this test's.
     for (method, path, headers, is_413_body) in body_routes().into_iter().filter(|r| r.1 != "/admin/accounts") {
@@ -318,25 +321,24 @@ async fn a_chunked_body_past_the_limit_is_refused_413_before_it_ends() {
         chunk.extend(std::iter::repeat_n(b' ', CHUNK));
         chunk.extend_from_slice(b"\r\n");
         let mut sent = 0;
-        while sent < TOTAL && !answer.is_finished() {
+        while sent < SENT && !answer.is_finished() {
             // Once the server has answered and closed, writing fails: that is the point.
             if writer.write_all(&chunk).await.is_err() {
                 break;
             }
             sent += CHUNK;
         }
+        // The connection stays open with the body unfinished: a server that waits for its end
+        // never answers, and the timeout below says so.
         let answer = tokio::time::timeout(Duration::from_secs(10), answer)
             .await
-            .unwrap_or_else(|_| panic!("{path}: no answer within 10 s"))
+            .unwrap_or_else(|_| panic!("{path}: no answer within 10 s to a body past the limit that never ends"))
             .expect("reader");
         let (status, body) = answer.unwrap_or_else(|| panic!("{path}: closed without an answer after {sent} bytes"));
         let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
         assert_eq!(status, 413, "{path}: {body}");
         assert!(is_413_body(&body), "{path}: {body}");
-        assert!(
-            sent < TOTAL,
-            "{path}: the server read all {TOTAL} bytes before answering"
-        );
+        drop(writer);
     }
 }
 
