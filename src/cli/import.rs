@@ -41,9 +41,10 @@ const CHUNK: usize = 2_000;
 const READ_BUFFER: usize = 256 * 1024;
 /// The import opens the store with at most this much page cache. It writes each account once,
 /// so a larger cache only holds memory: at 1,000,000 accounts the import's peak resident memory
-/// was 466 MiB with the default 128 MiB cache and 248 MiB with 16 MiB, for the same CPU time
-/// (`/usr/bin/time -v`, README "The accounts file").
-const IMPORT_CACHE_BYTES: u64 = 16 * 1024 * 1024;
+/// was 466 MiB with the default 128 MiB cache, 262–265 MiB with 16 MiB and 233–250 MiB with
+/// 8 MiB, for the same wall clock and CPU time (`/usr/bin/time -v` on a quiet machine, README
+/// "The accounts file").
+const IMPORT_CACHE_BYTES: u64 = 8 * 1024 * 1024;
 
 /// What the command line asked for.
 pub struct Options {
