@@ -37,8 +37,22 @@ pub struct Keys {
 /// decisions before it in the same batch wrote.
 pub trait View {
     fn record(&self, kind: RecordKind, id: &str) -> Result<Option<Record>, StoreError>;
-    /// The refunds of a payment, in the order they were recorded.
-    fn refunds_of(&self, payment: &Record) -> Result<Vec<Record>, StoreError>;
+    /// The refunds of a payment, in the order they were recorded. Every backend reads them the
+    /// same way, through `record`, so a missing one is the same `Corrupt` everywhere.
+    fn refunds_of(&self, payment: &Record) -> Result<Vec<Record>, StoreError> {
+        let kind = match payment.kind {
+            RecordKind::EmpayrePayment => RecordKind::EmpayreRefund,
+            _ => RecordKind::Refund,
+        };
+        payment
+            .refund_ids
+            .iter()
+            .map(|id| {
+                self.record(kind, id)?
+                    .ok_or_else(|| StoreError::Corrupt(format!("refund {id} of payment {} is missing", payment.id)))
+            })
+            .collect()
+    }
     fn account(&self, number: &AccountNumber) -> Result<Option<Account>, StoreError>;
     fn profile(&self, customer_reference: &str) -> Result<Option<Profile>, StoreError>;
     /// Whether an Empayre event with this (source, eventID) was stored before.

@@ -78,26 +78,6 @@ impl View for BatchView<'_> {
         }
     }
 
-    fn refunds_of(&self, payment: &Record) -> Result<Vec<Record>, StoreError> {
-        let kind = match payment.kind {
-            RecordKind::EmpayrePayment => RecordKind::EmpayreRefund,
-            _ => RecordKind::Refund,
-        };
-        let mut out = Vec::with_capacity(payment.refund_ids.len());
-        for id in &payment.refund_ids {
-            match self.record(kind, id)? {
-                Some(r) => out.push(r),
-                None => {
-                    return Err(StoreError::Corrupt(format!(
-                        "refund {id} of payment {} is missing",
-                        payment.id
-                    )))
-                }
-            }
-        }
-        Ok(out)
-    }
-
     fn account(&self, number: &AccountNumber) -> Result<Option<Account>, StoreError> {
         match self.state.accounts.get(number) {
             Some(found) => Ok(found.clone()),

@@ -257,26 +257,6 @@ impl View for Writer<'_> {
         self.store.record(kind, id)
     }
 
-    fn refunds_of(&self, payment: &Record) -> Result<Vec<Record>, StoreError> {
-        let kind = match payment.kind {
-            RecordKind::EmpayrePayment => RecordKind::EmpayreRefund,
-            _ => RecordKind::Refund,
-        };
-        let mut out = Vec::with_capacity(payment.refund_ids.len());
-        for id in &payment.refund_ids {
-            match self.store.record(kind, id)? {
-                Some(r) => out.push(r),
-                None => {
-                    return Err(StoreError::Corrupt(format!(
-                        "refund {id} of payment {} is missing",
-                        payment.id
-                    )))
-                }
-            }
-        }
-        Ok(out)
-    }
-
     /// Remembers the account: `apply` uses it instead of reading it again (nothing else can
     /// write while the writer lock is held).
     fn account(&self, number: &AccountNumber) -> Result<Option<Account>, StoreError> {
