@@ -144,15 +144,7 @@ fn format_of(path: &str) -> Format {
 #[tokio::test]
 async fn another_method_gets_405_with_allow_in_the_routes_format() {
     let app = spawn_app().await;
-    let doc: Value = app
-        .client
-        .get(format!("{}/openapi.json", app.address))
-        .send()
-        .await
-        .expect("sent")
-        .json()
-        .await
-        .expect("json");
+    let doc = openapi_document(&app).await;
     let methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE"];
     let paths = doc["paths"].as_object().expect("paths");
     assert!(paths.len() >= 20, "{:?}", paths.keys());
@@ -225,15 +217,7 @@ async fn another_method_gets_405_with_allow_in_the_routes_format() {
 #[tokio::test]
 async fn refusals_of_bad_query_values_are_documented() {
     let app = spawn_app().await;
-    let doc: Value = app
-        .client
-        .get(format!("{}/openapi.json", app.address))
-        .send()
-        .await
-        .expect("sent")
-        .json()
-        .await
-        .expect("json");
+    let doc = openapi_document(&app).await;
     let bad_values = [
         "",
         "x",
