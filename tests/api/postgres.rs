@@ -3,7 +3,7 @@
 
 use std::process::Output;
 
-use crate::helpers::{binary, metric_value, start_binary, write_pg_config};
+use crate::helpers::{binary, fetch_metrics, metric_value, start_binary, write_pg_config};
 use crate::pg::{empty_database, sql, test_database, TestDatabase};
 
 /// Runs the binary with the PostgreSQL backend on `db` (extra settings as environment).
@@ -174,14 +174,7 @@ async fn an_unsafe_commit_setting_stops_start_up_unless_allowed_and_then_is_said
             .is_some_and(|w| w.starts_with("unsafe_commit:") && w.contains("synchronous_commit=off")),
         "{body}"
     );
-    let metrics = client
-        .get(format!("{}/metrics", server.address))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = fetch_metrics(&client, &server.address).await;
     assert_eq!(metric_value(&metrics, "biller_inbox_store_unsafe_commit"), 1.0);
     server.kill().await;
     let logged = std::fs::read_to_string(&log).expect("log");
@@ -202,14 +195,7 @@ async fn an_unsafe_commit_setting_stops_start_up_unless_allowed_and_then_is_said
         .await
         .expect("json");
     assert_eq!(body, serde_json::json!({"status": "ready"}));
-    let metrics = client
-        .get(format!("{}/metrics", server.address))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = fetch_metrics(&client, &server.address).await;
     assert!(
         metrics.lines().any(|l| l == "biller_inbox_store_unsafe_commit 0"),
         "the gauge is there, at 0"

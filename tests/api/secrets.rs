@@ -137,15 +137,7 @@ async fn digests_and_secret_files_authenticate_and_no_secret_leaks() {
         assert_no_secret("an error body", body);
     }
 
-    let metrics = admin
-        .client
-        .get(format!("{}/metrics", server.address))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = fetch_metrics(&admin.client, &server.address).await;
     assert!(metrics.contains("biller_inbox_"), "{metrics}");
     assert_no_secret("/metrics", &metrics);
     let (status, rejections) = admin.admin_get("/admin/rejections?limit=1000").await;

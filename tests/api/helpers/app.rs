@@ -292,13 +292,6 @@ impl TestApp {
 
     /// The text of `GET /metrics`.
     pub async fn metrics_text(&self) -> String {
-        let r = self
-            .client
-            .get(format!("{}/metrics", self.address))
-            .send()
-            .await
-            .expect("metrics sent");
-        assert_eq!(r.status(), 200);
-        r.text().await.expect("metrics text")
+        super::fetch_metrics(&self.client, &self.address).await
     }
 }

@@ -77,6 +77,17 @@ pub fn window_around_now() -> Value {
            "searchParameter": [fmt(now - chrono::Duration::hours(1)), fmt(now + chrono::Duration::hours(1))]})
 }
 
+/// The Prometheus text page of the server at `address` (any server: in-process or the real binary).
+pub async fn fetch_metrics(client: &reqwest::Client, address: &str) -> String {
+    let answer = client
+        .get(format!("{address}/metrics"))
+        .send()
+        .await
+        .expect("metrics sent");
+    assert_eq!(answer.status(), 200, "GET /metrics");
+    answer.text().await.expect("metrics text")
+}
+
 /// The value of one series (exact name with labels) in a Prometheus text page; 0 when absent.
 pub fn metric_value(text: &str, series: &str) -> f64 {
     text.lines()
