@@ -223,7 +223,7 @@ fn event_filter(query: &ListQuery) -> Result<EventFilter, AdminError> {
     ),
     responses(
         (status = 200, description = "The events", body = EventList),
-        (status = 400, description = "`bad_value`: `status` is not stored or quarantined, `after` or `limit` is not a whole number in its range, or a parameter is given twice (`field` names it); `malformed`: the query string cannot be decoded", body = ErrorBody),
+        (status = 400, description = "`bad_value`: `status` is not stored or quarantined, `after` or `limit` is not a whole number in its range, or a parameter is given twice (`field` names it)", body = ErrorBody),
         (status = 401, description = "No or wrong bearer token", body = ErrorBody),
         (status = 429, description = "Too many failed authentications from this address within a minute (too_many_requests); no token was checked", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds until this address may authenticate again"))),
     ),
@@ -281,7 +281,7 @@ pub async fn event(state: web::Data<AppState>, path: web::Path<(String, String)>
     params(("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "At most this many, 1–1000 (default 100)")),
     responses(
         (status = 200, description = "The quarantined bodies", body = QuarantineList),
-        (status = 400, description = "`bad_value`: `limit` is not a whole number from 1 to 1000, or is given twice (`field` is `limit`); `malformed`: the query string cannot be decoded", body = ErrorBody),
+        (status = 400, description = "`bad_value`: `limit` is not a whole number from 1 to 1000, or is given twice (`field` is `limit`)", body = ErrorBody),
         (status = 401, description = "No or wrong bearer token", body = ErrorBody),
         (status = 429, description = "Too many failed authentications from this address within a minute (too_many_requests); no token was checked", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds until this address may authenticate again"))),
     ),

@@ -109,8 +109,11 @@ pub const MAX_AFTER: u64 = i64::MAX as u64;
 
 impl ListQuery {
     pub fn parse(req: &HttpRequest) -> Result<Self, AdminError> {
+        // Percent-decoding is lossy (a bad escape is kept as text, bad UTF-8 replaced), so
+        // string pairs always parse and a bad value is refused by the parameter that reads
+        // it; the documented answer stays `bad_value` should this ever fail.
         let pairs = serde_urlencoded::from_str(req.query_string())
-            .map_err(|e| AdminError::malformed(None, format!("bad query string: {e}")))?;
+            .map_err(|e| AdminError::bad("bad_value", "(query)", format!("bad query string: {e}")))?;
         Ok(Self { pairs })
     }
 
@@ -168,7 +171,7 @@ impl ListQuery {
     ),
     responses(
         (status = 200, description = "The entries and the next cursor", body = JournalPage),
-        (status = 400, description = "`bad_value`: `after` or `limit` is not a whole number in its range, or is given twice (`field` names it, the message gives the range); `malformed`: the query string cannot be decoded", body = ErrorBody),
+        (status = 400, description = "`bad_value`: `after` or `limit` is not a whole number in its range, or is given twice (`field` names it, the message gives the range)", body = ErrorBody),
         (status = 401, description = "No or wrong bearer token", body = ErrorBody),
         (status = 429, description = "Too many failed authentications from this address within a minute (too_many_requests); no token was checked", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds until this address may authenticate again"))),
     ),
@@ -195,7 +198,7 @@ pub async fn journal(req: HttpRequest, state: web::Data<AppState>) -> Result<Htt
     params(("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "At most this many, 1–1000 (default 100)")),
     responses(
         (status = 200, description = "The refused requests", body = RejectionList),
-        (status = 400, description = "`bad_value`: `limit` is not a whole number from 1 to 1000, or is given twice (`field` is `limit`); `malformed`: the query string cannot be decoded", body = ErrorBody),
+        (status = 400, description = "`bad_value`: `limit` is not a whole number from 1 to 1000, or is given twice (`field` is `limit`)", body = ErrorBody),
         (status = 401, description = "No or wrong bearer token", body = ErrorBody),
         (status = 429, description = "Too many failed authentications from this address within a minute (too_many_requests); no token was checked", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds until this address may authenticate again"))),
     ),

@@ -123,7 +123,7 @@ pub async fn start(
     ),
     responses(
         (status = 200, description = "The runs", body = RunList),
-        (status = 400, description = "`bad_value`: `limit` is not a whole number from 1 to 1000, or a parameter is given twice (`field` names it); `malformed`: the query string cannot be decoded", body = ErrorBody),
+        (status = 400, description = "`bad_value`: `limit` is not a whole number from 1 to 1000, or a parameter is given twice (`field` names it)", body = ErrorBody),
         (status = 401, description = "No or wrong bearer token", body = ErrorBody),
         (status = 429, description = "Too many failed authentications from this address within a minute (too_many_requests); no token was checked", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds until this address may authenticate again"))),
     ),
