@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use utoipa::{OpenApi, ToSchema};
 
-use super::error::{AdminError, EntryProblem, ErrorBody};
+use super::error::{AdminError, AdminErrorCode, EntryProblem, ErrorBody};
 use super::views::{AccountView, ImportAnswer, JournalEntryView, JournalFormatter, ProfileView};
 use crate::domain::account::EntryError;
 use crate::domain::accounts_file::{parse_all_as, Format};
@@ -133,7 +133,7 @@ pub async fn put_accounts(
         _ => {
             return Err(AdminError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
+                AdminErrorCode::UnsupportedMediaType,
                 None,
                 format!(
                     "the body is the accounts file: a JSON array as {ARRAY_MEDIA_TYPE}, or JSON lines as \
@@ -173,7 +173,7 @@ pub async fn put_accounts(
 }
 
 fn no_account() -> AdminError {
-    AdminError::bad("validation", "(body)", "the body holds no account")
+    AdminError::bad(AdminErrorCode::Validation, "(body)", "the body holds no account")
 }
 
 fn refused(errors: Vec<EntryError>) -> AdminError {
@@ -184,7 +184,13 @@ fn refused(errors: Vec<EntryError>) -> AdminError {
         if errors.len() == 1 { "y" } else { "ies" },
         errors.first().map(ToString::to_string).unwrap_or_default()
     );
-    AdminError::new(StatusCode::BAD_REQUEST, "validation", Some(&first), message).with_errors(
+    AdminError::new(
+        StatusCode::BAD_REQUEST,
+        AdminErrorCode::Validation,
+        Some(&first),
+        message,
+    )
+    .with_errors(
         errors
             .into_iter()
             .map(|e| EntryProblem {

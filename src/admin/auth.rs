@@ -25,7 +25,7 @@ pub async fn require_token(
     match check(&req) {
         Ok(()) => next.call(req).await.map(ServiceResponse::map_into_left_body),
         Err(e) => {
-            tracing::info!(code = e.code(), "admin request refused");
+            tracing::info!(code = e.code().as_str(), "admin request refused");
             if let Some(state) = req.app_data::<web::Data<AppState>>() {
                 if let Some(cause) = refusal_cause(&e) {
                     let rid = RequestId::from_request(req.request(), &mut actix_web::dev::Payload::None)
@@ -36,7 +36,7 @@ pub async fn require_token(
                         req.request(),
                         rid.as_ref().map(RequestId::as_str),
                         cause,
-                        e.code(),
+                        e.code().as_str(),
                     )
                     .await;
                 }

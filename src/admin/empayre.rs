@@ -196,11 +196,7 @@ pub struct AssignResult {
 fn event_filter(query: &ListQuery) -> Result<EventFilter, AdminError> {
     let status = query.text("status")?;
     if status.is_some_and(|s| !matches!(s, "stored" | "quarantined")) {
-        return Err(AdminError::bad(
-            "bad_value",
-            "status",
-            "status is stored or quarantined",
-        ));
+        return Err(AdminError::bad_value("status", "status is stored or quarantined"));
     }
     Ok(EventFilter {
         invoice_id: query.text("invoice_id")?.map(str::to_string),
@@ -258,7 +254,7 @@ pub async fn event(state: web::Data<AppState>, path: web::Path<(String, String)>
     let (source, event_id) = path.into_inner();
     let event_id: i64 = event_id
         .parse()
-        .map_err(|_| AdminError::bad("bad_value", "event_id", "event_id must be an integer"))?;
+        .map_err(|_| AdminError::bad_value("event_id", "event_id must be an integer"))?;
     let found = state
         .store
         .event(&source, event_id)
@@ -371,8 +367,8 @@ pub async fn assign(
 fn assign_refused(e: AssignError) -> AdminError {
     match e {
         AssignError::NotUnmatched => AdminError::not_found("key", "no unmatched payment with this key"),
-        AssignError::UnknownAccount => AdminError::bad("bad_value", "account_number", "no such account"),
-        AssignError::Refused(why) => AdminError::bad("bad_value", "account_number", why),
+        AssignError::UnknownAccount => AdminError::bad_value("account_number", "no such account"),
+        AssignError::Refused(why) => AdminError::bad_value("account_number", why),
         AssignError::Store(e) => e.into(),
     }
 }

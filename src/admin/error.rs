@@ -11,14 +11,89 @@ use crate::http::{BodyError, RefuseMethod};
 use crate::store::StoreError;
 use crate::throttle::Throttled;
 
+/// What went wrong, for a program: the `code` of every admin error body. A closed set, so the
+/// document can list it and a client can match on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AdminErrorCode {
+    Unauthorized,
+    TooManyRequests,
+    AdminDisabled,
+    NotFound,
+    MethodNotAllowed,
+    Malformed,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    Validation,
+    BadValue,
+    UnknownName,
+    UnknownMethod,
+    WrongArity,
+    WindowRequired,
+    BadPaging,
+    UnknownSortField,
+    BadOrder,
+    StoreUnavailable,
+}
+
+impl AdminErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unauthorized => "unauthorized",
+            Self::TooManyRequests => "too_many_requests",
+            Self::AdminDisabled => "admin_disabled",
+            Self::NotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::Malformed => "malformed",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::Validation => "validation",
+            Self::BadValue => "bad_value",
+            Self::UnknownName => "unknown_name",
+            Self::UnknownMethod => "unknown_method",
+            Self::WrongArity => "wrong_arity",
+            Self::WindowRequired => "window_required",
+            Self::BadPaging => "bad_paging",
+            Self::UnknownSortField => "unknown_sort_field",
+            Self::BadOrder => "bad_order",
+            Self::StoreUnavailable => "store_unavailable",
+        }
+    }
+}
+
+fn error_code_schema() -> utoipa::openapi::Object {
+    crate::openapi::string_enum(
+        "Machine-readable; each route's answers say which of these it gives and when",
+        crate::openapi::wire_names!(AdminErrorCode {
+            Unauthorized,
+            TooManyRequests,
+            AdminDisabled,
+            NotFound,
+            MethodNotAllowed,
+            Malformed,
+            PayloadTooLarge,
+            UnsupportedMediaType,
+            Validation,
+            BadValue,
+            UnknownName,
+            UnknownMethod,
+            WrongArity,
+            WindowRequired,
+            BadPaging,
+            UnknownSortField,
+            BadOrder,
+            StoreUnavailable,
+        }),
+        false,
+    )
+}
+
 /// The body of every admin error.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ErrorBody {
-    /// Machine-readable: `unauthorized`, `admin_disabled`, `not_found`, `malformed`,
-    /// `unknown_name`, `unknown_method`, `wrong_arity`, `bad_value`, `window_required`,
-    /// `bad_paging`, `unknown_sort_field`, `bad_order`, `validation`, `payload_too_large`,
-    /// `method_not_allowed`, `too_many_requests`, `store_unavailable`.
-    pub code: String,
+    /// Machine-readable; the document lists every value ([`AdminErrorCode`]).
+    #[schema(schema_with = error_code_schema)]
+    pub code: AdminErrorCode,
     pub message: String,
     /// The offending field (a JSON path such as `searchParameters[1].method`, a query
     /// parameter, or a path segment), or null.
@@ -46,11 +121,11 @@ pub struct AdminError {
 }
 
 impl AdminError {
-    pub fn new(status: StatusCode, code: &str, field: Option<&str>, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: AdminErrorCode, field: Option<&str>, message: impl Into<String>) -> Self {
         Self {
             status,
             body: ErrorBody {
-                code: code.to_string(),
+                code,
                 message: message.into(),
                 field: field.map(str::to_string),
                 errors: None,
@@ -60,28 +135,33 @@ impl AdminError {
     }
 
     /// 400 with a code and the field it is about.
-    pub fn bad(code: &str, field: impl AsRef<str>, message: impl Into<String>) -> Self {
+    pub fn bad(code: AdminErrorCode, field: impl AsRef<str>, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, Some(field.as_ref()), message)
+    }
+
+    /// 400 `bad_value`: a value that breaks its rule, and the field it is in.
+    pub fn bad_value(field: impl AsRef<str>, message: impl Into<String>) -> Self {
+        Self::bad(AdminErrorCode::BadValue, field, message)
     }
 
     /// 400 for a body that cannot be read as what the route takes.
     pub fn malformed(field: Option<&str>, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "malformed", field, message)
+        Self::new(StatusCode::BAD_REQUEST, AdminErrorCode::Malformed, field, message)
     }
 
     pub fn not_found(field: &str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", Some(field), message)
+        Self::new(StatusCode::NOT_FOUND, AdminErrorCode::NotFound, Some(field), message)
     }
 
     pub fn unauthorized(message: &str) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", None, message)
+        Self::new(StatusCode::UNAUTHORIZED, AdminErrorCode::Unauthorized, None, message)
     }
 
     /// 429: the client's address failed authentication too often; no token was checked.
     pub fn throttled(t: Throttled) -> Self {
         let mut e = Self::new(
             StatusCode::TOO_MANY_REQUESTS,
-            "too_many_requests",
+            AdminErrorCode::TooManyRequests,
             None,
             format!(
                 "too many failed authentications from this address; retry in {} seconds",
@@ -95,7 +175,7 @@ impl AdminError {
     pub fn disabled() -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
-            "admin_disabled",
+            AdminErrorCode::AdminDisabled,
             None,
             "the admin API is disabled (admin.token is empty)",
         )
@@ -106,7 +186,7 @@ impl AdminError {
         tracing::error!(%cause, "admin request failed in the store");
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "store_unavailable",
+            AdminErrorCode::StoreUnavailable,
             None,
             "the store cannot answer right now; try again",
         )
@@ -117,7 +197,7 @@ impl AdminError {
     pub fn method_not_allowed(allowed: &str) -> Self {
         Self::new(
             StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
+            AdminErrorCode::MethodNotAllowed,
             None,
             format!("this route takes {allowed} only"),
         )
@@ -128,8 +208,8 @@ impl AdminError {
         self
     }
 
-    pub fn code(&self) -> &str {
-        &self.body.code
+    pub fn code(&self) -> AdminErrorCode {
+        self.body.code
     }
 
     pub fn message(&self) -> &str {
@@ -147,7 +227,7 @@ impl AdminError {
 
 impl std::fmt::Display for AdminError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.body.code, self.body.message)
+        write!(f, "{}: {}", self.body.code.as_str(), self.body.message)
     }
 }
 
@@ -190,9 +270,12 @@ impl From<actix_web::error::BlockingError> for AdminError {
 impl From<BodyError> for AdminError {
     fn from(e: BodyError) -> Self {
         match e {
-            BodyError::TooLarge { .. } => {
-                Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", None, e.to_string())
-            }
+            BodyError::TooLarge { .. } => Self::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                AdminErrorCode::PayloadTooLarge,
+                None,
+                e.to_string(),
+            ),
             BodyError::Read(_) => Self::malformed(None, e.to_string()),
         }
     }

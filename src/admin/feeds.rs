@@ -113,7 +113,7 @@ impl ListQuery {
         // string pairs always parse and a bad value is refused by the parameter that reads
         // it; the documented answer stays `bad_value` should this ever fail.
         let pairs = serde_urlencoded::from_str(req.query_string())
-            .map_err(|e| AdminError::bad("bad_value", "(query)", format!("bad query string: {e}")))?;
+            .map_err(|e| AdminError::bad_value("(query)", format!("bad query string: {e}")))?;
         Ok(Self { pairs })
     }
 
@@ -122,11 +122,7 @@ impl ListQuery {
         let mut values = self.pairs.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str());
         let first = values.next();
         if values.next().is_some() {
-            return Err(AdminError::bad(
-                "bad_value",
-                name,
-                format!("{name} is given more than once"),
-            ));
+            return Err(AdminError::bad_value(name, format!("{name} is given more than once")));
         }
         Ok(first)
     }
@@ -150,8 +146,7 @@ impl ListQuery {
         let digits = !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit());
         match value.parse::<u64>() {
             Ok(n) if digits && (min..=max).contains(&n) => Ok(Some(n)),
-            _ => Err(AdminError::bad(
-                "bad_value",
+            _ => Err(AdminError::bad_value(
                 name,
                 format!("{name} is a whole number from {min} to {max}"),
             )),

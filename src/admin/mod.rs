@@ -23,7 +23,7 @@ use actix_web::middleware::from_fn;
 use actix_web::web;
 use utoipa::OpenApi;
 
-pub use error::AdminError;
+pub use error::{AdminError, AdminErrorCode};
 
 /// One admin area: its routes under `/admin` and its part of the OpenAPI document.
 pub struct Area {

@@ -54,7 +54,7 @@ pub struct RunList {
 fn time(field: &str, text: &str) -> Result<DateTime<Utc>, AdminError> {
     DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| AdminError::bad("bad_value", field, format!("{field} must be an RFC 3339 date-time")))
+        .map_err(|_| AdminError::bad_value(field, format!("{field} must be an RFC 3339 date-time")))
 }
 
 /// Reconciles one source's payments and refunds in a window with the Empayre API, and answers
@@ -87,11 +87,10 @@ pub async fn start(
         None => Utc::now(),
     };
     if from >= to {
-        return Err(AdminError::bad("bad_value", "until", "until must be after since"));
+        return Err(AdminError::bad_value("until", "until must be after since"));
     }
     if to - from > chrono::Duration::days(MAX_WINDOW_DAYS) {
-        return Err(AdminError::bad(
-            "bad_value",
+        return Err(AdminError::bad_value(
             "since",
             format!("the window is longer than {MAX_WINDOW_DAYS} days; reconcile it in parts"),
         ));
@@ -108,7 +107,7 @@ pub async fn start(
         },
     )
     .await
-    .map_err(|why| AdminError::bad("bad_value", "source", why))?;
+    .map_err(|why| AdminError::bad_value("source", why))?;
     Ok(HttpResponse::Ok().json(report))
 }
 

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::error::{from_value, parse_object, AdminError};
+use super::error::{from_value, parse_object, AdminError, AdminErrorCode};
 use super::views::RecordView;
 use crate::ledger::RecordKind;
 use crate::store::{Condition, Direction, Filter, Operand, SearchField, SearchQuery, SortField};
@@ -170,14 +170,14 @@ impl SearchRequest {
             let at = format!("searchParameters[{i}]");
             let method = Method::parse(&p.method).ok_or_else(|| {
                 AdminError::bad(
-                    "unknown_method",
+                    AdminErrorCode::UnknownMethod,
                     format!("{at}.method"),
                     format!("unknown method {:?}; methods are {METHODS}", p.method),
                 )
             })?;
             if !method.arity_ok(p.values.len()) {
                 return Err(AdminError::bad(
-                    "wrong_arity",
+                    AdminErrorCode::WrongArity,
                     format!("{at}.searchParameter"),
                     format!("{} takes {}, got {}", p.method, method.arity(), p.values.len()),
                 ));
@@ -188,7 +188,7 @@ impl SearchRequest {
             }
             let field = search_field(&p.name).ok_or_else(|| {
                 AdminError::bad(
-                    "unknown_name",
+                    AdminErrorCode::UnknownName,
                     format!("{at}.name"),
                     format!("cannot search by {:?}; names are {NAMES}", p.name),
                 )
@@ -197,7 +197,7 @@ impl SearchRequest {
         }
         let (Some(from), Some(until)) = (window.from, window.until) else {
             return Err(AdminError::bad(
-                "window_required",
+                AdminErrorCode::WindowRequired,
                 "received_at",
                 "a received_at window is required: {\"name\": \"received_at\", \"method\": \"between\", \
                  \"searchParameter\": [FROM, TO]}, or >= and <=",
@@ -212,7 +212,7 @@ impl SearchRequest {
                 "status" => SortField::Status,
                 other => {
                     return Err(AdminError::bad(
-                        "unknown_sort_field",
+                        AdminErrorCode::UnknownSortField,
                         format!("orderParameters[{i}].field"),
                         format!("cannot order by {other:?}; sort fields are {SORT_FIELDS}"),
                     ))
@@ -224,7 +224,7 @@ impl SearchRequest {
                 Some(s) if s == "DESC" => Direction::Desc,
                 Some(_) => {
                     return Err(AdminError::bad(
-                        "bad_order",
+                        AdminErrorCode::BadOrder,
                         format!("orderParameters[{i}].typeOrder"),
                         "typeOrder is ASC or DESC",
                     ))
@@ -274,7 +274,7 @@ fn count(value: Option<&Value>, field: &str, min: u64, max: u64) -> Result<Optio
     match n {
         Some(n) if (min..=max).contains(&n) => Ok(Some(n)),
         _ => Err(AdminError::bad(
-            "bad_paging",
+            AdminErrorCode::BadPaging,
             field,
             format!("{field} is a whole number from {min} to {max}"),
         )),
@@ -301,7 +301,7 @@ fn filter(field: SearchField, method: Method, values: &[Value], at: &str) -> Res
     if method == Method::Like {
         if field == SearchField::Amount {
             return Err(AdminError::bad(
-                "unknown_method",
+                AdminErrorCode::UnknownMethod,
                 format!("{at}.method"),
                 "like applies to text fields, not amount",
             ));
@@ -316,7 +316,13 @@ fn filter(field: SearchField, method: Method, values: &[Value], at: &str) -> Res
     for (j, v) in values.iter().enumerate() {
         operands.push(operand(field, v, &format!("{at}.searchParameter[{j}]"))?);
     }
-    let missing = || AdminError::bad("wrong_arity", format!("{at}.searchParameter"), "a value is missing");
+    let missing = || {
+        AdminError::bad(
+            AdminErrorCode::WrongArity,
+            format!("{at}.searchParameter"),
+            "a value is missing",
+        )
+    };
     let mut ops = operands.into_iter();
     let condition = match method {
         Method::In | Method::Like => Condition::In(ops.collect()),
@@ -342,7 +348,7 @@ fn text(v: &Value, field: &str) -> Result<String, AdminError> {
     match v {
         Value::String(s) => Ok(s.clone()),
         Value::Number(n) => Ok(n.to_string()),
-        _ => Err(AdminError::bad("bad_value", field, "must be a string")),
+        _ => Err(AdminError::bad_value(field, "must be a string")),
     }
 }
 
@@ -352,14 +358,12 @@ fn operand(field: SearchField, v: &Value, at: &str) -> Result<Operand, AdminErro
         SearchField::Amount => crate::domain::money::parse_amount(s.trim())
             .or_else(|| s.trim().parse().ok())
             .map(Operand::Amount)
-            .ok_or_else(|| AdminError::bad("bad_value", at, format!("{s:?} is not a decimal amount"))),
-        SearchField::Kind if RecordKind::parse(&s).is_none() => Err(AdminError::bad(
-            "bad_value",
+            .ok_or_else(|| AdminError::bad_value(at, format!("{s:?} is not a decimal amount"))),
+        SearchField::Kind if RecordKind::parse(&s).is_none() => Err(AdminError::bad_value(
             at,
             format!("{s:?} is not a kind; kinds are payment, refund, empayre-payment, empayre-refund"),
         )),
-        SearchField::Channel if !matches!(s.as_str(), "orbipay" | "empayre") => Err(AdminError::bad(
-            "bad_value",
+        SearchField::Channel if !matches!(s.as_str(), "orbipay" | "empayre") => Err(AdminError::bad_value(
             at,
             format!("{s:?} is not a channel; channels are orbipay, empayre"),
         )),
@@ -375,11 +379,11 @@ impl Window {
             let field = format!("{at}.searchParameter[{j}]");
             let s = text(&values[j], &field)?;
             let t = DateTime::parse_from_rfc3339(s.trim())
-                .map_err(|_| AdminError::bad("bad_value", &field, format!("{s:?} is not an RFC 3339 time")))?;
+                .map_err(|_| AdminError::bad_value(&field, format!("{s:?} is not an RFC 3339 time")))?;
             let secs = t.timestamp();
             // The store keeps nanoseconds in an i64: years 1678 to 2261.
             if secs.checked_mul(NANOS).and_then(|n| n.checked_add(NANOS)).is_none() {
-                return Err(AdminError::bad("bad_value", &field, "time out of range"));
+                return Err(AdminError::bad_value(&field, "time out of range"));
             }
             Ok(secs)
         };
@@ -397,7 +401,7 @@ impl Window {
             Method::Lt => upper(self, second(0)? * NANOS),
             Method::Eq | Method::In | Method::Like => {
                 return Err(AdminError::bad(
-                    "unknown_method",
+                    AdminErrorCode::UnknownMethod,
                     format!("{at}.method"),
                     "received_at takes between, >=, >, <= or <",
                 ))
@@ -551,7 +555,7 @@ mod tests {
         let only_lower = request(serde_json::json!({"searchParameters": [
             json_param("received_at", ">=", &["2026-11-21T00:00:00Z"])]}));
         let e = only_lower.to_query().expect_err("refused");
-        assert_eq!(e.code(), "window_required");
+        assert_eq!(e.code(), AdminErrorCode::WindowRequired);
     }
 
     #[test]
