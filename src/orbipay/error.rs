@@ -76,6 +76,32 @@ impl OrbipayError {
         }
     }
 
+    /// Every code an EBPP error item can carry, as the document lists them: the codes above
+    /// and every business rule's. The tests check that `code` gives nothing else.
+    pub fn every_code() -> Vec<&'static str> {
+        let mut codes = vec![
+            "error_unauthorized",
+            "error_too_many_requests",
+            "error_forbidden",
+            "error_payload_too_large",
+            "error_field",
+            "error_customer_missing",
+            "error_processing",
+        ];
+        codes.extend(crate::openapi::wire_names!(BusinessCode {
+            DuplicatePosting,
+            PostingRejected,
+            AccountClosed,
+            AccountStatusInvalid,
+            PaymentAmountLow,
+            PaymentAmountHigh,
+            MemberWarning,
+            AccountWarning,
+            RefundInitiate,
+        }));
+        codes
+    }
+
     pub fn is_duplicate(&self) -> bool {
         matches!(self, Self::Business(r) if r.code == BusinessCode::DuplicatePosting)
     }
@@ -195,5 +221,66 @@ impl From<StoreError> for OrbipayError {
             StoreError::Corrupt(m) => Self::Internal(m),
             other => Self::Unavailable(other.to_string()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// One error of every kind: the match makes a new variant fail to compile here until it is
+    /// added, so `every_code` cannot fall behind `code`.
+    fn one_of_each() -> Vec<OrbipayError> {
+        let business = |code| OrbipayError::Business(Rejection::new(code, None, "refused"));
+        let all = vec![
+            OrbipayError::NotConfigured,
+            OrbipayError::Unauthorized,
+            OrbipayError::Throttled(Throttled {
+                retry_after: Duration::from_secs(1),
+            }),
+            OrbipayError::Forbidden,
+            OrbipayError::PayloadTooLarge,
+            OrbipayError::MethodNotAllowed,
+            OrbipayError::malformed("not JSON"),
+            OrbipayError::Fields(Vec::new()),
+            OrbipayError::CustomerMissing,
+            business(BusinessCode::DuplicatePosting),
+            business(BusinessCode::PostingRejected),
+            business(BusinessCode::AccountClosed),
+            business(BusinessCode::AccountStatusInvalid),
+            business(BusinessCode::PaymentAmountLow),
+            business(BusinessCode::PaymentAmountHigh),
+            business(BusinessCode::MemberWarning),
+            business(BusinessCode::AccountWarning),
+            business(BusinessCode::RefundInitiate),
+            OrbipayError::Unavailable("down".into()),
+            OrbipayError::Internal("bug".into()),
+        ];
+        for e in &all {
+            match e {
+                OrbipayError::NotConfigured
+                | OrbipayError::Unauthorized
+                | OrbipayError::Throttled(_)
+                | OrbipayError::Forbidden
+                | OrbipayError::PayloadTooLarge
+                | OrbipayError::MethodNotAllowed
+                | OrbipayError::Malformed(_)
+                | OrbipayError::Fields(_)
+                | OrbipayError::CustomerMissing
+                | OrbipayError::Business(_)
+                | OrbipayError::Unavailable(_)
+                | OrbipayError::Internal(_) => {}
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn every_code_is_exactly_the_codes_errors_give() {
+        let listed: std::collections::BTreeSet<_> = OrbipayError::every_code().into_iter().collect();
+        let given: std::collections::BTreeSet<_> = one_of_each().iter().map(OrbipayError::code).collect();
+        assert_eq!(listed, given);
     }
 }

@@ -190,6 +190,14 @@ pub struct RefundPostingResult {
     pub posted_at: String,
 }
 
+fn error_code_schema() -> utoipa::openapi::Object {
+    crate::openapi::string_enum(
+        "What went wrong; each endpoint's answers say which codes it gives and when",
+        super::error::OrbipayError::every_code(),
+        false,
+    )
+}
+
 /// The EBPP error envelope: every invalid field is reported.
 #[derive(Serialize, ToSchema)]
 pub struct OrbipayErrors {
@@ -198,8 +206,7 @@ pub struct OrbipayErrors {
 
 #[derive(Serialize, ToSchema)]
 pub struct OrbipayErrorItem {
-    /// error_field, error_unauthorized, error_forbidden, error_customer_missing,
-    /// error_payload_too_large, error_duplicate_posting, ..., error_processing.
+    #[schema(schema_with = error_code_schema)]
     pub code: String,
     pub message: String,
     /// Dotted path in the posted object, or the form field; omitted when no single field.
