@@ -419,6 +419,154 @@ pub(crate) async fn a_record_finds_every_journal_entry_it_made<B: Backend>(store
     assert_eq!(seqs(of(RecordKind::Payment, "p1000").await), Vec::<u64>::new());
 }
 
+/// Stores each of `records` (new ones when `created`) as a change that moves no money, all at
+/// once (a backend that batches may commit several in one transaction).
+async fn store_records<B: Backend>(store: &B, records: Vec<Record>, created: bool) {
+    let writes = records.into_iter().map(|record| {
+        let keys = Keys {
+            records: vec![(record.kind, record.id.clone())],
+            ..Keys::default()
+        };
+        let change = Change {
+            delta: Decimal::ZERO,
+            payment: record,
+            refund: None,
+            created,
+            payment_created: created,
+        };
+        store.execute(keys, move |_: &dyn View| {
+            let mut writes = Writes::new(Channel::Orbipay, at(0));
+            writes.change = Some(change.clone());
+            Ok(Decision::commit(writes, "stored"))
+        })
+    });
+    for written in futures_util::future::join_all(writes).await {
+        written.expect("stored");
+    }
+}
+
+/// The exact totalCount of a search equals the number of records that match, over random
+/// windows (ends inside minutes, on minute and hour boundaries, a few hours long) and random
+/// filters on channel, kind, status and amount (round thresholds that bound an amount bucket
+/// and others that cut one), after some records changed status: backends that count from
+/// per-minute or per-hour counts must move a record's count with its status.
+pub(crate) async fn search_totals_are_exact_over_any_window<B: Backend>(store: B) {
+    use crate::domain::status::{EmpayrePaymentStatus as E, PostingStatus as P};
+    use rand::{rngs::StdRng, Rng, SeedableRng};
+    use super::{Condition as C, Filter, Operand as O, SearchField as F, SearchQuery};
+
+    let mut rng = StdRng::seed_from_u64(15);
+    let base = at(0).timestamp_micros() - 3_600_000_000;
+    let amounts = ["1.00", "0.50", "10", "12.34", "25", "99.99", "100.00", "1200", "0.01", "5.5", "250.75"];
+    let mut records = Vec::new();
+    for i in 0..400u32 {
+        let kind = [RecordKind::Payment, RecordKind::Refund, RecordKind::EmpayrePayment][i as usize % 3];
+        let mut r = payment(&format!("r{i}"), amounts[rng.gen_range(0..amounts.len())], true);
+        r.kind = kind;
+        if kind == RecordKind::EmpayrePayment {
+            r.status = RecordStatus::EmpayrePayment(if rng.gen_bool(0.5) { E::Captured } else { E::Pending });
+        }
+        // Four hours; every tenth record exactly on a minute.
+        let offset = if i % 10 == 0 {
+            i64::from(rng.gen_range(0..240u32)) * 60_000_000
+        } else {
+            rng.gen_range(0..4 * 3_600_000_000i64)
+        };
+        r.received_at = DateTime::from_timestamp_micros(base + offset).expect("time");
+        records.push(r);
+    }
+    store_records(&store, records.clone(), true).await;
+    // Every fourth Orbipay record is returned, every fourth Empayre one refunded.
+    let mut moved = Vec::new();
+    for r in records.iter_mut().step_by(4) {
+        r.status = match r.kind {
+            RecordKind::EmpayrePayment => RecordStatus::EmpayrePayment(E::Refunded),
+            _ => RecordStatus::Ebpp(P::Returned),
+        };
+        moved.push(r.clone());
+    }
+    store_records(&store, moved, false).await;
+
+    let amount = |t: &str| O::Amount(t.parse().expect("amount"));
+    let text = |t: &str| O::Text(t.to_string());
+    let filters = [
+        Filter { field: F::Kind, condition: C::Eq(text("refund")) },
+        Filter { field: F::Kind, condition: C::In(vec![text("payment"), text("empayre-payment")]) },
+        Filter { field: F::Channel, condition: C::Eq(text("orbipay")) },
+        Filter { field: F::Channel, condition: C::Like("emp%".into()) },
+        Filter { field: F::Status, condition: C::Eq(text("returned")) },
+        Filter { field: F::Status, condition: C::In(vec![text("processed"), text("captured")]) },
+        Filter { field: F::Status, condition: C::Lt(text("q")) },
+        Filter { field: F::Amount, condition: C::Ge(amount("10.00")) },
+        Filter { field: F::Amount, condition: C::Gt(amount("25")) },
+        Filter { field: F::Amount, condition: C::Lt(amount("12.34")) },
+        Filter { field: F::Amount, condition: C::Le(amount("99.99")) },
+        Filter { field: F::Amount, condition: C::Between(amount("0.50"), amount("1.00")) },
+        Filter { field: F::Amount, condition: C::Eq(amount("1200")) },
+        Filter { field: F::Amount, condition: C::In(vec![amount("25"), amount("5.50"), amount("7")]) },
+        Filter { field: F::Amount, condition: C::Ge(text("10")) },
+    ];
+    let holds = |f: &Filter, r: &Record| {
+        let value = match f.field {
+            F::Kind => r.kind.as_str(),
+            F::Channel => r.kind.channel().as_str(),
+            F::Status => r.status.as_str(),
+            _ => {
+                let cmp = |o: &O| match o {
+                    O::Amount(a) => Some(r.amount.cmp(a)),
+                    O::Text(_) => None,
+                };
+                return match &f.condition {
+                    C::Ge(o) => cmp(o).is_some_and(|c| c.is_ge()),
+                    C::Gt(o) => cmp(o).is_some_and(|c| c.is_gt()),
+                    C::Lt(o) => cmp(o).is_some_and(|c| c.is_lt()),
+                    C::Le(o) => cmp(o).is_some_and(|c| c.is_le()),
+                    C::Eq(o) => cmp(o).is_some_and(|c| c.is_eq()),
+                    C::In(list) => list.iter().any(|o| cmp(o).is_some_and(|c| c.is_eq())),
+                    C::Between(lo, hi) => cmp(lo).is_some_and(|c| c.is_ge()) && cmp(hi).is_some_and(|c| c.is_le()),
+                    C::Like(_) => false,
+                };
+            }
+        };
+        match &f.condition {
+            C::Eq(O::Text(t)) => value == t,
+            C::In(list) => list.iter().any(|o| matches!(o, O::Text(t) if t == value)),
+            C::Lt(O::Text(t)) => value < t.as_str(),
+            C::Like(p) => value.starts_with(p.trim_end_matches('%')),
+            other => panic!("the model does not know {other:?}"),
+        }
+    };
+    for round in 0..60 {
+        let mut from = base - 600_000_000 + rng.gen_range(0..4 * 3_600_000_000i64);
+        let mut until = from + rng.gen_range(0..4 * 3_600_000_000i64);
+        match round % 3 {
+            0 => (from, until) = (from - from.rem_euclid(60_000_000), until - until.rem_euclid(3_600_000_000)),
+            1 => from -= from.rem_euclid(3_600_000_000),
+            _ => {}
+        }
+        let mut chosen: Vec<Filter> = Vec::new();
+        for _ in 0..rng.gen_range(0..3) {
+            chosen.push(filters[rng.gen_range(0..filters.len())].clone());
+        }
+        let expected = records
+            .iter()
+            .filter(|r| (from..until).contains(&r.received_at.timestamp_micros()))
+            .filter(|r| chosen.iter().all(|f| holds(f, r)))
+            .count();
+        let q = SearchQuery {
+            from_nanos: from * 1000,
+            until_nanos: until * 1000,
+            filters: chosen.clone(),
+            order: Vec::new(),
+            offset: 0,
+            limit: 5,
+        };
+        let page = store.search(&q).await.expect("search");
+        assert_eq!(page.total, expected, "window {from}..{until} µs, filters {chosen:?}");
+        assert_eq!(page.records.len(), expected.min(5));
+    }
+}
+
 /// Runs every test of the suite against a backend made by `$open` (an expression giving a
 /// fresh, empty store; it may use `dir`, a temp dir that outlives the test).
 macro_rules! suite {
@@ -453,6 +601,7 @@ macro_rules! suite {
             case!(records_are_counted_per_minute);
             case!(a_closed_store_refuses_work);
             case!(a_record_finds_every_journal_entry_it_made);
+            case!(search_totals_are_exact_over_any_window);
         }
     };
 }

@@ -34,7 +34,7 @@ fn schema_versions(db: &TestDatabase) -> Vec<String> {
         .collect()
 }
 
-const LATEST: i32 = 3;
+const LATEST: i32 = 4;
 
 /// "1", "2", ... up to LATEST: every version recorded once.
 fn every_version() -> Vec<String> {
@@ -82,6 +82,70 @@ fn replicas_migrating_at_once_leave_one_schema_applied_once() {
     let out = run_on(&db.url, &["migrate"], &[]);
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains("nothing to apply"));
+}
+
+/// Migration 4 counts the records a database already holds (per minute and hour, by kind,
+/// status and amount bucket) for the search's totals, and its amount buckets keep the two
+/// promises the search relies on.
+#[test]
+fn migration_4_counts_the_records_already_there() {
+    let db = empty_database();
+    let out = run_on(&db.url, &["migrate"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // Records written before version 4, then version 4 taken back as if it had never run.
+    sql(
+        &db,
+        &[
+            "INSERT INTO records (kind, id, channel, status, live, amount, currency, counts_against_payment, \
+               received_at, updated_at, history, details) \
+             SELECT CASE WHEN i % 2 = 0 THEN 'payment' ELSE 'empayre-payment' END, 'r' || i, \
+                    CASE WHEN i % 2 = 0 THEN 'orbipay' ELSE 'empayre' END, \
+                    CASE WHEN i % 3 = 0 THEN 'returned' ELSE 'processed' END, true, (i % 97) * 1.25, 'USD', true, \
+                    timestamptz '2026-11-21 09:00:00Z' + i * interval '17.5 seconds', now(), '[]', '{}' \
+             FROM generate_series(1, 1000) AS i",
+            "DROP FUNCTION biller_inbox_count_records()",
+            "DROP TABLE record_counts",
+            "DROP FUNCTION biller_inbox_amount_bucket(numeric)",
+            "DELETE FROM biller_inbox_schema WHERE version = 4",
+        ],
+    )
+    .expect("a database at version 3 with records");
+    let out = run_on(&db.url, &["migrate"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("migrated from version 3 to 4"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let differing = sql(
+        &db,
+        &["SELECT count(*) FROM \
+             (SELECT l.level, floor(extract(epoch FROM received_at) / l.seconds)::bigint AS slot, kind, status, \
+                     biller_inbox_amount_bucket(amount) AS bucket, count(*) AS n \
+              FROM records CROSS JOIN (VALUES (1, 60), (2, 3600)) AS l(level, seconds) GROUP BY 1, 2, 3, 4, 5) AS r \
+             FULL JOIN record_counts c USING (level, slot, kind, status, bucket) \
+           WHERE r.n IS DISTINCT FROM c.n"],
+    )
+    .expect("compared");
+    assert_eq!(differing, [["0"]], "every minute and hour counted as the records are");
+    let totals = sql(&db, &["SELECT level, sum(n) FROM record_counts GROUP BY level ORDER BY level"]).expect("totals");
+    assert_eq!(totals, [["1", "1000"], ["2", "1000"]]);
+    // Buckets never decrease as amounts grow; an even bucket from 2 to 3600 holds one amount.
+    let broken = sql(
+        &db,
+        &["WITH a AS (SELECT DISTINCT x FROM (SELECT i / 100.0 FROM generate_series(-100, 200000) i \
+               UNION ALL SELECT i * 1000.0 FROM generate_series(1, 20000) i \
+               UNION ALL SELECT i / 10000000.0 FROM generate_series(1, 20000) i \
+               UNION ALL SELECT 10.0 ^ i FROM generate_series(-8, 20) i) AS s(x)), \
+           b AS (SELECT x, biller_inbox_amount_bucket(x) AS b FROM a) \
+           SELECT (SELECT count(*) FROM (SELECT b, lag(b) OVER (ORDER BY x) AS p FROM b) AS m WHERE b < p), \
+                  (SELECT count(*) FROM (SELECT b FROM b WHERE b BETWEEN 2 AND 3600 AND b % 2 = 0 \
+                     GROUP BY b HAVING count(*) > 1) AS s), \
+                  (SELECT count(DISTINCT b) FROM b)"],
+    )
+    .expect("buckets");
+    assert_eq!(broken[0][..2], ["0", "0"], "{broken:?}");
+    assert!(broken[0][2].parse::<u32>().expect("n") > 1000, "{broken:?}");
 }
 
 #[test]

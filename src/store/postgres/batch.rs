@@ -36,6 +36,7 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
+use super::counts::{CountDeltas, Facet, UPSERT_COUNTS};
 use super::rows::{self, EventColumns, JournalColumns, RecordColumns};
 use super::view::{BatchState, BatchView, ReferenceBlock};
 use super::{connection, error_text};
@@ -195,6 +196,8 @@ struct Output {
     invoices: (Vec<String>, Vec<String>, Vec<Value>),
     unmatched_put: (Vec<String>, Vec<DateTime<Utc>>, Vec<Value>),
     unmatched_clear: Vec<String>,
+    /// The records' changes to `record_counts` (see `counts`).
+    counts: CountDeltas,
     journal: JournalColumns,
 }
 
@@ -602,6 +605,12 @@ fn decide_each(
     let mut touched_accounts: Vec<AccountNumber> = Vec::new();
     let mut unmatched: HashMap<String, Option<(DateTime<Utc>, Value)>> = HashMap::new();
     let mut unmatched_order: Vec<String> = Vec::new();
+    // How each stored record was counted before this batch (its status may change).
+    let counted: HashMap<(RecordKind, String), Facet> = state
+        .records
+        .iter()
+        .filter_map(|(key, record)| record.as_ref().map(|r| (key.clone(), Facet::of(r))))
+        .collect();
     for decide in decides {
         let decision = {
             let view = BatchView {
@@ -758,6 +767,7 @@ fn decide_each(
             &mut out.updated_records
         };
         columns.push(record).map_err(|e| Failed::Corrupt(e.to_string()))?;
+        out.counts.moved(counted.get(key), &Facet::of(record));
     }
     for number in &touched_accounts {
         if let Some(Some(account)) = state.accounts.get(number) {
@@ -802,11 +812,12 @@ async fn write(conn: &Object, out: &Output) -> Result<(u64, Vec<u64>), Failed> {
     let invoices = prepare(UPSERT_INVOICES.into()).await?;
     let put_unmatched = prepare(PUT_UNMATCHED.into()).await?;
     let clear_unmatched = prepare(CLEAR_UNMATCHED.into()).await?;
+    let counts = prepare(UPSERT_COUNTS.into()).await?;
     let journal = prepare(rows::INSERT_JOURNAL_NUMBERED.into()).await?;
 
     let (numbers, deltas): (Vec<&str>, Vec<Decimal>) = out.accounts.iter().map(|(n, d)| (n.as_str(), *d)).unzip();
     let skip = || async { Ok::<Vec<tokio_postgres::Row>, tokio_postgres::Error>(Vec::new()) };
-    let (new, updated, balanced, copied, stored, snapshots, put, cleared, journaled, committed) = tokio::join!(
+    let (new, updated, balanced, copied, stored, snapshots, put, cleared, counted, journaled, committed) = tokio::join!(
         async {
             if out.new_records.is_empty() {
                 skip().await
@@ -868,6 +879,14 @@ async fn write(conn: &Object, out: &Output) -> Result<(u64, Vec<u64>), Failed> {
                 conn.query(&clear_unmatched, &[&out.unmatched_clear]).await
             }
         },
+        // Just before the journal counter (see `counts`).
+        async {
+            if out.counts.is_empty() {
+                skip().await
+            } else {
+                conn.query(&counts, &out.counts.params()).await
+            }
+        },
         async {
             if out.journal.is_empty() {
                 skip().await
@@ -879,7 +898,7 @@ async fn write(conn: &Object, out: &Output) -> Result<(u64, Vec<u64>), Failed> {
     );
     // A failed statement aborts the transaction, and the server then answers the COMMIT with
     // a rollback: the first error is the one that counts.
-    let results = [new, updated, balanced, copied, stored, snapshots, put, cleared];
+    let results = [new, updated, balanced, copied, stored, snapshots, put, cleared, counted];
     let mut first_error = None;
     let mut event_rows = Vec::new();
     for (i, r) in results.into_iter().enumerate() {

@@ -61,7 +61,7 @@ pub enum CopyError {
 }
 
 /// The tables the copy fills; each must be empty before.
-const TABLES: [&str; 10] = [
+const TABLES: [&str; 11] = [
     "accounts",
     "profiles",
     "records",
@@ -72,6 +72,7 @@ const TABLES: [&str; 10] = [
     "unmatched",
     "rejections",
     "meta",
+    "record_counts",
 ];
 
 /// How long the copy waits for the table locks before it says the database is in use.
@@ -132,6 +133,10 @@ pub async fn copy_into(
         }
     };
 
+    // The search's per-minute counts of what was copied, in one statement.
+    tx.batch_execute(super::counts::COUNT_ALL_RECORDS)
+        .await
+        .map_err(failed("counting the copied records per minute"))?;
     tx.batch_execute(
         "UPDATE journal_head SET last_seq = (SELECT coalesce(max(seq), 0) FROM journal); \
          SELECT setval(pg_get_serial_sequence('events', 'seq'), max(seq)) FROM events HAVING max(seq) IS NOT NULL; \

@@ -36,6 +36,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "journal by record",
         sql: include_str!("migrations/0003_journal_record.sql"),
     },
+    Migration {
+        version: 4,
+        name: "record counts",
+        sql: include_str!("migrations/0004_record_counts.sql"),
+    },
 ];
 
 /// The schema version this binary expects.

@@ -9,13 +9,15 @@
 //! group commit in the application, one transaction and one journal-counter bump per batch.
 //! Reads are plain queries (`reads`, `search`); imports use `COPY` (`import`).
 //!
+//! Records are counted per minute and hour by kind, status and amount bucket in the batch's own
+//! transaction (`counts`), so that the search's exact total over a day is a sum of counts.
 //! What sled keeps for speed and PostgreSQL does not need: the commit log (a transaction is
-//! atomic by itself), per-minute counts (a window is counted on the `records_received` index),
-//! the per-account journal chain (an index on `journal (account_number, seq)`).
+//! atomic by itself), the per-account journal chain (an index on `journal (account_number, seq)`).
 
 mod backend;
 mod batch;
 pub mod copy_in;
+mod counts;
 mod import;
 pub mod migrations;
 mod names;

@@ -1,13 +1,21 @@
 //! The postings search (docs/operations.md, the postings search) as SQL over `records`: the window on the
 //! `records_received` index, the filters as conditions, the order with the same tie-break the
 //! sled backend uses (receive time, kind, id, in the first order's direction; text compares
-//! byte-wise, as the columns are `COLLATE "C"`), and the total from a count over the same
-//! conditions (an index-only scan when nothing else filters).
+//! byte-wise, as the columns are `COLLATE "C"`), and the exact total.
+//!
+//! The total of a search that filters only on channel, kind, status and amount (or not at all)
+//! is summed from `record_counts` (see `counts`): the window's whole hours and minutes from
+//! their counts, its ragged ends (less than a minute each) counted on the `records_received`
+//! index. A count row is for one kind, status and amount bucket, so the filters decide each row
+//! wholly — except an amount threshold that falls inside a bucket (one with more than two
+//! significant digits, such as 12.34): then, and for every other filter, the window's matching
+//! records are counted.
 
 use deadpool_postgres::Object;
 use rust_decimal::Decimal;
 use tokio_postgres::types::ToSql;
 
+use super::counts::{HOUR_MICROS, MINUTE_MICROS};
 use super::reads::unavailable;
 use super::rows;
 use crate::store::{
@@ -167,6 +175,160 @@ fn condition(filter: &Filter, params: &mut Vec<Param>) -> String {
     }
 }
 
+/// Microseconds since the epoch of a window bound, as the driver sends it (whole microseconds
+/// since 2000-01-01, cut toward zero), so that slots and ends meet exactly where the page's
+/// `received_at >= $1` does.
+fn database_micros(nanos: i64) -> i64 {
+    const Y2K_MICROS: i64 = 946_684_800_000_000;
+    let since = i128::from(nanos) - i128::from(Y2K_MICROS) * 1000;
+    i64::try_from(since / 1000).unwrap_or(if since < 0 { i64::MIN } else { i64::MAX }).saturating_add(Y2K_MICROS)
+}
+
+fn time(micros: i64) -> Param {
+    Param::Time(chrono::DateTime::from_timestamp_micros(micros).unwrap_or_default())
+}
+
+/// The total of a search from `record_counts`: the SQL and its parameters, or None when a
+/// filter is not on channel, kind, status or amount. The query answers (counted matches,
+/// count rows an amount threshold cuts, matches at the ends).
+fn counted_total(q: &SearchQuery) -> Option<(String, Vec<Param>)> {
+    let countable = q.filters.iter().all(|f| {
+        matches!(
+            f.field,
+            SearchField::Channel | SearchField::Kind | SearchField::Status | SearchField::Amount
+        )
+    });
+    if !countable {
+        return None;
+    }
+    let (from, until) = (database_micros(q.from_nanos), database_micros(q.until_nanos));
+    let ceil = |t: i64, size: i64| t.div_euclid(size) + i64::from(t.rem_euclid(size) != 0);
+    let (first_minute, end_minute) = (ceil(from, MINUTE_MICROS), until.div_euclid(MINUTE_MICROS));
+    if first_minute >= end_minute {
+        return None;
+    }
+    let (first_hour, end_hour) = (ceil(from, HOUR_MICROS), until.div_euclid(HOUR_MICROS));
+    let per_hour = HOUR_MICROS / MINUTE_MICROS;
+    // Whole minutes before the first whole hour and after the last; whole hours between.
+    let (minutes, hours) = if first_hour < end_hour {
+        (
+            [first_minute, first_hour * per_hour, end_hour * per_hour, end_minute],
+            [first_hour, end_hour],
+        )
+    } else {
+        ([first_minute, end_minute, 0, 0], [0, 0])
+    };
+    let mut params = vec![
+        time(from),
+        time(until),
+        time(first_minute * MINUTE_MICROS),
+        time(end_minute * MINUTE_MICROS),
+    ];
+    params.extend(minutes.iter().chain(&hours).map(|&slot| Param::Count(slot)));
+    let mut record_conditions = Vec::new();
+    let mut count_conditions = Vec::new();
+    let mut verdicts = vec!["2".to_string()];
+    for filter in &q.filters {
+        record_conditions.push(condition(filter, &mut params));
+        if filter.field == SearchField::Amount {
+            verdicts.push(amount_verdict(&filter.condition, &mut params));
+        } else {
+            count_conditions.push(condition(filter, &mut params));
+        }
+    }
+    let and = |conditions: &[String]| conditions.iter().map(|c| format!(" AND {c}")).collect::<String>();
+    let (records_and, counts_and) = (and(&record_conditions), and(&count_conditions));
+    let sql = format!(
+        "WITH c AS (SELECT n, LEAST({}) AS v FROM record_counts \
+           WHERE ((level = 1 AND ((slot >= $5 AND slot < $6) OR (slot >= $7 AND slot < $8))) \
+                  OR (level = 2 AND slot >= $9 AND slot < $10)){counts_and}) \
+         SELECT (SELECT coalesce(sum(n), 0) FROM c WHERE v = 2)::bigint, \
+                (SELECT count(*) FROM c WHERE v = 1 AND n <> 0), \
+                (SELECT count(*) FROM records WHERE received_at >= $1 AND received_at < $3{records_and}) \
+                + (SELECT count(*) FROM records WHERE received_at >= $4 AND received_at < $2{records_and})",
+        verdicts.join(", ")
+    );
+    Some((sql, params))
+}
+
+/// What an amount condition says of every amount of a count row's bucket: 2 all match, 0 none
+/// does, 1 some may (the threshold is inside the bucket). Only two things about buckets are
+/// used: they never decrease as amounts grow, and an even bucket from 2 to 3600 holds one
+/// amount (see migration 0004).
+fn amount_verdict(c: &Condition, params: &mut Vec<Param>) -> String {
+    let mut bind = |a: &Decimal| {
+        params.push(Param::Amount(*a));
+        format!("biller_inbox_amount_bucket(${})", params.len())
+    };
+    let single = |t: &str| format!("({t} BETWEEN 2 AND 3600 AND {t} % 2 = 0)");
+    // `up`: the amounts above the threshold match; `inclusive`: the threshold itself does.
+    let mut compare = |o: &Operand, up: bool, inclusive: bool| match o {
+        Operand::Amount(a) => {
+            let t = bind(a);
+            let (yes, no) = if up { (">", "<") } else { ("<", ">") };
+            format!(
+                "CASE WHEN bucket {yes} {t} THEN 2 WHEN bucket {no} {t} THEN 0 WHEN {} THEN {} ELSE 1 END",
+                single(&t),
+                if inclusive { 2 } else { 0 }
+            )
+        }
+        Operand::Text(_) => "0".to_string(),
+    };
+    match c {
+        Condition::Ge(o) => compare(o, true, true),
+        Condition::Gt(o) => compare(o, true, false),
+        Condition::Le(o) => compare(o, false, true),
+        Condition::Lt(o) => compare(o, false, false),
+        Condition::Between(lo, hi) => {
+            let lo = compare(lo, true, true);
+            format!("LEAST({lo}, {})", compare(hi, false, true))
+        }
+        Condition::Eq(o) => compare_equal(std::slice::from_ref(o), params),
+        Condition::In(list) => compare_equal(list, params),
+        Condition::Like(_) => "0".to_string(),
+    }
+}
+
+/// An amount equal to one of `list`: a bucket of its own matches wholly, a shared one maybe.
+fn compare_equal(list: &[Operand], params: &mut Vec<Param>) -> String {
+    let amounts: Vec<Decimal> = list
+        .iter()
+        .filter_map(|o| match o {
+            Operand::Amount(a) => Some(*a),
+            Operand::Text(_) => None,
+        })
+        .collect();
+    params.push(Param::Amounts(amounts));
+    format!(
+        "coalesce((SELECT max(CASE WHEN t.b <> bucket THEN 0 WHEN t.b BETWEEN 2 AND 3600 AND t.b % 2 = 0 THEN 2 \
+         ELSE 1 END) FROM (SELECT biller_inbox_amount_bucket(x) AS b FROM unnest(${}::numeric[]) AS x) AS t), 0)",
+        params.len()
+    )
+}
+
+/// The exact total: from the counts where they answer, else a count of the window's matches.
+async fn total(conn: &Object, q: &SearchQuery, compiled: &Compiled) -> Result<i64, StoreError> {
+    if let Some((sql, params)) = counted_total(q) {
+        let params: Vec<&(dyn ToSql + Sync)> = params.iter().map(Param::as_sql).collect();
+        let row = conn
+            .query_one(sql.as_str(), &params)
+            .await
+            .map_err(unavailable("counting a search"))?;
+        let get = |i: usize| row.try_get::<_, i64>(i).map_err(|e| StoreError::Corrupt(e.to_string()));
+        let (counted, cut, ends) = (get(0)?, get(1)?, get(2)?);
+        if cut == 0 {
+            return Ok(counted + ends);
+        }
+    }
+    let count_sql = format!("SELECT count(*) FROM records WHERE {}", compiled.conditions);
+    let params: Vec<&(dyn ToSql + Sync)> = compiled.params.iter().map(Param::as_sql).collect();
+    conn.query_one(count_sql.as_str(), &params)
+        .await
+        .map_err(unavailable("counting a search"))?
+        .try_get(0)
+        .map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
 pub async fn search(conn: &Object, q: &SearchQuery) -> Result<SearchPage, StoreError> {
     if q.from_nanos >= q.until_nanos {
         return Ok(SearchPage {
@@ -186,22 +348,17 @@ pub async fn search(conn: &Object, q: &SearchQuery) -> Result<SearchPage, StoreE
         n + 1,
         n + 2
     );
-    let count_sql = format!("SELECT count(*) FROM records WHERE {}", compiled.conditions);
-    let params: Vec<&(dyn ToSql + Sync)> = compiled.params.iter().map(Param::as_sql).collect();
-    let mut page_params = params.clone();
+    let mut page_params: Vec<&(dyn ToSql + Sync)> = compiled.params.iter().map(Param::as_sql).collect();
     page_params.push(limit.as_sql());
     page_params.push(offset.as_sql());
     // Not cached: filter combinations are many, and a connection's statement cache keeps
     // every statement it saw. Both run in one round trip (plus their parses).
-    let (page, count) = tokio::join!(
+    let (page, total) = tokio::join!(
         conn.query(page_sql.as_str(), &page_params),
-        conn.query_one(count_sql.as_str(), &params)
+        total(conn, q, &compiled)
     );
     let page = page.map_err(unavailable("searching"))?;
-    let total: i64 = count
-        .map_err(unavailable("counting a search"))?
-        .try_get(0)
-        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let total = total?;
     Ok(SearchPage {
         total: total as usize,
         records: page.iter().map(rows::record_from_row).collect::<Result<_, _>>()?,
