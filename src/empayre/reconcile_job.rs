@@ -7,7 +7,8 @@
 //! boundary, is not missed — applying it twice changes nothing), to now, at most a day at once
 //! (after a long outage it catches up window by window). A failed window is tried again at the
 //! next tick from the same place. Where it got to is kept in the store, so a restart goes on
-//! from there.
+//! from there. With several replicas on one database, only the one holding the source's job
+//! lock runs it (see `holds_job_lock`).
 
 use std::time::Duration;
 
@@ -19,6 +20,7 @@ use super::api::ApiClient;
 use super::reconcile::{Context, Report, Request, RunStatus, Trigger};
 use crate::settings::EmpayreSource;
 use crate::state::AppState;
+use crate::store::JobLock;
 
 /// The largest window the background job takes at once.
 const MAX_JOB_WINDOW: chrono::Duration = chrono::Duration::days(1);
@@ -102,6 +104,35 @@ pub fn next_window(
     (from, to)
 }
 
+/// Whether this process may run the job of source `name` now: it holds the source's job lock,
+/// or takes it. With several replicas on one database only the holder asks the Empayre API;
+/// the others try again every tick and take over when the holder is gone (its lock goes with
+/// its database session).
+async fn holds_job_lock(state: &AppState, name: &str, lock: &mut Option<JobLock>) -> bool {
+    if let Some(held) = lock.as_ref() {
+        if held.still_held().await {
+            return true;
+        }
+        tracing::warn!(source = %name, "Empayre reconciliation job lost its lock (database session gone); taking it again");
+        *lock = None;
+    }
+    match state.store.try_job_lock(&format!("empayre-reconcile:{name}")).await {
+        Ok(Some(taken)) => {
+            tracing::info!(source = %name, "this replica runs the Empayre reconciliation job");
+            *lock = Some(taken);
+            true
+        }
+        Ok(None) => {
+            tracing::debug!(source = %name, "another replica runs the Empayre reconciliation job");
+            false
+        }
+        Err(e) => {
+            tracing::warn!(source = %name, error = %e, "Empayre reconciliation job cannot take its lock");
+            false
+        }
+    }
+}
+
 async fn job(state: &AppState, name: &str) {
     let Some(source) = state.settings.empayre.sources.iter().find(|s| s.name == name) else {
         return;
@@ -109,7 +140,12 @@ async fn job(state: &AppState, name: &str) {
     let interval = Duration::from_secs(source.reconcile_interval_secs);
     tracing::info!(source = %name, interval_secs = source.reconcile_interval_secs,
         overlap_secs = source.reconcile_overlap_secs, "Empayre reconciliation job started");
+    let mut lock = None;
     loop {
+        if !holds_job_lock(state, name, &mut lock).await {
+            tokio::time::sleep(interval).await;
+            continue;
+        }
         let now = Utc::now();
         let cursor = match state.reconciler.cursor(&state.store, name).await {
             Ok(cursor) => cursor,

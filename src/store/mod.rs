@@ -325,4 +325,32 @@ impl Store {
     pub fn unsafe_commit(&self) -> bool {
         forward!(self, b => Backend::unsafe_commit(b))
     }
+
+    /// Takes the lock of a background job that only one process may run at a time (the
+    /// Empayre reconciliation of a source), if nobody holds it; `None` when another replica
+    /// does. On sled the one server that holds the store always gets it; on PostgreSQL it is a
+    /// session-level advisory lock that goes with its session when the holder dies.
+    pub async fn try_job_lock(&self, name: &str) -> Result<Option<JobLock>, StoreError> {
+        match self {
+            Store::Sled(_) => Ok(Some(JobLock::Only)),
+            Store::Postgres(pg) => Ok(pg.try_job_lock(name).await?.map(JobLock::Postgres)),
+        }
+    }
+}
+
+/// A background job's lock, held until dropped (see `Store::try_job_lock`).
+pub enum JobLock {
+    /// The store belongs to this process alone.
+    Only,
+    Postgres(postgres::JobLock),
+}
+
+impl JobLock {
+    /// Whether it is still held (a lost database session lost it: take it again).
+    pub async fn still_held(&self) -> bool {
+        match self {
+            JobLock::Only => true,
+            JobLock::Postgres(lock) => lock.still_held().await,
+        }
+    }
 }

@@ -639,3 +639,81 @@ async fn the_background_job_applies_what_the_webhook_missed_and_goes_on_after_a_
     served.await.expect("served").expect("stopped cleanly");
     fake.stop().await;
 }
+
+/// The scheduled runs of `demo` that ended `ok`, as one server's /metrics counts them (each
+/// process counts only the runs it made).
+async fn scheduled_runs(address: &str) -> f64 {
+    let text = reqwest::get(format!("{address}/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    metric_value(
+        &text,
+        "biller_inbox_empayre_reconcile_runs_total{source=\"demo\",trigger=\"schedule\",status=\"ok\"}",
+    )
+}
+
+/// Two replicas (real binaries) on one PostgreSQL database, both configured with the `demo`
+/// source's job every second: only one of them asks the Empayre API. SIGKILLed, it takes its job
+/// lock with it (the database session ends), and the other replica takes the job over.
+#[tokio::test]
+async fn on_postgres_one_replica_runs_the_job_and_another_takes_over_when_it_dies() {
+    let fake = FakeEmpayre::start(&["shop-1"]).await;
+    let db = crate::pg::test_database();
+    let dir = tempfile::tempdir().expect("dir");
+    write_secret_file(&dir.path().join("token"), FAKE_TOKEN);
+    let key = repo_path("fixtures/keys/empayre_test_public.pem").display().to_string();
+    let config = write_pg_config(
+        dir.path(),
+        &db.url,
+        &format!(
+            "[[empayre.sources]]\nname = \"demo\"\npublic_key_files = [\"{key}\"]\napi_url = \"{}\"\n\
+             api_token = {{ file = \"token\" }}\nshop_ids = [\"shop-1\"]\nreconcile_interval_secs = 1\n",
+            fake.url
+        ),
+    );
+    let mut replicas = vec![
+        start_binary(&config, &dir.path().join("a.log")).await,
+        start_binary(&config, &dir.path().join("b.log")).await,
+    ];
+    let runs = |replicas: &[ServerProcess]| {
+        let addresses: Vec<String> = replicas.iter().map(|r| r.address.clone()).collect();
+        async move { futures_util::future::join_all(addresses.iter().map(|a| scheduled_runs(a))).await }
+    };
+    let mut counted = Vec::new();
+    for _ in 0..300 {
+        counted = runs(&replicas).await;
+        if counted.iter().sum::<f64>() >= 4.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(counted.iter().sum::<f64>() >= 4.0, "no runs within 30 s: {counted:?}");
+    let holder = counted.iter().position(|n| *n > 0.0).expect("a replica ran the job");
+    assert_eq!(
+        counted.iter().filter(|n| **n > 0.0).count(),
+        1,
+        "only one replica asks the Empayre API: {counted:?}"
+    );
+    // The fake saw one window's requests per run of the holder, none from the other.
+    let asked_before = fake.seen().len();
+    assert!(asked_before > 0);
+
+    replicas[holder].kill().await;
+    let other = replicas.remove(1 - holder);
+    let mut taken_over = 0.0;
+    for _ in 0..300 {
+        taken_over = scheduled_runs(&other.address).await;
+        if taken_over >= 2.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(taken_over >= 2.0, "the other replica did not take the job over within 30 s");
+    assert!(fake.seen().len() > asked_before, "the API is asked again, by the survivor");
+    let mut other = other;
+    other.kill().await;
+    fake.stop().await;
+}

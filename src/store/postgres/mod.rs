@@ -19,6 +19,7 @@ mod batch;
 pub mod copy_in;
 mod counts;
 mod import;
+mod job_lock;
 pub mod migrations;
 mod names;
 mod reads;
@@ -33,6 +34,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
 
 use crate::settings::PostgresSettings;
+pub use job_lock::JobLock;
 pub use migrations::MigrationReport;
 pub use safety::CommitSafety;
 
