@@ -451,13 +451,15 @@ async fn store_records<B: Backend>(store: &B, records: Vec<Record>, created: boo
 /// and others that cut one), after some records changed status: backends that count from
 /// per-minute or per-hour counts must move a record's count with its status.
 pub(crate) async fn search_totals_are_exact_over_any_window<B: Backend>(store: B) {
+    use super::{Condition as C, Filter, Operand as O, SearchField as F, SearchQuery};
     use crate::domain::status::{EmpayrePaymentStatus as E, PostingStatus as P};
     use rand::{rngs::StdRng, Rng, SeedableRng};
-    use super::{Condition as C, Filter, Operand as O, SearchField as F, SearchQuery};
 
     let mut rng = StdRng::seed_from_u64(15);
     let base = at(0).timestamp_micros() - 3_600_000_000;
-    let amounts = ["1.00", "0.50", "10", "12.34", "25", "99.99", "100.00", "1200", "0.01", "5.5", "250.75"];
+    let amounts = [
+        "1.00", "0.50", "10", "12.34", "25", "99.99", "100.00", "1200", "0.01", "5.5", "250.75",
+    ];
     let mut records = Vec::new();
     for i in 0..400u32 {
         let kind = [RecordKind::Payment, RecordKind::Refund, RecordKind::EmpayrePayment][i as usize % 3];
@@ -490,21 +492,66 @@ pub(crate) async fn search_totals_are_exact_over_any_window<B: Backend>(store: B
     let amount = |t: &str| O::Amount(t.parse().expect("amount"));
     let text = |t: &str| O::Text(t.to_string());
     let filters = [
-        Filter { field: F::Kind, condition: C::Eq(text("refund")) },
-        Filter { field: F::Kind, condition: C::In(vec![text("payment"), text("empayre-payment")]) },
-        Filter { field: F::Channel, condition: C::Eq(text("orbipay")) },
-        Filter { field: F::Channel, condition: C::Like("emp%".into()) },
-        Filter { field: F::Status, condition: C::Eq(text("returned")) },
-        Filter { field: F::Status, condition: C::In(vec![text("processed"), text("captured")]) },
-        Filter { field: F::Status, condition: C::Lt(text("q")) },
-        Filter { field: F::Amount, condition: C::Ge(amount("10.00")) },
-        Filter { field: F::Amount, condition: C::Gt(amount("25")) },
-        Filter { field: F::Amount, condition: C::Lt(amount("12.34")) },
-        Filter { field: F::Amount, condition: C::Le(amount("99.99")) },
-        Filter { field: F::Amount, condition: C::Between(amount("0.50"), amount("1.00")) },
-        Filter { field: F::Amount, condition: C::Eq(amount("1200")) },
-        Filter { field: F::Amount, condition: C::In(vec![amount("25"), amount("5.50"), amount("7")]) },
-        Filter { field: F::Amount, condition: C::Ge(text("10")) },
+        Filter {
+            field: F::Kind,
+            condition: C::Eq(text("refund")),
+        },
+        Filter {
+            field: F::Kind,
+            condition: C::In(vec![text("payment"), text("empayre-payment")]),
+        },
+        Filter {
+            field: F::Channel,
+            condition: C::Eq(text("orbipay")),
+        },
+        Filter {
+            field: F::Channel,
+            condition: C::Like("emp%".into()),
+        },
+        Filter {
+            field: F::Status,
+            condition: C::Eq(text("returned")),
+        },
+        Filter {
+            field: F::Status,
+            condition: C::In(vec![text("processed"), text("captured")]),
+        },
+        Filter {
+            field: F::Status,
+            condition: C::Lt(text("q")),
+        },
+        Filter {
+            field: F::Amount,
+            condition: C::Ge(amount("10.00")),
+        },
+        Filter {
+            field: F::Amount,
+            condition: C::Gt(amount("25")),
+        },
+        Filter {
+            field: F::Amount,
+            condition: C::Lt(amount("12.34")),
+        },
+        Filter {
+            field: F::Amount,
+            condition: C::Le(amount("99.99")),
+        },
+        Filter {
+            field: F::Amount,
+            condition: C::Between(amount("0.50"), amount("1.00")),
+        },
+        Filter {
+            field: F::Amount,
+            condition: C::Eq(amount("1200")),
+        },
+        Filter {
+            field: F::Amount,
+            condition: C::In(vec![amount("25"), amount("5.50"), amount("7")]),
+        },
+        Filter {
+            field: F::Amount,
+            condition: C::Ge(text("10")),
+        },
     ];
     let holds = |f: &Filter, r: &Record| {
         let value = match f.field {
@@ -540,7 +587,12 @@ pub(crate) async fn search_totals_are_exact_over_any_window<B: Backend>(store: B
         let mut from = base - 600_000_000 + rng.gen_range(0..4 * 3_600_000_000i64);
         let mut until = from + rng.gen_range(0..4 * 3_600_000_000i64);
         match round % 3 {
-            0 => (from, until) = (from - from.rem_euclid(60_000_000), until - until.rem_euclid(3_600_000_000)),
+            0 => {
+                (from, until) = (
+                    from - from.rem_euclid(60_000_000),
+                    until - until.rem_euclid(3_600_000_000),
+                )
+            }
             1 => from -= from.rem_euclid(3_600_000_000),
             _ => {}
         }

@@ -711,8 +711,14 @@ async fn on_postgres_one_replica_runs_the_job_and_another_takes_over_when_it_die
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(taken_over >= 2.0, "the other replica did not take the job over within 30 s");
-    assert!(fake.seen().len() > asked_before, "the API is asked again, by the survivor");
+    assert!(
+        taken_over >= 2.0,
+        "the other replica did not take the job over within 30 s"
+    );
+    assert!(
+        fake.seen().len() > asked_before,
+        "the API is asked again, by the survivor"
+    );
     let mut other = other;
     other.kill().await;
     fake.stop().await;

@@ -128,12 +128,17 @@ fn migration_4_counts_the_records_already_there() {
     )
     .expect("compared");
     assert_eq!(differing, [["0"]], "every minute and hour counted as the records are");
-    let totals = sql(&db, &["SELECT level, sum(n) FROM record_counts GROUP BY level ORDER BY level"]).expect("totals");
+    let totals = sql(
+        &db,
+        &["SELECT level, sum(n) FROM record_counts GROUP BY level ORDER BY level"],
+    )
+    .expect("totals");
     assert_eq!(totals, [["1", "1000"], ["2", "1000"]]);
     // Buckets never decrease as amounts grow; an even bucket from 2 to 3600 holds one amount.
     let broken = sql(
         &db,
-        &["WITH a AS (SELECT DISTINCT x FROM (SELECT i / 100.0 FROM generate_series(-100, 200000) i \
+        &[
+            "WITH a AS (SELECT DISTINCT x FROM (SELECT i / 100.0 FROM generate_series(-100, 200000) i \
                UNION ALL SELECT i * 1000.0 FROM generate_series(1, 20000) i \
                UNION ALL SELECT i / 10000000.0 FROM generate_series(1, 20000) i \
                UNION ALL SELECT 10.0 ^ i FROM generate_series(-8, 20) i) AS s(x)), \
@@ -141,7 +146,8 @@ fn migration_4_counts_the_records_already_there() {
            SELECT (SELECT count(*) FROM (SELECT b, lag(b) OVER (ORDER BY x) AS p FROM b) AS m WHERE b < p), \
                   (SELECT count(*) FROM (SELECT b FROM b WHERE b BETWEEN 2 AND 3600 AND b % 2 = 0 \
                      GROUP BY b HAVING count(*) > 1) AS s), \
-                  (SELECT count(DISTINCT b) FROM b)"],
+                  (SELECT count(DISTINCT b) FROM b)",
+        ],
     )
     .expect("buckets");
     assert_eq!(broken[0][..2], ["0", "0"], "{broken:?}");

@@ -181,7 +181,9 @@ fn condition(filter: &Filter, params: &mut Vec<Param>) -> String {
 fn database_micros(nanos: i64) -> i64 {
     const Y2K_MICROS: i64 = 946_684_800_000_000;
     let since = i128::from(nanos) - i128::from(Y2K_MICROS) * 1000;
-    i64::try_from(since / 1000).unwrap_or(if since < 0 { i64::MIN } else { i64::MAX }).saturating_add(Y2K_MICROS)
+    i64::try_from(since / 1000)
+        .unwrap_or(if since < 0 { i64::MIN } else { i64::MAX })
+        .saturating_add(Y2K_MICROS)
 }
 
 fn time(micros: i64) -> Param {
@@ -353,10 +355,7 @@ pub async fn search(conn: &Object, q: &SearchQuery) -> Result<SearchPage, StoreE
     page_params.push(offset.as_sql());
     // Not cached: filter combinations are many, and a connection's statement cache keeps
     // every statement it saw. Both run in one round trip (plus their parses).
-    let (page, total) = tokio::join!(
-        conn.query(page_sql.as_str(), &page_params),
-        total(conn, q, &compiled)
-    );
+    let (page, total) = tokio::join!(conn.query(page_sql.as_str(), &page_params), total(conn, q, &compiled));
     let page = page.map_err(unavailable("searching"))?;
     let total = total?;
     Ok(SearchPage {
