@@ -4,8 +4,10 @@
 //! Per cycle: every acknowledged write is there (re-sent → duplicate); every unacknowledged one
 //! is either wholly there (record, one journal entry, balance moved) or wholly absent; balances
 //! equal opening − Σ applied credits; the journal has seq 1..N without gaps and its deltas per
-//! account add up to balance − opening, and an unfiltered search counts every record once. Then the unacknowledged requests are re-sent, as the
-//! platforms would, and must apply exactly once.
+//! account add up to balance − opening, and searches count every record once (unfiltered, by
+//! channel and by amount: the minute and facet counts kept in memory are exact after the
+//! kill). Then the unacknowledged requests are re-sent, as the platforms would, and must apply
+//! exactly once.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -288,6 +290,29 @@ async fn assert_store_holds_exactly(
         applied.len() as u64,
         "cycle {cycle}: an unfiltered search counts every record once"
     );
+    // So do the facet counts (kept in memory, stored once a second, and on start counted
+    // again from the records for the minutes the commits after their stamp touched): a
+    // filter on the channel or on an amount threshold is answered from them.
+    let payments = applied.keys().filter(|(kind, _)| *kind == "payment").count();
+    let five = Decimal::new(500, 2);
+    let filtered = [
+        ("channel", "=", "orbipay", payments),
+        ("channel", "=", "empayre", applied.len() - payments),
+        (
+            "amount",
+            ">=",
+            "5.00",
+            applied.values().filter(|(_, amount)| *amount >= five).count(),
+        ),
+    ];
+    for (name, method, value, want) in filtered {
+        let filter = serde_json::json!({"name": name, "method": method, "searchParameter": [value]});
+        assert_eq!(
+            remote.search_total_last_day_where(vec![filter]).await,
+            want as u64,
+            "cycle {cycle}: totalCount of {name} {method} {value}"
+        );
+    }
     let mut seen = HashSet::new();
     for e in &journal {
         let kind = match e["kind"].as_str() {

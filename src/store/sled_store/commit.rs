@@ -62,7 +62,10 @@ impl SledStore {
             }
         }
         let instance = self.instance()?;
-        search_index::derive(&instance.trees, &mut set, commit)?;
+        let facet_changes = search_index::derive(&instance.trees, &mut set, commit)?;
+        if facet_changes.is_some() {
+            header.flags |= log::SEARCH_INDEXED;
+        }
         let entry = log::encode(header, &set.ops);
         instance.trees[TreeId::Log as usize]
             .insert(log::key(commit), entry)
@@ -77,6 +80,13 @@ impl SledStore {
         if let Err(e) = applied {
             self.shared.failed.store(true, Ordering::Release);
             return Err(StoreError::from(e));
+        }
+        if let Some(changes) = facet_changes {
+            // Only after the index writes, so a search never counts a record it cannot read.
+            // Should this fail, the reopen counts the commit again from the log.
+            instance.facet_counts.add(commit, changes).inspect_err(|_| {
+                self.shared.failed.store(true, Ordering::Release);
+            })?;
         }
         self.shared.log.applied.store(commit, Ordering::Release);
         Ok(commit)

@@ -17,6 +17,7 @@ use std::time::Instant;
 use tokio::sync::oneshot;
 
 use super::disk_sync::DiskSync;
+use super::facet_counts::FacetCounts;
 use super::minute_counts::Tally;
 use super::{JournalMarks, LogMarks, StoreError, LOG_APPLIED};
 use crate::store::CommitStats;
@@ -49,12 +50,17 @@ impl Drop for Durability {
     }
 }
 
+/// The counts kept in memory and stored by the flusher once a second, each with its tree.
+pub(super) struct Tallies {
+    pub minutes: (Arc<Tally>, sled::Tree),
+    pub facets: (Arc<FacetCounts>, sled::Tree),
+}
+
 /// What the flusher reports to: flush statistics, the store's failure flag, the journal marks.
 struct Flusher {
     disk: Arc<DiskSync>,
     meta: sled::Tree,
-    /// The minute tally and the tree it is moved into.
-    minute_counts: (Arc<Tally>, sled::Tree),
+    tallies: Tallies,
     receiver: mpsc::Receiver<Waiter>,
     failed: Arc<AtomicBool>,
     journal: Arc<JournalMarks>,
@@ -67,7 +73,7 @@ impl Durability {
     pub(super) fn start(
         disk: Arc<DiskSync>,
         meta: sled::Tree,
-        minute_counts: (Arc<Tally>, sled::Tree),
+        tallies: Tallies,
         failed: Arc<AtomicBool>,
         journal: Arc<JournalMarks>,
         log: Arc<LogMarks>,
@@ -77,7 +83,7 @@ impl Durability {
         let flusher = Flusher {
             disk,
             meta,
-            minute_counts,
+            tallies,
             receiver,
             failed,
             journal,
@@ -149,10 +155,14 @@ impl Flusher {
             }
             // After the answers, so it adds nothing to their latency.
             if result.is_ok() {
-                let (tally, counts) = &self.minute_counts;
-                if let Err(e) = tally.persist_if_due(counts, &self.meta) {
+                let (minutes, minute_tree) = &self.tallies.minutes;
+                let (facets, facet_tree) = &self.tallies.facets;
+                let stored = minutes
+                    .persist_if_due(minute_tree, &self.meta)
+                    .and_then(|_| facets.persist_if_due(facet_tree, &self.meta));
+                if let Err(e) = stored {
                     self.failed.store(true, Ordering::Release);
-                    tracing::error!(error = %e, "storing the minute counts failed; the store will be reopened");
+                    tracing::error!(error = %e, "storing the counts failed; the store will be reopened");
                 }
             }
         }

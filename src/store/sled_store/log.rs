@@ -33,6 +33,10 @@ const HEADER_LEN: usize = 1 + 1 + 8 + 8 + 4;
 pub(crate) const HAS_JOURNAL: u8 = 1;
 /// The entry holds a stored Empayre event.
 pub(crate) const HAS_EVENT: u8 = 2;
+/// The entry's record puts come with their search index writes, and their facet count
+/// changes are kept by the tally (see `facet_counts`). Binaries before it ignore the bit; a
+/// record put without it was made by a binary that does not keep the search indexes.
+pub(crate) const SEARCH_INDEXED: u8 = 4;
 
 pub(crate) type Op = (TreeId, Vec<u8>, Option<Vec<u8>>);
 

@@ -27,8 +27,9 @@
 //! - `meta`            counters; `log_applied`: the commit log is applied through here;
 //!   `minute_counts_through`: the last commit `count_by_minute` counts
 //! - `log`             commit seq (u64 BE) → every write of one commit (see `log`)
-//! - `idx_account`, `idx_amount`, `count_by_facet`, `idx_journal_record`: the search's indexes
-//!   and counts, written with the records they describe (see `search_index`)
+//! - `idx_account`, `idx_amount`, `idx_journal_record`: the search's indexes, written with the
+//!   records they describe (see `search_index`); `count_by_facet`: the search's counts, written
+//!   by the flusher through `meta.search_index_through` (see `facet_counts`)
 //!
 //! The trees marked "in the commit log only" exist as names but stay empty.
 
@@ -42,6 +43,7 @@ mod disk_sync;
 mod dump;
 mod durability;
 mod empayre;
+mod facet_counts;
 mod journal;
 mod keys;
 mod log;
@@ -128,6 +130,8 @@ struct Inner {
     disk: Arc<DiskSync>,
     /// The minute counts not yet in `count_by_minute` (shared with the flusher, which moves them).
     tally: Arc<minute_counts::Tally>,
+    /// The facet count changes not yet in `count_by_facet` (shared with the flusher too).
+    facet_counts: Arc<facet_counts::FacetCounts>,
     durability: Durability,
 }
 
@@ -214,6 +218,10 @@ impl SledStore {
         };
         inner.tally.persist_now(
             &inner.trees[TreeId::CountByMinute as usize],
+            &inner.trees[TreeId::Meta as usize],
+        )?;
+        inner.facet_counts.persist_now(
+            &inner.trees[TreeId::CountByFacet as usize],
             &inner.trees[TreeId::Meta as usize],
         )?;
         inner.disk.flush()?;

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use super::commit::replay_log;
 use super::disk_sync::DiskSync;
-use super::durability::Durability;
+use super::durability::{Durability, Tallies};
+use super::facet_counts::FacetCounts;
 use super::{minute_counts, search_index, writer, Inner, JournalMarks, LogMarks, SledStore, TreeId};
 use crate::store::{CommitStats, StoreError};
 
@@ -93,6 +94,7 @@ pub(super) fn open_instance(
     minute_counts::ensure(&trees)?;
     search_index::ensure(&trees)?;
     let tally = Arc::new(minute_counts::Tally::load(&trees)?);
+    let facet_counts = Arc::new(FacetCounts::load(&trees)?);
     // After the replay's flush: this syncs what opening and replaying wrote.
     let disk = Arc::new(
         DiskSync::open(db.clone(), path, &created)
@@ -101,7 +103,10 @@ pub(super) fn open_instance(
     let durability = Durability::start(
         disk.clone(),
         trees[TreeId::Meta as usize].clone(),
-        (tally.clone(), trees[TreeId::CountByMinute as usize].clone()),
+        Tallies {
+            minutes: (tally.clone(), trees[TreeId::CountByMinute as usize].clone()),
+            facets: (facet_counts.clone(), trees[TreeId::CountByFacet as usize].clone()),
+        },
         failed.clone(),
         journal.clone(),
         log.clone(),
@@ -113,6 +118,7 @@ pub(super) fn open_instance(
         db,
         disk,
         tally,
+        facet_counts,
         durability,
     })
 }

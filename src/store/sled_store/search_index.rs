@@ -9,25 +9,33 @@
 //!   amount bucket (u16 BE), status → u64 BE: how many records received in that second, minute or
 //!   hour are of that kind, status and amount bucket. A search filtering on channel, kind,
 //!   status and amount counts whole hours, minutes and seconds from these (see `search`) instead of
-//!   reading every record of its window.
+//!   reading every record of its window. NOT written by the commit: the commit adds its changes
+//!   to a tally in memory, which the flusher stores once a second (see `facet_counts`).
 //! - `idx_journal_record` kind tag, u16 BE length, record id, commit seq → (): the journal
 //!   entries a record made (the entry itself lives in that commit's log entry).
 //!
 //! Stores written before these trees existed (or written by such a binary since) get them
 //! rebuilt once on open: see `ensure`.
+//!
+//! Adding a facet or count: a new index tree is an op `derive` adds to the commit (as
+//! `idx_account`), rebuilt in `ensure` (bump `MARKER` so older stores get it); a new count
+//! dimension goes into the count key (`count_key` / `split_count_key`, `Facet`), so that
+//! `derive`'s changes, `ensure`'s rebuild and `facet_counts`' repair after a crash all follow.
 
 use std::collections::{BTreeMap, HashMap};
 
 use rust_decimal::Decimal;
 
+use super::facet_counts::Changes;
 use super::{codec, log, order_preserving_i64, record_key, StoreError, TreeId, WriteSet};
 use crate::ledger::{Record, RecordKind};
 
 /// `meta` key present once the derived trees describe every record and journal entry.
 const MARKER: &[u8] = b"search_index_v1";
-/// `meta` key: the last commit that wrote a record (this binary writes it with every such
-/// commit). A record written after it was written by a binary that does not keep the trees.
-const THROUGH: &[u8] = b"search_index_through";
+/// `meta` key: the last commit whose changes `count_by_facet` holds (stored with the counts,
+/// see `facet_counts`). A commit after it that wrote a record without the log flag
+/// `SEARCH_INDEXED` was made by a binary that does not keep the trees.
+pub(super) const THROUGH: &[u8] = b"search_index_through";
 
 /// The slot sizes of the facet counts, finest first; a level is its index here. Hours keep a
 /// day's count to 24 slots, seconds keep what is walked at a window's edges to a second's worth.
@@ -111,7 +119,8 @@ impl Facet {
         }
     }
 
-    fn count_keys(&self) -> [Vec<u8>; 3] {
+    /// Its count keys: second, minute, hour.
+    pub(super) fn count_keys(&self) -> [Vec<u8>; 3] {
         let at = |level: usize| {
             count_key(
                 level as u8,
@@ -227,14 +236,10 @@ pub(crate) fn record_key_after(key: &[u8], head: usize) -> Result<&[u8], StoreEr
         .ok_or_else(|| StoreError::Corrupt("search index key without a record".into()))
 }
 
-fn decode_count(value: &[u8]) -> u64 {
-    value.try_into().map(u64::from_be_bytes).unwrap_or(0)
-}
-
-/// Adds to `set` the derived writes of its record puts and journal entries: index keys, the
-/// facet counts (read now, under the writer lock, and written as absolute values so the log
-/// entry applies again harmlessly), the journal references, and the stamp.
-pub(super) fn derive(trees: &[sled::Tree], set: &mut WriteSet, commit: u64) -> Result<(), StoreError> {
+/// Adds to `set` the derived writes of its record puts and journal entries (index keys and
+/// journal references), and returns what the commit changes in the facet counts: None when it
+/// puts no record. The counts themselves are not written here (see `facet_counts`).
+pub(super) fn derive(trees: &[sled::Tree], set: &mut WriteSet, commit: u64) -> Result<Option<Changes>, StoreError> {
     let facets = std::mem::take(&mut set.records);
     let mut journal = Vec::new();
     for (tree, _, value) in &set.ops {
@@ -247,13 +252,13 @@ pub(super) fn derive(trees: &[sled::Tree], set: &mut WriteSet, commit: u64) -> R
         set.put(TreeId::IdxJournalRecord, key, Vec::new());
     }
     if facets.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     let records = &trees[TreeId::Records as usize];
     // The facet each record had before this commit's put, or after an earlier put of it in
     // this same commit.
     let mut latest: HashMap<Vec<u8>, Facet> = HashMap::new();
-    let mut deltas: BTreeMap<Vec<u8>, i64> = BTreeMap::new();
+    let mut changes = Changes::new();
     for new in facets {
         let rk = record_key(new.kind, &new.id);
         let old = match latest.get(&rk) {
@@ -268,7 +273,7 @@ pub(super) fn derive(trees: &[sled::Tree], set: &mut WriteSet, commit: u64) -> R
         }
         if let Some(old) = &old {
             for key in old.count_keys() {
-                *deltas.entry(key).or_insert(0) -= 1;
+                *changes.entry(key).or_insert(0) -= 1;
             }
             if old.account_key() != new.account_key() {
                 if let Some(key) = old.account_key() {
@@ -280,7 +285,7 @@ pub(super) fn derive(trees: &[sled::Tree], set: &mut WriteSet, commit: u64) -> R
             }
         }
         for key in new.count_keys() {
-            *deltas.entry(key).or_insert(0) += 1;
+            *changes.entry(key).or_insert(0) += 1;
         }
         if old.as_ref().map(Facet::account_key) != Some(new.account_key()) {
             if let Some(key) = new.account_key() {
@@ -292,20 +297,8 @@ pub(super) fn derive(trees: &[sled::Tree], set: &mut WriteSet, commit: u64) -> R
         }
         latest.insert(rk, new);
     }
-    let counts = &trees[TreeId::CountByFacet as usize];
-    for (key, delta) in deltas {
-        if delta == 0 {
-            continue;
-        }
-        let now = counts.get(&key)?.map_or(0, |v| decode_count(&v)) as i64 + delta;
-        if now > 0 {
-            set.put(TreeId::CountByFacet, key, (now as u64).to_be_bytes().to_vec());
-        } else {
-            set.remove(TreeId::CountByFacet, key);
-        }
-    }
-    set.put(TreeId::Meta, THROUGH.to_vec(), commit.to_be_bytes().to_vec());
-    Ok(())
+    changes.retain(|_, delta| *delta != 0);
+    Ok(Some(changes))
 }
 
 /// Builds the derived trees once for a store that does not have them, or whose records were
@@ -314,7 +307,7 @@ pub(super) fn derive(trees: &[sled::Tree], set: &mut WriteSet, commit: u64) -> R
 /// commit log's tail is applied, before anything writes.
 pub(super) fn ensure(trees: &[sled::Tree]) -> Result<(), StoreError> {
     let meta = &trees[TreeId::Meta as usize];
-    if meta.contains_key(MARKER)? && !records_written_since_stamp(trees)? {
+    if meta.contains_key(MARKER)? && !unindexed_records_since_stamp(trees)? {
         return Ok(());
     }
     let started = std::time::Instant::now();
@@ -382,9 +375,10 @@ pub(super) fn ensure(trees: &[sled::Tree]) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Whether a commit after the stamp wrote a record: then a binary that does not keep the
-/// derived trees wrote to the store since this one did.
-fn records_written_since_stamp(trees: &[sled::Tree]) -> Result<bool, StoreError> {
+/// Whether a commit after the stamp wrote a record without the flag `SEARCH_INDEXED`: then
+/// a binary that does not keep the derived trees wrote to the store since this one did. (A
+/// binary that wrote the counts with each commit also wrote the stamp with it.)
+fn unindexed_records_since_stamp(trees: &[sled::Tree]) -> Result<bool, StoreError> {
     let Some(stamp) = trees[TreeId::Meta as usize].get(THROUGH)? else {
         return Ok(true);
     };
@@ -395,6 +389,9 @@ fn records_written_since_stamp(trees: &[sled::Tree]) -> Result<bool, StoreError>
         .rev()
     {
         let (_, entry) = item?;
+        if log::header(&entry)?.flags & log::SEARCH_INDEXED != 0 {
+            continue;
+        }
         if log::ops(&entry)?
             .iter()
             .any(|(tree, _, value)| *tree == TreeId::Records && value.is_some())

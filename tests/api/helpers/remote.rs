@@ -143,16 +143,23 @@ impl Remote {
     /// window of whole minutes, so it is counted from the per-minute counts (with the two
     /// partial minutes at its edges walked).
     pub async fn search_total_last_day(&self) -> u64 {
+        self.search_total_last_day_where(Vec::new()).await
+    }
+
+    /// `totalCount` of a search over the last day (and the next hour) with these other
+    /// search parameters.
+    pub async fn search_total_last_day_where(&self, mut parameters: Vec<Value>) -> u64 {
         let now = chrono::Utc::now();
         let window = json!({"name": "received_at", "method": "between", "searchParameter": [
             (now - chrono::Duration::days(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             (now + chrono::Duration::hours(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         ]});
+        parameters.push(window);
         let r = self
             .client
             .post(format!("{}/admin/postings/search", self.address))
             .bearer_auth(&self.admin_token)
-            .json(&json!({"paging": {"page": 1, "size": 1}, "searchParameters": [window]}))
+            .json(&json!({"paging": {"page": 1, "size": 1}, "searchParameters": parameters}))
             .send()
             .await
             .expect("search sent");

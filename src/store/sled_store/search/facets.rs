@@ -1,4 +1,5 @@
 //! The search's facet plan: filters on channel, kind, status and amount only, in time order.
+//! Counts are read through `FacetCounts::each` (the tree plus what is not stored yet).
 //!
 //! The window is cut into whole hours, minutes and seconds (as few slots as it takes) and at
 //! most a second at each end. Whole slots are counted from `count_by_facet`: each count there is
@@ -14,6 +15,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::super::facet_counts::FacetCounts;
 use super::super::search_index::{
     amount_bucket, amount_prefix, count_slot_prefix, is_bucket_floor, is_single_amount_bucket, record_key_after,
     split_count_key, CountKey, LEVEL_NANOS,
@@ -121,6 +123,8 @@ fn cut(a: i64, b: i64, level: usize, out: &mut Vec<(i64, i64, Option<usize>)>) {
 pub(in crate::store::sled_store) struct FacetSearch<'a, 'q> {
     m: &'a Matcher<'q>,
     counts: sled::Tree,
+    /// The count changes not yet in `counts`.
+    tally: std::sync::Arc<FacetCounts>,
     index: sled::Tree,
     amounts: sled::Tree,
     descending: bool,
@@ -131,6 +135,7 @@ impl<'a, 'q> FacetSearch<'a, 'q> {
         Ok(Self {
             m,
             counts: store.tree(TreeId::CountByFacet)?,
+            tally: store.instance()?.facet_counts.clone(),
             index: store.tree(TreeId::IdxReceived)?,
             amounts: store.tree(TreeId::IdxAmount)?,
             descending: m.query.order.first().is_some_and(|o| o.1 == Direction::Desc),
@@ -229,17 +234,17 @@ impl<'a, 'q> FacetSearch<'a, 'q> {
                 }
                 Some(level) => {
                     let range = count_slot_prefix(level as u8, a)..count_slot_prefix(level as u8, b);
-                    for item in self.counts.range(range) {
-                        let (key, value) = item?;
-                        let facet = split_count_key(&key)?;
+                    self.tally.each(&self.counts, range, |key, n| {
+                        let facet = split_count_key(key)?;
                         match self.verdict(&facet) {
                             Verdict::No => {}
-                            Verdict::Yes => *per_bucket.entry(facet.bucket).or_default() += decode_count(&value),
+                            Verdict::Yes => *per_bucket.entry(facet.bucket).or_default() += n,
                             Verdict::Maybe => {
                                 maybe_buckets.insert(facet.bucket);
                             }
                         }
-                    }
+                        Ok(())
+                    })?;
                     let (from, until) = (
                         a.saturating_mul(LEVEL_NANOS[level]),
                         b.saturating_mul(LEVEL_NANOS[level]),
@@ -318,18 +323,18 @@ impl<'a, 'q> FacetSearch<'a, 'q> {
     ) -> Result<BTreeMap<i64, SlotCount>, StoreError> {
         let mut out: BTreeMap<i64, SlotCount> = BTreeMap::new();
         let range = count_slot_prefix(level as u8, first)..count_slot_prefix(level as u8, end);
-        for item in self.counts.range(range) {
-            let (key, value) = item?;
-            let facet = split_count_key(&key)?;
+        self.tally.each(&self.counts, range, |key, n| {
+            let facet = split_count_key(key)?;
             match self.verdict(&facet) {
                 Verdict::No => {}
-                Verdict::Yes => out.entry(facet.slot).or_default().yes += decode_count(&value),
+                Verdict::Yes => out.entry(facet.slot).or_default().yes += n,
                 Verdict::Maybe => {
                     out.entry(facet.slot).or_default().maybe = true;
                     maybe_buckets.insert(facet.bucket);
                 }
             }
-        }
+            Ok(())
+        })?;
         Ok(out)
     }
 
@@ -436,10 +441,6 @@ fn take(key: sled::IVec, skip: &mut u64, page: &mut Vec<sled::IVec>) {
     } else {
         page.push(key);
     }
-}
-
-fn decode_count(value: &[u8]) -> u64 {
-    value.try_into().map(u64::from_be_bytes).unwrap_or(0)
 }
 
 #[cfg(test)]
