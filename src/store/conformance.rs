@@ -619,6 +619,124 @@ pub(crate) async fn search_totals_are_exact_over_any_window<B: Backend>(store: B
     }
 }
 
+/// The postings search answers alike on every backend: ordered by status and by account number
+/// (a record without an account first, as a missing value; accounts of different lengths in
+/// text order), `like` with a literal start and with a leading `%` on ids and account numbers,
+/// and confirmation numbers; ties by receive time in the first order's direction.
+pub(crate) async fn the_search_orders_and_filters_alike<B: Backend>(store: B) {
+    use crate::domain::status::PostingStatus;
+    use crate::store::{Condition, Direction, Filter, Operand, SearchField, SearchQuery, SortField};
+    let made = [
+        ("p1", Some("B2"), PostingStatus::Processed, Some("CF-1"), 1),
+        ("p2", Some("A10"), PostingStatus::Returned, Some("CF-2"), 2),
+        ("p3", Some("A1"), PostingStatus::Processed, Some("XCF-3"), 3),
+        ("e1", None, PostingStatus::Processed, None, 4),
+        ("q4", Some("A1"), PostingStatus::Declined, Some("CF-4"), 5),
+        ("p12", Some("B2"), PostingStatus::Processed, Some("CF-12"), 6),
+    ];
+    let mut records = Vec::new();
+    for (id, account, status, confirmation, second) in made {
+        let mut record = payment(id, "5.00", true);
+        record.status = RecordStatus::Ebpp(status);
+        if id == "e1" {
+            record.kind = RecordKind::EmpayrePayment;
+            record.status = RecordStatus::EmpayrePayment(EmpayrePaymentStatus::Captured);
+        }
+        record.account_number = account.map(|a| crate::domain::names::AccountNumber::parse(a).expect("account"));
+        record.confirmation_number = confirmation.map(str::to_string);
+        record.received_at = at(second);
+        record.updated_at = at(second);
+        records.push(record);
+    }
+    store_records(&store, records, true).await;
+    let like = |field: SearchField, pattern: &str| Filter {
+        field,
+        condition: Condition::Like(pattern.into()),
+    };
+    let text = |s: &str| Operand::Text(s.into());
+    type Case = (Vec<Filter>, Vec<(SortField, Direction)>, usize, &'static [&'static str]);
+    let cases: Vec<Case> = vec![
+        (
+            vec![],
+            vec![(SortField::Status, Direction::Asc)],
+            0,
+            &["e1", "q4", "p1", "p3", "p12", "p2"],
+        ),
+        (
+            vec![],
+            vec![(SortField::Status, Direction::Desc)],
+            0,
+            &["p2", "p12", "p3", "p1", "q4", "e1"],
+        ),
+        (
+            vec![],
+            vec![(SortField::AccountNumber, Direction::Asc)],
+            0,
+            &["e1", "p3", "q4", "p2", "p1", "p12"],
+        ),
+        (
+            vec![],
+            vec![(SortField::AccountNumber, Direction::Desc)],
+            0,
+            &["p12", "p1", "p2", "q4", "p3", "e1"],
+        ),
+        (
+            vec![],
+            vec![(SortField::AccountNumber, Direction::Asc)],
+            2,
+            &["q4", "p2"],
+        ),
+        (
+            vec![Filter {
+                field: SearchField::Status,
+                condition: Condition::In(vec![text("processed")]),
+            }],
+            vec![(SortField::AccountNumber, Direction::Desc)],
+            0,
+            &["p12", "p1", "p3"],
+        ),
+        (
+            vec![like(SearchField::AccountNumber, "A1%")],
+            vec![],
+            0,
+            &["p2", "p3", "q4"],
+        ),
+        (vec![like(SearchField::AccountNumber, "%1")], vec![], 0, &["p3", "q4"]),
+        (vec![like(SearchField::Id, "p1%")], vec![], 0, &["p1", "p12"]),
+        (vec![like(SearchField::Id, "%2")], vec![], 0, &["p2", "p12"]),
+        (
+            vec![Filter {
+                field: SearchField::ConfirmationNumber,
+                condition: Condition::Eq(text("CF-2")),
+            }],
+            vec![],
+            0,
+            &["p2"],
+        ),
+        (
+            vec![like(SearchField::ConfirmationNumber, "CF-1%")],
+            vec![(SortField::ReceivedAt, Direction::Desc)],
+            0,
+            &["p12", "p1"],
+        ),
+    ];
+    for (filters, order, offset, want) in cases {
+        let q = SearchQuery {
+            from_nanos: at(0).timestamp_nanos_opt().expect("nanos"),
+            until_nanos: at(30).timestamp_nanos_opt().expect("nanos"),
+            filters: filters.clone(),
+            order: order.clone(),
+            offset,
+            limit: if offset > 0 { 2 } else { 50 },
+        };
+        let page = store.search(&q).await.expect("search");
+        let ids: Vec<&str> = page.records.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, want, "{filters:?} {order:?} offset {offset}");
+        let matching = if offset > 0 { 6 } else { want.len() };
+        assert_eq!(page.total, matching, "{filters:?} {order:?}");
+    }
+}
+
 /// Runs every test of the suite against a backend made by `$open` (an expression giving a
 /// fresh, empty store; it may use `dir`, a temp dir that outlives the test).
 macro_rules! suite {
@@ -654,6 +772,7 @@ macro_rules! suite {
             case!(a_closed_store_refuses_work);
             case!(a_record_finds_every_journal_entry_it_made);
             case!(search_totals_are_exact_over_any_window);
+            case!(the_search_orders_and_filters_alike);
         }
     };
 }

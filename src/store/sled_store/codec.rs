@@ -220,7 +220,26 @@ pub(crate) fn record_fields(bytes: &[u8]) -> Result<RecordFields<'_>, StoreError
     if !matches!(bytes.first(), Some(&RECORD_V1) | Some(&RECORD_V2)) {
         return Err(corrupt("unknown record encoding"));
     }
+    read_fields(&mut ByteReader::new(bytes, 1))
+}
+
+/// When a stored record (compact or legacy JSON) was received, reading no more of a compact one
+/// than the fields before it: the search's `like` on an id walks the records an id prefix names
+/// and keeps those of its window.
+pub(crate) fn record_received_at(bytes: &[u8]) -> Result<chrono::DateTime<chrono::Utc>, StoreError> {
+    if is_json(bytes) {
+        return decode_record(bytes).map(|r| r.received_at);
+    }
+    if !matches!(bytes.first(), Some(&RECORD_V1) | Some(&RECORD_V2)) {
+        return Err(corrupt("unknown record encoding"));
+    }
     let mut r = ByteReader::new(bytes, 1);
+    read_fields(&mut r)?;
+    r.time()
+}
+
+/// The search's fields, from a reader just past the layout byte; stops after `client_key`.
+fn read_fields<'a>(r: &mut ByteReader<'a>) -> Result<RecordFields<'a>, StoreError> {
     r.str()?; // kind
     r.str()?; // id
     let status = r.str()?;
@@ -796,9 +815,12 @@ mod tests {
                 client_key: record.client_key.as_deref(),
             };
             assert_eq!(fields, want);
+            assert_eq!(record_received_at(&bytes).expect("time"), record.received_at);
         }
-        let json = serde_json::to_vec(&bare_record()).expect("json");
+        let bare = bare_record();
+        let json = serde_json::to_vec(&bare).expect("json");
         assert!(record_fields(&json).is_err(), "JSON is read by serde, not here");
+        assert_eq!(record_received_at(&json).expect("time"), bare.received_at);
         // It stops after client_key: a record cut before that fails, one cut later reads the
         // same fields as the whole record.
         let full = full_record();

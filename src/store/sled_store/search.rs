@@ -8,6 +8,8 @@
 //! records are deserialized only for the page it returns.
 
 mod facets;
+mod ordered;
+mod prefix;
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
@@ -16,7 +18,6 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
-use super::search_index::{account_prefix, record_key_after};
 use super::{codec, order_preserving_i64, received_key_at, SledStore, StoreError, TreeId};
 use crate::ledger::{Record, RecordKind};
 use crate::store::query::{
@@ -214,14 +215,25 @@ fn is_index_order(q: &SearchQuery) -> bool {
 enum Plan<'q> {
     /// Records named by id: read each directly.
     Ids(Vec<&'q str>),
-    /// Records of a few accounts: walk `idx_account` for each.
-    Accounts(Vec<&'q str>),
-    /// Filters on channel, kind, status and amount only, in time order: count from
-    /// `count_by_facet`, walk only the slots that hold the page.
+    /// Records of a few accounts (`idx_account`) or confirmation numbers (`idx_confirmation`):
+    /// walk that index for each.
+    Named(TreeId, Vec<&'q str>),
+    /// Filters on the facets only (channel, kind, status, amount, currency, payment method,
+    /// client key), in time order: count from `count_by_facet`, walk only the slots that hold
+    /// the page.
     Facets,
     /// The same filters (or none), ordered by amount alone: counted per amount bucket, the
     /// page read from the buckets that hold it.
     FacetsByAmount,
+    /// The same filters (or none), ordered by status: a facet search per status.
+    FacetsByStatus,
+    /// The same filters (or none), ordered by account number: `idx_account` in account order.
+    FacetsByAccount,
+    /// A `like` on ids with a literal start: the records whose id has it.
+    IdStart(&'q str),
+    /// A `like` on account numbers (`idx_account`) or confirmation numbers (`idx_confirmation`)
+    /// with a literal start: those that have it.
+    TextStart(TreeId, &'q str),
     /// Everything else: walk the window's time index.
     Scan,
 }
@@ -252,12 +264,40 @@ fn plan(q: &SearchQuery) -> Plan<'_> {
         return Plan::Ids(ids);
     }
     if let Some(accounts) = named(SearchField::AccountNumber) {
-        return Plan::Accounts(accounts);
+        return Plan::Named(TreeId::IdxAccount, accounts);
+    }
+    if let Some(confirmations) = named(SearchField::ConfirmationNumber) {
+        return Plan::Named(TreeId::IdxConfirmation, confirmations);
+    }
+    let literal_start = |field: SearchField| {
+        q.filters
+            .iter()
+            .filter(|f| f.field == field)
+            .find_map(|f| match &f.condition {
+                Condition::Like(pattern) => Some(prefix::literal_start(pattern)),
+                _ => None,
+            })
+            .filter(|start| !start.is_empty())
+    };
+    if let Some(start) = literal_start(SearchField::Id) {
+        return Plan::IdStart(start);
+    }
+    if let Some(start) = literal_start(SearchField::AccountNumber) {
+        return Plan::TextStart(TreeId::IdxAccount, start);
+    }
+    if let Some(start) = literal_start(SearchField::ConfirmationNumber) {
+        return Plan::TextStart(TreeId::IdxConfirmation, start);
     }
     let facet_fields = q.filters.iter().all(|f| {
         matches!(
             f.field,
-            SearchField::Channel | SearchField::Kind | SearchField::Status | SearchField::Amount
+            SearchField::Channel
+                | SearchField::Kind
+                | SearchField::Status
+                | SearchField::Amount
+                | SearchField::Currency
+                | SearchField::PaymentMethod
+                | SearchField::ClientKey
         )
     });
     if !q.filters.is_empty() && facet_fields && is_index_order(q) {
@@ -266,14 +306,29 @@ fn plan(q: &SearchQuery) -> Plan<'_> {
     if facet_fields && q.order.len() == 1 && q.order[0].0 == SortField::Amount {
         return Plan::FacetsByAmount;
     }
+    // Ordered by one field, or by it and then by receive time the same way (the tie-break's
+    // order already).
+    let ordered_by = |field: SortField| match q.order.as_slice() {
+        [(first, _)] => *first == field,
+        [(first, d), (SortField::ReceivedAt, then)] => *first == field && d == then,
+        _ => false,
+    };
+    if facet_fields && ordered_by(SortField::Status) {
+        return Plan::FacetsByStatus;
+    }
+    if facet_fields && ordered_by(SortField::AccountNumber) {
+        return Plan::FacetsByAccount;
+    }
     Plan::Scan
 }
 
 impl SledStore {
-    /// Runs a search. A search naming ids or accounts reads only those records (the id is the
-    /// record key, `idx_account` holds an account's records by time); one filtering only on
-    /// channel, kind, status and amount in time order counts from `count_by_facet`; any other
-    /// walks the time index of its window. The count is exact either way.
+    /// Runs a search. A search naming ids, accounts or confirmation numbers (or a literal start
+    /// of one with `like`) reads only those records (the id is the record key, `idx_account`
+    /// and `idx_confirmation` hold their records by time); one filtering only on the facets,
+    /// in time order or ordered by amount, status or account number, counts from
+    /// `count_by_facet`; any other walks the time index of its window. The count is exact
+    /// either way.
     pub(crate) fn search(&self, q: &SearchQuery) -> Result<SearchPage, StoreError> {
         if q.from_nanos >= q.until_nanos {
             return Ok(SearchPage {
@@ -288,9 +343,19 @@ impl SledStore {
         let matcher = Matcher::new(self, q)?;
         let (total, page_keys) = match plan {
             Plan::Ids(ids) => self.sorted_page(&matcher, self.keys_of_ids(q, &ids)?)?,
-            Plan::Accounts(accounts) => self.sorted_page(&matcher, self.keys_of_accounts(q, &accounts)?)?,
+            Plan::Named(index, texts) => self.sorted_page(&matcher, self.keys_of_texts(q, index, &texts)?)?,
             Plan::Facets => self.facet_page(&matcher)?,
             Plan::FacetsByAmount => facets::FacetSearch::new(self, &matcher)?.run_by_amount()?,
+            Plan::FacetsByStatus => self.status_order_page(q)?,
+            Plan::FacetsByAccount => self.account_order_page(q)?,
+            Plan::IdStart(start) => match self.keys_of_id_start(q, start)? {
+                Some(keys) => self.sorted_page(&matcher, keys)?,
+                None => self.scan_page(&matcher)?,
+            },
+            Plan::TextStart(index, start) => match self.keys_of_text_start(q, index, start)? {
+                Some(keys) => self.sorted_page(&matcher, keys)?,
+                None => self.scan_page(&matcher)?,
+            },
             Plan::Scan => self.scan_page(&matcher)?,
         };
         let mut page = Vec::with_capacity(page_keys.len());
@@ -320,23 +385,6 @@ impl SledStore {
                         keys.push(received_key_at(nanos, kind, id).into());
                     }
                 }
-            }
-        }
-        keys.sort();
-        keys.dedup();
-        Ok(keys)
-    }
-
-    /// The time-index keys of the accounts' records received in the window.
-    fn keys_of_accounts(&self, q: &SearchQuery, accounts: &[&str]) -> Result<Vec<sled::IVec>, StoreError> {
-        let index = self.tree(TreeId::IdxAccount)?;
-        let mut keys: Vec<sled::IVec> = Vec::new();
-        for account in accounts {
-            let head = 2 + account.len();
-            for item in index.range(account_prefix(account, q.from_nanos)..account_prefix(account, q.until_nanos)) {
-                let (key, _) = item?;
-                // After the account comes the time-index key itself (time, kind tag, id).
-                keys.push(sled::IVec::from(record_key_after(&key, head)?));
             }
         }
         keys.sort();
@@ -665,7 +713,7 @@ mod tests {
         store
             .tree(TreeId::Meta)
             .expect("meta")
-            .remove(b"search_index_v1")
+            .remove(super::super::search_index::MARKER)
             .expect("marker");
         super::super::search_index::ensure(&store.instance().expect("instance").trees).expect("rebuilt");
         let page = store.search(&q).expect("search");
@@ -724,6 +772,20 @@ mod tests {
             r.account_number =
                 accounts[next(4) as usize].map(|a| crate::domain::names::AccountNumber::parse(a).expect("account"));
             r.received_at = chrono::DateTime::from_timestamp_nanos(base + offset);
+            // The other facets, and a confirmation number most records have (some shared).
+            r.currency = ["USD", "EUR"][next(2) as usize].into();
+            r.payment_method = [Some("ach"), Some("card"), None][next(3) as usize].map(str::to_string);
+            r.client_key = [Some("k1"), Some("k2"), None][next(3) as usize].map(str::to_string);
+            r.confirmation_number = match next(4) {
+                0 => None,
+                1 => Some(format!("CF{}", i % 7)),
+                _ => Some(format!("CF{i}")),
+            };
+            // A status only records of the second half have (their counts stay in memory).
+            if i >= 750 && i % 50 == 0 {
+                r.kind = RecordKind::Payment;
+                r.status = RecordStatus::parse(r.kind, "disputed").expect("status");
+            }
             made.push(r);
         }
         let write = |store: &SledStore, records: &[Record], index: bool| {
@@ -765,6 +827,9 @@ mod tests {
                 r.status = RecordStatus::parse(r.kind, statuses[next(statuses.len() as u64) as usize]).expect("status");
                 r.account_number =
                     accounts[next(4) as usize].map(|a| crate::domain::names::AccountNumber::parse(a).expect("account"));
+                if next(2) == 0 {
+                    r.confirmation_number = Some(format!("CF-changed-{}", next(5)));
+                }
                 changed.push(r.clone());
             }
             changed
@@ -855,6 +920,89 @@ mod tests {
                     condition: Condition::Like("%".into()),
                 },
             ],
+            // `like` with a literal start (a key range), with a wildcard inside, with none
+            // (a walk of the window).
+            vec![Filter {
+                field: SearchField::Id,
+                condition: Condition::Like("r1%".into()),
+            }],
+            vec![Filter {
+                field: SearchField::Id,
+                condition: Condition::Like("r14%9".into()),
+            }],
+            vec![Filter {
+                field: SearchField::Id,
+                condition: Condition::Like("%9".into()),
+            }],
+            vec![Filter {
+                field: SearchField::AccountNumber,
+                condition: Condition::Like("ACC-%".into()),
+            }],
+            vec![
+                Filter {
+                    field: SearchField::AccountNumber,
+                    condition: Condition::Like("ACC-1%".into()),
+                },
+                Filter {
+                    field: SearchField::Amount,
+                    condition: Condition::Ge(amount("10")),
+                },
+            ],
+            vec![Filter {
+                field: SearchField::AccountNumber,
+                condition: Condition::Like("AC%2".into()),
+            }],
+            // Currency, payment method and client key are facets; confirmation numbers indexed.
+            vec![Filter {
+                field: SearchField::Currency,
+                condition: Condition::Eq(text("EUR")),
+            }],
+            vec![
+                Filter {
+                    field: SearchField::PaymentMethod,
+                    condition: Condition::In(vec![text("card"), text("none")]),
+                },
+                Filter {
+                    field: SearchField::Status,
+                    condition: Condition::Eq(text("processed")),
+                },
+            ],
+            vec![
+                Filter {
+                    field: SearchField::ClientKey,
+                    condition: Condition::Eq(text("k2")),
+                },
+                Filter {
+                    field: SearchField::Amount,
+                    condition: Condition::Gt(amount("10.37")),
+                },
+            ],
+            vec![Filter {
+                field: SearchField::ClientKey,
+                condition: Condition::Like("k%".into()),
+            }],
+            vec![Filter {
+                field: SearchField::ConfirmationNumber,
+                condition: Condition::Eq(text("CF3")),
+            }],
+            vec![Filter {
+                field: SearchField::ConfirmationNumber,
+                condition: Condition::In(vec![text("CF1"), text("CF-changed-2"), text("CF144")]),
+            }],
+            vec![Filter {
+                field: SearchField::ConfirmationNumber,
+                condition: Condition::Like("CF1%".into()),
+            }],
+            vec![
+                Filter {
+                    field: SearchField::ConfirmationNumber,
+                    condition: Condition::Like("%1".into()),
+                },
+                Filter {
+                    field: SearchField::Currency,
+                    condition: Condition::Eq(text("USD")),
+                },
+            ],
         ];
         let orders = [
             vec![],
@@ -867,6 +1015,17 @@ mod tests {
             vec![(SortField::Status, Direction::Asc)],
             vec![(SortField::Amount, Direction::Desc)],
             vec![(SortField::Amount, Direction::Asc)],
+            vec![(SortField::Status, Direction::Desc)],
+            vec![
+                (SortField::Status, Direction::Asc),
+                (SortField::ReceivedAt, Direction::Asc),
+            ],
+            vec![(SortField::AccountNumber, Direction::Asc)],
+            vec![(SortField::AccountNumber, Direction::Desc)],
+            vec![
+                (SortField::AccountNumber, Direction::Desc),
+                (SortField::ReceivedAt, Direction::Desc),
+            ],
         ];
         let check = |store: &SledStore, next: &mut dyn FnMut(u64) -> u64| {
             for filters in &filter_sets {
@@ -916,13 +1075,18 @@ mod tests {
                 .map(|i| i.expect("item"))
                 .collect::<Vec<_>>()
         };
-        let trees = [TreeId::CountByFacet, TreeId::IdxAccount, TreeId::IdxAmount];
+        let trees = [
+            TreeId::CountByFacet,
+            TreeId::IdxAccount,
+            TreeId::IdxAmount,
+            TreeId::IdxConfirmation,
+        ];
         store.persist_facet_counts_now();
         let kept: Vec<_> = trees.into_iter().map(|t| dump(&store, t)).collect();
         store
             .tree(TreeId::Meta)
             .expect("meta")
-            .remove(b"search_index_v1")
+            .remove(super::super::search_index::MARKER)
             .expect("remove");
         store.close().await.expect("close");
         drop(store);

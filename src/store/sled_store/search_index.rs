@@ -2,15 +2,23 @@
 //! record or journal entry they describe, so they are exactly as durable and as atomic:
 //!
 //! - `idx_account`        u16 BE length, account_number, time (order-preserving i64 nanos),
-//!   kind tag, id → (): a search for one account (or a few) walks only that account's records.
+//!   kind tag, id → (): a search for one account (or a few) walks only that account's records,
+//!   and a search ordered by account number walks the accounts in order. A record without an
+//!   account is kept under the empty account (length 0; no account number is empty), which
+//!   sorts first as a missing value does.
 //! - `idx_amount`         amount bucket (u16 BE), time, kind tag, id → (): the records of one
 //!   amount bucket in a window, for counting the bucket a threshold cuts through.
+//! - `idx_confirmation`   u16 BE length, confirmation_number, time, kind tag, id → (): the
+//!   records of a confirmation number (or of those with a literal start), as `idx_account`.
 //! - `count_by_facet`     level (0 second, 1 minute, 2 hour), slot (order-preserving i64), kind tag,
-//!   amount bucket (u16 BE), status → u64 BE: how many records received in that second, minute or
-//!   hour are of that kind, status and amount bucket. A search filtering on channel, kind,
-//!   status and amount counts whole hours, minutes and seconds from these (see `search`) instead of
-//!   reading every record of its window. NOT written by the commit: the commit adds its changes
-//!   to a tally in memory, which the flusher stores once a second (see `facet_counts`).
+//!   amount bucket (u16 BE), currency, payment method, client key (each u16 BE length and the
+//!   text, 0xFFFF for none), status → u64 BE: how many records received in that second, minute
+//!   or hour are of that kind, amount bucket, currency, payment method, client key and status. A
+//!   search filtering on those (and channel) counts whole hours, minutes and seconds from these
+//!   (see `search`) instead of reading every record of its window. They are small sets (a
+//!   biller's currencies, the EBPP payment methods, its EBPP client keys), so a slot has few
+//!   counts. NOT written by the commit: the commit adds its changes to a tally in memory, which
+//!   the flusher stores once a second (see `facet_counts`).
 //! - `idx_journal_record` kind tag, u16 BE length, record id, commit seq → (): the journal
 //!   entries a record made (the entry itself lives in that commit's log entry).
 //!
@@ -31,7 +39,11 @@ use super::{codec, log, order_preserving_i64, record_key, StoreError, TreeId, Wr
 use crate::ledger::{Record, RecordKind};
 
 /// `meta` key present once the derived trees describe every record and journal entry.
-const MARKER: &[u8] = b"search_index_v1";
+pub(crate) const MARKER: &[u8] = b"search_index_v2";
+/// The marker of the binaries that kept records without an account out of `idx_account`. This
+/// binary removes it when it builds the trees, so such a binary rebuilds them (its own way) when
+/// it opens the store, and its marker then tells this one to rebuild them again.
+const OLDER_MARKER: &[u8] = b"search_index_v1";
 /// `meta` key: the last commit whose changes `count_by_facet` holds (stored with the counts,
 /// see `facet_counts`). A commit after it that wrote a record without the log flag
 /// `SEARCH_INDEXED` was made by a binary that does not keep the trees.
@@ -105,6 +117,10 @@ pub(crate) struct Facet {
     pub status: String,
     pub bucket: u16,
     pub account: Option<String>,
+    pub currency: String,
+    pub payment_method: Option<String>,
+    pub client_key: Option<String>,
+    pub confirmation: Option<String>,
 }
 
 impl Facet {
@@ -116,6 +132,10 @@ impl Facet {
             status: record.status.as_str().to_string(),
             bucket: amount_bucket(record.amount),
             account: record.account_number.as_ref().map(|a| a.as_str().to_string()),
+            currency: record.currency.to_string(),
+            payment_method: record.payment_method.clone(),
+            client_key: record.client_key.clone(),
+            confirmation: record.confirmation_number.clone(),
         }
     }
 
@@ -125,18 +145,28 @@ impl Facet {
             count_key(
                 level as u8,
                 self.nanos.div_euclid(LEVEL_NANOS[level]),
-                self.kind,
-                self.bucket,
-                &self.status,
+                &CountKey {
+                    slot: 0,
+                    kind: Some(self.kind),
+                    bucket: self.bucket,
+                    currency: &self.currency,
+                    payment_method: self.payment_method.as_deref(),
+                    client_key: self.client_key.as_deref(),
+                    status: &self.status,
+                },
             )
         };
         [at(0), at(1), at(2)]
     }
 
-    fn account_key(&self) -> Option<Vec<u8>> {
-        self.account
+    fn account_key(&self) -> Vec<u8> {
+        account_key(self.account.as_deref().unwrap_or(""), self.nanos, self.kind, &self.id)
+    }
+
+    fn confirmation_key(&self) -> Option<Vec<u8>> {
+        self.confirmation
             .as_deref()
-            .map(|a| account_key(a, self.nanos, self.kind, &self.id))
+            .map(|c| account_key(c, self.nanos, self.kind, &self.id))
     }
 
     fn amount_key(&self) -> Vec<u8> {
@@ -146,37 +176,83 @@ impl Facet {
     }
 }
 
-/// `level ++ slot ++ kind tag ++ bucket ++ status`.
-pub(crate) fn count_key(level: u8, slot: i64, kind: RecordKind, bucket: u16, status: &str) -> Vec<u8> {
-    let mut key = Vec::with_capacity(12 + status.len());
+/// `level ++ slot ++ kind tag ++ bucket ++ currency ++ payment method ++ client key ++ status`
+/// (the facet's own slot is not used: `slot` is the level's).
+pub(crate) fn count_key(level: u8, slot: i64, facet: &CountKey<'_>) -> Vec<u8> {
+    let mut key = Vec::with_capacity(24 + facet.status.len());
     key.push(level);
     key.extend_from_slice(&order_preserving_i64(slot));
-    key.push(kind.tag());
-    key.extend_from_slice(&bucket.to_be_bytes());
-    key.extend_from_slice(status.as_bytes());
+    key.push(facet.kind.map_or(0, RecordKind::tag));
+    key.extend_from_slice(&facet.bucket.to_be_bytes());
+    for text in [Some(facet.currency), facet.payment_method, facet.client_key] {
+        match text {
+            Some(t) => {
+                // The texts are short (a currency code, one of the EBPP payment methods, a
+                // configured client key); one past the length field's range would be cut.
+                let mut end = t.len().min(usize::from(NO_TEXT - 1));
+                while !t.is_char_boundary(end) {
+                    end -= 1;
+                }
+                key.extend_from_slice(&(end as u16).to_be_bytes());
+                key.extend_from_slice(&t.as_bytes()[..end]);
+            }
+            None => key.extend_from_slice(&NO_TEXT.to_be_bytes()),
+        }
+    }
+    key.extend_from_slice(facet.status.as_bytes());
     key
 }
 
-/// The parts of a `count_by_facet` key after level and slot.
+/// The length that stands for a missing payment method or client key in a count key.
+const NO_TEXT: u16 = u16::MAX;
+
+/// The parts of a `count_by_facet` key after the level.
 pub(crate) struct CountKey<'k> {
     pub slot: i64,
     pub kind: Option<RecordKind>,
     pub bucket: u16,
+    pub currency: &'k str,
+    pub payment_method: Option<&'k str>,
+    pub client_key: Option<&'k str>,
     pub status: &'k str,
 }
 
 pub(crate) fn split_count_key(key: &[u8]) -> Result<CountKey<'_>, StoreError> {
+    let corrupt = |what: &str| StoreError::Corrupt(format!("facet count key {what}"));
     if key.len() < 12 {
-        return Err(StoreError::Corrupt("facet count key shorter than 12 bytes".into()));
+        return Err(corrupt("shorter than 12 bytes"));
     }
     let mut slot = [0u8; 8];
     slot.copy_from_slice(&key[1..9]);
+    let mut at = 12;
+    let mut text = || -> Result<Option<&str>, StoreError> {
+        let len = key
+            .get(at..at + 2)
+            .map(|b| u16::from_be_bytes([b[0], b[1]]))
+            .ok_or_else(|| corrupt("cut in a text"))?;
+        at += 2;
+        if len == NO_TEXT {
+            return Ok(None);
+        }
+        let bytes = key
+            .get(at..at + usize::from(len))
+            .ok_or_else(|| corrupt("cut in a text"))?;
+        at += usize::from(len);
+        std::str::from_utf8(bytes)
+            .map(Some)
+            .map_err(|_| corrupt("with a text that is not UTF-8"))
+    };
+    let currency = text()?.unwrap_or("");
+    let payment_method = text()?;
+    let client_key = text()?;
     Ok(CountKey {
         slot: (u64::from_be_bytes(slot) ^ (1 << 63)) as i64,
         kind: RecordKind::from_tag(key[9]),
         bucket: u16::from_be_bytes([key[10], key[11]]),
-        status: std::str::from_utf8(&key[12..])
-            .map_err(|_| StoreError::Corrupt("facet count key with a status that is not UTF-8".into()))?,
+        currency,
+        payment_method,
+        client_key,
+        status: std::str::from_utf8(&key[at..]).map_err(|_| corrupt("with a status that is not UTF-8"))?,
     })
 }
 
@@ -276,24 +352,30 @@ pub(super) fn derive(trees: &[sled::Tree], set: &mut WriteSet, commit: u64) -> R
                 *changes.entry(key).or_insert(0) -= 1;
             }
             if old.account_key() != new.account_key() {
-                if let Some(key) = old.account_key() {
-                    set.remove(TreeId::IdxAccount, key);
-                }
+                set.remove(TreeId::IdxAccount, old.account_key());
             }
             if old.amount_key() != new.amount_key() {
                 set.remove(TreeId::IdxAmount, old.amount_key());
+            }
+            if old.confirmation_key() != new.confirmation_key() {
+                if let Some(key) = old.confirmation_key() {
+                    set.remove(TreeId::IdxConfirmation, key);
+                }
             }
         }
         for key in new.count_keys() {
             *changes.entry(key).or_insert(0) += 1;
         }
         if old.as_ref().map(Facet::account_key) != Some(new.account_key()) {
-            if let Some(key) = new.account_key() {
-                set.put(TreeId::IdxAccount, key, Vec::new());
-            }
+            set.put(TreeId::IdxAccount, new.account_key(), Vec::new());
         }
         if old.as_ref().map(Facet::amount_key) != Some(new.amount_key()) {
             set.put(TreeId::IdxAmount, new.amount_key(), Vec::new());
+        }
+        if old.as_ref().map(Facet::confirmation_key) != Some(new.confirmation_key()) {
+            if let Some(key) = new.confirmation_key() {
+                set.put(TreeId::IdxConfirmation, key, Vec::new());
+            }
         }
         latest.insert(rk, new);
     }
@@ -307,22 +389,25 @@ pub(super) fn derive(trees: &[sled::Tree], set: &mut WriteSet, commit: u64) -> R
 /// commit log's tail is applied, before anything writes.
 pub(super) fn ensure(trees: &[sled::Tree]) -> Result<(), StoreError> {
     let meta = &trees[TreeId::Meta as usize];
-    if meta.contains_key(MARKER)? && !unindexed_records_since_stamp(trees)? {
+    if meta.contains_key(MARKER)? && !meta.contains_key(OLDER_MARKER)? && !unindexed_records_since_stamp(trees)? {
         return Ok(());
     }
     let started = std::time::Instant::now();
     meta.remove(MARKER)?;
+    meta.remove(OLDER_MARKER)?;
     for tree in [
         TreeId::IdxAccount,
         TreeId::IdxAmount,
         TreeId::CountByFacet,
         TreeId::IdxJournalRecord,
+        TreeId::IdxConfirmation,
     ] {
         trees[tree as usize].clear()?;
     }
     let mut counts: BTreeMap<Vec<u8>, u64> = BTreeMap::new();
     let mut accounts = sled::Batch::default();
     let mut amounts = sled::Batch::default();
+    let mut confirmations = sled::Batch::default();
     let mut pending = 0usize;
     let mut records = 0u64;
     for item in trees[TreeId::Records as usize].iter() {
@@ -331,20 +416,23 @@ pub(super) fn ensure(trees: &[sled::Tree]) -> Result<(), StoreError> {
         for key in facet.count_keys() {
             *counts.entry(key).or_insert(0) += 1;
         }
-        if let Some(key) = facet.account_key() {
-            accounts.insert(key, Vec::new());
-        }
+        accounts.insert(facet.account_key(), Vec::new());
         amounts.insert(facet.amount_key(), Vec::new());
+        if let Some(key) = facet.confirmation_key() {
+            confirmations.insert(key, Vec::new());
+        }
         pending += 1;
         records += 1;
         if pending >= 10_000 {
             trees[TreeId::IdxAccount as usize].apply_batch(std::mem::take(&mut accounts))?;
             trees[TreeId::IdxAmount as usize].apply_batch(std::mem::take(&mut amounts))?;
+            trees[TreeId::IdxConfirmation as usize].apply_batch(std::mem::take(&mut confirmations))?;
             pending = 0;
         }
     }
     trees[TreeId::IdxAccount as usize].apply_batch(accounts)?;
     trees[TreeId::IdxAmount as usize].apply_batch(amounts)?;
+    trees[TreeId::IdxConfirmation as usize].apply_batch(confirmations)?;
     let mut batch = sled::Batch::default();
     for (key, n) in counts {
         batch.insert(key, &n.to_be_bytes());
@@ -470,11 +558,25 @@ mod tests {
 
     #[test]
     fn count_keys_split_back() {
-        let key = count_key(2, -3, RecordKind::EmpayreRefund, 7, "refunded");
-        let parts = split_count_key(&key).expect("split");
-        assert_eq!(parts.slot, -3);
-        assert_eq!(parts.kind, Some(RecordKind::EmpayreRefund));
-        assert_eq!(parts.bucket, 7);
-        assert_eq!(parts.status, "refunded");
+        for (payment_method, client_key) in [(Some("ach"), None), (None, Some("k")), (Some(""), Some("key-2"))] {
+            let facet = CountKey {
+                slot: 0,
+                kind: Some(RecordKind::EmpayreRefund),
+                bucket: 7,
+                currency: "EUR",
+                payment_method,
+                client_key,
+                status: "refunded",
+            };
+            let key = count_key(2, -3, &facet);
+            let parts = split_count_key(&key).expect("split");
+            assert_eq!(parts.slot, -3);
+            assert_eq!(parts.kind, Some(RecordKind::EmpayreRefund));
+            assert_eq!(parts.bucket, 7);
+            assert_eq!(parts.currency, "EUR");
+            assert_eq!((parts.payment_method, parts.client_key), (payment_method, client_key));
+            assert_eq!(parts.status, "refunded");
+            assert!(split_count_key(&key[..key.len() - 9]).is_err());
+        }
     }
 }

@@ -48,6 +48,7 @@ trees! {
     IdxAmount = "idx_amount",
     CountByFacet = "count_by_facet",
     IdxJournalRecord = "idx_journal_record",
+    IdxConfirmation = "idx_confirmation",
 }
 
 impl TreeId {
@@ -72,13 +73,13 @@ mod tests {
     fn tags_and_names_stay_as_stored() {
         // A tree's tag is written into every commit log entry, its name into the database:
         // neither may change for a store written before.
-        assert_eq!(TreeId::ALL.len(), 23);
+        assert_eq!(TreeId::ALL.len(), 24);
         assert_eq!((TreeId::Accounts as u8, TreeId::Accounts.name()), (0, "accounts"));
         assert_eq!((TreeId::Records as u8, TreeId::Records.name()), (5, "records"));
         assert_eq!((TreeId::Log as u8, TreeId::Log.name()), (18, "log"));
         for (tag, tree) in TreeId::ALL.iter().enumerate() {
             assert_eq!(TreeId::from_tag(tag as u8), Some(*tree));
         }
-        assert_eq!(TreeId::from_tag(23), None);
+        assert_eq!(TreeId::from_tag(24), None);
     }
 }

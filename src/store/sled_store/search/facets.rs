@@ -1,5 +1,6 @@
-//! The search's facet plan: filters on channel, kind, status and amount only, in time order.
-//! Counts are read through `FacetCounts::each` (the tree plus what is not stored yet).
+//! The search's facet plan: filters on channel, kind, status, amount, currency, payment method
+//! and client key only, in time order. Counts are read through `FacetCounts::each` (the tree
+//! plus what is not stored yet).
 //!
 //! The window is cut into whole hours, minutes and seconds (as few slots as it takes) and at
 //! most a second at each end. Whole slots are counted from `count_by_facet`: each count there is
@@ -26,7 +27,8 @@ use crate::ledger::RecordKind;
 use crate::store::query::{Condition, Direction, Operand, SearchField};
 use crate::store::StoreError;
 
-/// What the filters say of every record a count counts.
+/// What the filters say of every record a count counts (each count is of one kind, status, amount
+/// bucket, currency, payment method and client key).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Verdict {
     No,
@@ -338,6 +340,24 @@ impl<'a, 'q> FacetSearch<'a, 'q> {
         Ok(out)
     }
 
+    /// Every status a record received in the query's window may have: those of the hourly
+    /// counts of the hours the window touches.
+    pub(in crate::store::sled_store) fn statuses(&self) -> Result<BTreeSet<String>, StoreError> {
+        let q = self.m.query;
+        let hour = LEVEL_NANOS[2];
+        let (first, end) = (q.from_nanos.div_euclid(hour), (q.until_nanos - 1).div_euclid(hour) + 1);
+        let mut out = BTreeSet::new();
+        let range = count_slot_prefix(2, first)..count_slot_prefix(2, end);
+        self.tally.each(&self.counts, range, |key, _| {
+            let status = split_count_key(key)?.status;
+            if !out.contains(status) {
+                out.insert(status.to_string());
+            }
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
     fn verdict(&self, facet: &CountKey<'_>) -> Verdict {
         let mut v = Verdict::Yes;
         for f in &self.m.query.filters {
@@ -352,6 +372,9 @@ impl<'a, 'q> FacetSearch<'a, 'q> {
                 )),
                 SearchField::Status => verdict_of(text_holds(&f.condition, Some(facet.status))),
                 SearchField::Amount => amount_verdict(&f.condition, facet.bucket),
+                SearchField::Currency => verdict_of(text_holds(&f.condition, Some(facet.currency))),
+                SearchField::PaymentMethod => verdict_of(text_holds(&f.condition, facet.payment_method)),
+                SearchField::ClientKey => verdict_of(text_holds(&f.condition, facet.client_key)),
                 // Not a facet: the bucket's records are read and checked.
                 _ => Verdict::Maybe,
             };
@@ -435,7 +458,7 @@ impl<'a, 'q> FacetSearch<'a, 'q> {
     }
 }
 
-fn take(key: sled::IVec, skip: &mut u64, page: &mut Vec<sled::IVec>) {
+pub(super) fn take(key: sled::IVec, skip: &mut u64, page: &mut Vec<sled::IVec>) {
     if *skip > 0 {
         *skip -= 1;
     } else {
