@@ -1004,6 +1004,33 @@ async fn console(bench: &mut Bench<'_>) -> Result<(), String> {
             format!("/console/search?account={account}&sort=amount"),
         ),
         ("console search (id)", format!("/console/search?id={id}")),
+        // Ordered by another field than the receive time, over the whole day.
+        ("console search (by status)", "/console/search?sort=status".to_string()),
+        (
+            "console search (by account)",
+            "/console/search?sort=account_number&dir=asc".to_string(),
+        ),
+        (
+            "console search (by account, page 200)",
+            "/console/search?sort=account_number&dir=desc&page=200".to_string(),
+        ),
+        // `like` with a literal start: the id's first digits, the account without its last two
+        // characters (about a hundred accounts of a hundred thousand), a confirmation number's.
+        (
+            "console search (id like)",
+            format!("/console/search?id={}%25", &id[..id.len().min(4)]),
+        ),
+        (
+            "console search (account like)",
+            format!(
+                "/console/search?account={}%25",
+                &account[..account.len().saturating_sub(2)]
+            ),
+        ),
+        (
+            "console search (confirmation)",
+            format!("/console/search?confirmation=CONF{id}"),
+        ),
         ("console record", format!("/console/records/{kind}/{id}")),
         ("console account", format!("/console/accounts/{account}")),
         ("console unmatched", "/console/unmatched".to_string()),
