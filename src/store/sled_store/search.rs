@@ -232,8 +232,9 @@ enum Plan<'q> {
     /// A `like` on ids with a literal start: the records whose id has it.
     IdStart(&'q str),
     /// A `like` on account numbers (`idx_account`) or confirmation numbers (`idx_confirmation`)
-    /// with a literal start: those that have it.
-    TextStart(TreeId, &'q str),
+    /// with a literal start, or any `like` on account numbers: the texts of the index that
+    /// match it (there are fewer accounts than records), and their records of the window.
+    TextLike(TreeId, &'q str),
     /// Everything else: walk the window's time index.
     Scan,
 }
@@ -269,24 +270,24 @@ fn plan(q: &SearchQuery) -> Plan<'_> {
     if let Some(confirmations) = named(SearchField::ConfirmationNumber) {
         return Plan::Named(TreeId::IdxConfirmation, confirmations);
     }
-    let literal_start = |field: SearchField| {
+    let pattern = |field: SearchField| {
         q.filters
             .iter()
             .filter(|f| f.field == field)
             .find_map(|f| match &f.condition {
-                Condition::Like(pattern) => Some(prefix::literal_start(pattern)),
+                Condition::Like(pattern) => Some(pattern.as_str()),
                 _ => None,
             })
-            .filter(|start| !start.is_empty())
     };
-    if let Some(start) = literal_start(SearchField::Id) {
-        return Plan::IdStart(start);
+    let with_start = |p: &&str| !prefix::literal_start(p).is_empty();
+    if let Some(p) = pattern(SearchField::Id).filter(with_start) {
+        return Plan::IdStart(prefix::literal_start(p));
     }
-    if let Some(start) = literal_start(SearchField::AccountNumber) {
-        return Plan::TextStart(TreeId::IdxAccount, start);
+    if let Some(p) = pattern(SearchField::AccountNumber) {
+        return Plan::TextLike(TreeId::IdxAccount, p);
     }
-    if let Some(start) = literal_start(SearchField::ConfirmationNumber) {
-        return Plan::TextStart(TreeId::IdxConfirmation, start);
+    if let Some(p) = pattern(SearchField::ConfirmationNumber).filter(with_start) {
+        return Plan::TextLike(TreeId::IdxConfirmation, p);
     }
     let facet_fields = q.filters.iter().all(|f| {
         matches!(
@@ -352,7 +353,7 @@ impl SledStore {
                 Some(keys) => self.sorted_page(&matcher, keys)?,
                 None => self.scan_page(&matcher)?,
             },
-            Plan::TextStart(index, start) => match self.keys_of_text_start(q, index, start)? {
+            Plan::TextLike(index, pattern) => match self.keys_of_texts_like(q, index, pattern)? {
                 Some(keys) => self.sorted_page(&matcher, keys)?,
                 None => self.scan_page(&matcher)?,
             },
@@ -951,6 +952,10 @@ mod tests {
             vec![Filter {
                 field: SearchField::AccountNumber,
                 condition: Condition::Like("AC%2".into()),
+            }],
+            vec![Filter {
+                field: SearchField::AccountNumber,
+                condition: Condition::Like("%-3".into()),
             }],
             // Currency, payment method and client key are facets; confirmation numbers indexed.
             vec![Filter {

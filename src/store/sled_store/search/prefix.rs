@@ -5,6 +5,10 @@
 //! those ranges that were received in the window are the candidates; the whole pattern and the
 //! other filters are then checked on each, as for named ids or accounts.
 //!
+//! A `like` on account numbers without a literal start visits every account number of
+//! `idx_account` (one seek each) instead: a biller has far fewer accounts than a day has
+//! records. Confirmation numbers are about one per record, so theirs would gain nothing.
+//!
 //! A literal start that names more records (of all time) than the window holds is no help:
 //! then the candidates are given up as soon as that many were read, and the window is walked
 //! instead, so such a search costs at most about twice the walk.
@@ -78,14 +82,17 @@ impl SledStore {
     }
 
     /// The window's time-index keys of the records whose account number (`index`
-    /// `idx_account`) or confirmation number (`idx_confirmation`) starts with `start`, or None
-    /// when that would read more index entries than the window holds records.
-    pub(in crate::store::sled_store) fn keys_of_text_start(
+    /// `idx_account`) or confirmation number (`idx_confirmation`) is `like` the pattern, or
+    /// None when that would read more index entries than the window holds records. Only the
+    /// texts with the pattern's literal start are visited (one seek each), and only the records
+    /// of those that match the whole pattern.
+    pub(in crate::store::sled_store) fn keys_of_texts_like(
         &self,
         q: &SearchQuery,
         index: TreeId,
-        start: &str,
+        pattern: &str,
     ) -> Result<Option<Vec<sled::IVec>>, StoreError> {
+        let start = literal_start(pattern);
         let budget = self.count_in_window(q)?;
         let index = self.tree(index)?;
         let mut read = 0usize;
@@ -99,6 +106,14 @@ impl SledStore {
             let mut texts = AccountHeads::within(&group);
             while let Some(head) = texts.next(&index, false)? {
                 read += 1;
+                if read > budget {
+                    return Ok(None);
+                }
+                let text = std::str::from_utf8(&head[2..])
+                    .map_err(|_| StoreError::Corrupt("a text index key that is not UTF-8".into()))?;
+                if !super::like(text, pattern) {
+                    continue;
+                }
                 for item in index.range(window_start(&head, q.from_nanos)..window_start(&head, q.until_nanos)) {
                     let (key, _) = item?;
                     read += 1;
