@@ -170,6 +170,14 @@ async fn search_finds_what_was_posted_in_the_window() {
             vec!["1001", "1002", "1003", "1901"],
         ),
         (
+            json!({"name": "confirmation_number", "method": "=", "searchParameter": ["CONF1002"]}),
+            vec!["1002"],
+        ),
+        (
+            json!({"name": "confirmation_number", "method": "like", "searchParameter": ["CONF100%"]}),
+            vec!["1001", "1002", "1003"],
+        ),
+        (
             json!({"name": "status", "method": "in", "searchParameter": ["returned", "declined"]}),
             vec![],
         ),
