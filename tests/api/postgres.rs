@@ -307,3 +307,50 @@ fn migrate_on_the_sled_backend_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("store.backend"), "{}", stderr(&out));
 }
+
+/// An import writes the accounts it found absent straight into the table with `COPY`. One that
+/// another writer stores in the meantime (here an uncommitted insert that commits while the
+/// import waits on it, as an import through another replica would) makes that `COPY` fail on
+/// the primary key: the chunk is written again through the upsert, and the import succeeds,
+/// counting the account as updated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_another_writer_stores_during_an_import_is_updated_not_refused() {
+    let db = test_database();
+    let app = crate::helpers::spawn_app_on_postgres(&db).await;
+    let (other, connection) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(connection);
+    other
+        .batch_execute(
+            "BEGIN; INSERT INTO accounts (account_number, status, currency, opening_balance) \
+             VALUES ('ACC-777001', 'active', 'USD', 10)",
+        )
+        .await
+        .expect("the other writer's insert");
+    let remote = app.remote();
+    let body = serde_json::json!([
+        {"account_number": "ACC-777000", "status": "active", "currency": "USD", "current_balance": "5.00",
+         "account_holder_name": "Before"},
+        {"account_number": "ACC-777001", "status": "active", "currency": "USD", "current_balance": "20.00",
+         "account_holder_name": "Raced"},
+    ])
+    .to_string();
+    let import = tokio::spawn(async move { remote.admin_put("/admin/accounts", &body).await });
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(!import.is_finished(), "the import waits for the other writer's row");
+    other.batch_execute("COMMIT").await.expect("commit");
+    let (status, summary) = import.await.expect("import");
+    assert_eq!(status, 200, "{summary}");
+    assert_eq!(
+        (
+            summary["accounts_created"].as_u64(),
+            summary["accounts_updated"].as_u64()
+        ),
+        (Some(1), Some(1)),
+        "{summary}"
+    );
+    let (status, account) = app.admin_get("/admin/accounts/ACC-777001").await;
+    assert_eq!(status, 200, "{account}");
+    assert_eq!(account["account"]["account_holder_name"], "Raced", "{account}");
+}
