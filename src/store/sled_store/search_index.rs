@@ -556,6 +556,42 @@ mod tests {
         }
     }
 
+    /// A store an older binary opened after this one (it rebuilds the trees its own way, without
+    /// the records that have no account, and sets its marker) is rebuilt on the next open.
+    #[actix_rt::test]
+    async fn an_older_binarys_marker_makes_the_next_open_rebuild() {
+        use super::super::{received_key, SledStore};
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("s");
+        let store = SledStore::open(&path, 8 << 20).expect("store");
+        let mut record = crate::ledger::test_support::payment("p1", "5.00", true);
+        record.account_number = None;
+        store
+            .write(|w| {
+                let mut set = WriteSet::default();
+                set.put_record(&record);
+                set.put(
+                    TreeId::IdxReceived,
+                    received_key(record.received_at, record.kind, &record.id),
+                    Vec::new(),
+                );
+                w.commit(set)
+            })
+            .expect("write");
+        let entries = |store: &SledStore| store.tree(TreeId::IdxAccount).expect("tree").len();
+        assert_eq!(entries(&store), 1, "kept under the empty account");
+        store.tree(TreeId::IdxAccount).expect("tree").clear().expect("clear");
+        let meta = store.tree(TreeId::Meta).expect("meta");
+        meta.insert(OLDER_MARKER, &[1u8]).expect("older marker");
+        drop(meta);
+        store.close().await.expect("close");
+        drop(store);
+        let store = SledStore::open(&path, 8 << 20).expect("reopen");
+        assert_eq!(entries(&store), 1, "rebuilt");
+        let meta = store.tree(TreeId::Meta).expect("meta");
+        assert!(!meta.contains_key(OLDER_MARKER).expect("read") && meta.contains_key(MARKER).expect("read"));
+    }
+
     #[test]
     fn count_keys_split_back() {
         for (payment_method, client_key) in [(Some("ach"), None), (None, Some("k")), (Some(""), Some("key-2"))] {
