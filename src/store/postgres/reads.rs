@@ -375,22 +375,20 @@ pub async fn log_rejection(conn: &Object, entry: &Value, kept: usize) -> Result<
 }
 
 /// How many records of each channel were received in each of `minutes` whole minutes from
-/// `first_minute` (minutes since the epoch): one grouped count over the `records_received`
-/// index.
+/// `first_minute` (minutes since the epoch): the per-minute rows of `record_counts` (see
+/// `counts`), a few per minute whatever the number of records.
 pub async fn received_per_minute(
     conn: &Object,
     first_minute: i64,
     minutes: usize,
 ) -> Result<Vec<MinuteCount>, StoreError> {
-    let from = DateTime::from_timestamp(first_minute.saturating_mul(60), 0).unwrap_or_else(time_floor);
-    let until =
-        DateTime::from_timestamp(first_minute.saturating_add(minutes as i64).saturating_mul(60), 0).unwrap_or(from);
+    let until = first_minute.saturating_add(minutes as i64);
     let rows = query(
         conn,
         "counting records per minute",
-        "SELECT floor(extract(epoch FROM received_at) / 60)::bigint AS minute, kind, count(*) FROM records \
-         WHERE received_at >= $1 AND received_at < $2 GROUP BY 1, 2",
-        &[&from, &until],
+        "SELECT slot, kind, sum(n)::bigint FROM record_counts \
+         WHERE level = 1 AND slot >= $1 AND slot < $2 GROUP BY 1, 2",
+        &[&first_minute, &until],
     )
     .await?;
     let mut counts = vec![MinuteCount::default(); minutes];
