@@ -11,12 +11,6 @@ use crate::http::rfc3339;
 use crate::ledger::Record;
 use crate::store::{Committed, LookupMatch};
 
-fn put(map: &mut Map<String, Value>, key: &str, value: Option<&str>) {
-    if let Some(v) = value.filter(|v| !v.is_empty()) {
-        map.insert(key.to_string(), Value::String(v.to_string()));
-    }
-}
-
 /// The answer of `/mpacustomers`, serialized straight from what the store found. The lookup is
 /// the hottest route, so no `serde_json::Value` tree is built for it (a `Map` insert hashes its
 /// key, and every field would be copied into a new string first): fields are written in this
@@ -146,42 +140,78 @@ impl Serialize for StringObject<'_> {
     }
 }
 
-pub fn payment(record: &Record, committed: &Committed, at: DateTime<Utc>) -> Value {
-    let exp = committed.currency_exponent;
-    let mut o = Map::new();
-    put(&mut o, "id", Some(&record.id));
-    put(&mut o, "payment_reference", record.reference.as_deref());
-    put(&mut o, "confirmation_number", record.confirmation_number.as_deref());
-    put(&mut o, "status", Some(record.status.as_str()));
-    put(&mut o, "account_number", record.account_number.as_deref());
-    put(&mut o, "amount", Some(&format_amount(record.amount, exp)));
-    put(&mut o, "currency_code3d", Some(&record.currency));
-    put(
-        &mut o,
-        "current_balance",
-        committed.balance_after.map(|b| format_amount(b, exp)).as_deref(),
-    );
-    put(&mut o, "posted_at", Some(&rfc3339(at)));
-    serde_json::json!({ "posting_info": o })
+/// The answer of `/paymentposting` and `/paymentreversalposting` (`refund: false`) or of
+/// `/paymentrefundposting`: `{"posting_info": {...}}`, written straight from the record like
+/// the lookup answer (no `Value` tree: every posting answered with one).
+pub struct PostingAnswer<'a> {
+    record: &'a Record,
+    committed: &'a Committed,
+    at: DateTime<Utc>,
+    refund: bool,
 }
 
-pub fn refund(record: &Record, committed: &Committed, at: DateTime<Utc>) -> Value {
-    let exp = committed.currency_exponent;
-    let mut o = Map::new();
-    put(&mut o, "id", Some(&record.id));
-    put(&mut o, "refund_reference", record.reference.as_deref());
-    put(&mut o, "confirmation_number", record.confirmation_number.as_deref());
-    put(&mut o, "status", Some(record.status.as_str()));
-    put(&mut o, "source_payment_id", record.parent_id.as_deref());
-    put(&mut o, "account_number", record.account_number.as_deref());
-    put(&mut o, "refund_amount", Some(&format_amount(record.amount, exp)));
-    put(
-        &mut o,
-        "current_balance",
-        committed.balance_after.map(|b| format_amount(b, exp)).as_deref(),
-    );
-    put(&mut o, "posted_at", Some(&rfc3339(at)));
-    serde_json::json!({ "posting_info": o })
+pub fn payment<'a>(record: &'a Record, committed: &'a Committed, at: DateTime<Utc>) -> PostingAnswer<'a> {
+    PostingAnswer {
+        record,
+        committed,
+        at,
+        refund: false,
+    }
+}
+
+pub fn refund<'a>(record: &'a Record, committed: &'a Committed, at: DateTime<Utc>) -> PostingAnswer<'a> {
+    PostingAnswer {
+        record,
+        committed,
+        at,
+        refund: true,
+    }
+}
+
+impl Serialize for PostingAnswer<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(1))?;
+        m.serialize_entry("posting_info", &PostingInfo(self))?;
+        m.end()
+    }
+}
+
+struct PostingInfo<'a>(&'a PostingAnswer<'a>);
+
+impl Serialize for PostingInfo<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let PostingAnswer {
+            record,
+            committed,
+            at,
+            refund,
+        } = self.0;
+        let exp = committed.currency_exponent;
+        let amount = format_amount(record.amount, exp);
+        let balance = committed.balance_after.map(|b| format_amount(b, exp));
+        let mut m = s.serialize_map(None)?;
+        text(&mut m, "id", Some(&record.id))?;
+        let reference = if *refund {
+            "refund_reference"
+        } else {
+            "payment_reference"
+        };
+        text(&mut m, reference, record.reference.as_deref())?;
+        text(&mut m, "confirmation_number", record.confirmation_number.as_deref())?;
+        text(&mut m, "status", Some(record.status.as_str()))?;
+        if *refund {
+            text(&mut m, "source_payment_id", record.parent_id.as_deref())?;
+            text(&mut m, "account_number", record.account_number.as_deref())?;
+            text(&mut m, "refund_amount", Some(&amount))?;
+        } else {
+            text(&mut m, "account_number", record.account_number.as_deref())?;
+            text(&mut m, "amount", Some(&amount))?;
+            text(&mut m, "currency_code3d", Some(&record.currency))?;
+        }
+        text(&mut m, "current_balance", balance.as_deref())?;
+        text(&mut m, "posted_at", Some(&rfc3339(*at)))?;
+        m.end()
+    }
 }
 
 #[cfg(test)]
@@ -221,6 +251,45 @@ mod tests {
         assert!(
             text.ends_with(",\"total_results_count\":\"3\",\"has_more_results\":\"true\"}"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn posting_answers_are_written_in_ebpp_order_and_leave_out_what_is_absent() {
+        let at = chrono::DateTime::parse_from_rfc3339("2026-12-07T10:00:00Z")
+            .expect("time")
+            .with_timezone(&Utc);
+        let committed = Committed {
+            change: None,
+            journal_seq: Some(1),
+            balance_after: Some(rust_decimal::Decimal::new(-125, 1)),
+            currency_exponent: 2,
+            event_seq: None,
+        };
+        let payment_record = crate::ledger::test_support::payment("1001", "12.5", true);
+        let text = serde_json::to_string(&payment(&payment_record, &committed, at)).expect("serializes");
+        assert_eq!(
+            text,
+            concat!(
+                r#"{"posting_info":{"id":"1001","payment_reference":"P1","confirmation_number":"C1","#,
+                r#""status":"processed","account_number":"A","amount":"12.50","currency_code3d":"USD","#,
+                r#""current_balance":"-12.50","posted_at":"2026-12-07T10:00:00Z"}}"#
+            )
+        );
+        let mut refund_record = crate::ledger::test_support::refund("R1", "3", true, true);
+        refund_record.confirmation_number = Some(String::new());
+        let no_balance = Committed {
+            balance_after: None,
+            ..committed
+        };
+        let text = serde_json::to_string(&refund(&refund_record, &no_balance, at)).expect("serializes");
+        assert_eq!(
+            text,
+            concat!(
+                r#"{"posting_info":{"id":"R1","refund_reference":"P1","status":"processed","#,
+                r#""source_payment_id":"p","account_number":"A","refund_amount":"3.00","#,
+                r#""posted_at":"2026-12-07T10:00:00Z"}}"#
+            )
         );
     }
 }
