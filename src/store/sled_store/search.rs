@@ -1095,7 +1095,7 @@ mod tests {
             .expect("remove");
         store.close().await.expect("close");
         drop(store);
-        let store = SledStore::open(&path, 8 << 20).expect("reopen");
+        let store = crate::store::sled_store::reopened(&path);
         let rebuilt: Vec<_> = trees.into_iter().map(|t| dump(&store, t)).collect();
         assert_eq!(kept, rebuilt);
         check(&store, &mut next);

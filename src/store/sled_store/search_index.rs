@@ -586,7 +586,7 @@ mod tests {
         drop(meta);
         store.close().await.expect("close");
         drop(store);
-        let store = SledStore::open(&path, 8 << 20).expect("reopen");
+        let store = crate::store::sled_store::reopened(&path);
         assert_eq!(entries(&store), 1, "rebuilt");
         let meta = store.tree(TreeId::Meta).expect("meta");
         assert!(!meta.contains_key(OLDER_MARKER).expect("read") && meta.contains_key(MARKER).expect("read"));
