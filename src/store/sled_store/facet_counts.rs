@@ -171,26 +171,21 @@ impl FacetCounts {
             return Ok(());
         }
         let through = state.through.to_be_bytes();
-        (counts, meta)
-            .transaction(|(counts, meta)| {
-                for (key, delta) in &state.pending {
-                    if *delta == 0 {
-                        continue;
-                    }
-                    let now = counts.get(key)?.map_or(0, |v| decode(&v)) as i64 + delta;
-                    if now > 0 {
-                        counts.insert(key.as_slice(), &(now as u64).to_be_bytes())?;
-                    } else {
-                        counts.remove(key.as_slice())?;
-                    }
+        (counts, meta).transaction(|(counts, meta)| {
+            for (key, delta) in &state.pending {
+                if *delta == 0 {
+                    continue;
                 }
-                meta.insert(THROUGH, &through)?;
-                Ok::<(), sled::transaction::ConflictableTransactionError<StoreError>>(())
-            })
-            .map_err(|e| match e {
-                sled::transaction::TransactionError::Abort(inner) => inner,
-                sled::transaction::TransactionError::Storage(storage) => StoreError::from(storage),
-            })?;
+                let now = counts.get(key)?.map_or(0, |v| decode(&v)) as i64 + delta;
+                if now > 0 {
+                    counts.insert(key.as_slice(), &(now as u64).to_be_bytes())?;
+                } else {
+                    counts.remove(key.as_slice())?;
+                }
+            }
+            meta.insert(THROUGH, &through)?;
+            Ok::<(), sled::transaction::ConflictableTransactionError<StoreError>>(())
+        })?; // StoreError's From<TransactionError>: the abort's error, or the storage error
         state.pending.clear();
         state.stored_through = state.through;
         state.persisted_at = Instant::now();

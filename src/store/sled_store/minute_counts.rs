@@ -231,20 +231,15 @@ impl Tally {
             return Ok(());
         }
         let through = state.through.to_be_bytes();
-        (counts, meta)
-            .transaction(|(counts, meta)| {
-                for ((minute, channel), added) in &state.pending {
-                    let key = count_key(*minute, *channel);
-                    let current = counts.get(key)?.map_or(0, |v| decode(&v));
-                    counts.insert(&key, &(current + added).to_be_bytes())?;
-                }
-                meta.insert(THROUGH, &through)?;
-                Ok::<(), sled::transaction::ConflictableTransactionError<StoreError>>(())
-            })
-            .map_err(|e| match e {
-                sled::transaction::TransactionError::Abort(inner) => inner,
-                sled::transaction::TransactionError::Storage(storage) => StoreError::from(storage),
-            })?;
+        (counts, meta).transaction(|(counts, meta)| {
+            for ((minute, channel), added) in &state.pending {
+                let key = count_key(*minute, *channel);
+                let current = counts.get(key)?.map_or(0, |v| decode(&v));
+                counts.insert(&key, &(current + added).to_be_bytes())?;
+            }
+            meta.insert(THROUGH, &through)?;
+            Ok::<(), sled::transaction::ConflictableTransactionError<StoreError>>(())
+        })?; // StoreError's From<TransactionError>: the abort's error, or the storage error
         state.pending.clear();
         state.persisted_at = Instant::now();
         Ok(())
