@@ -14,6 +14,7 @@
 //! every handler and route. An enum keeps one concrete `Store` in `AppState`, static dispatch,
 //! and the compiler lists every place a new backend must be wired in.
 
+pub mod amount_bucket;
 #[cfg(test)]
 mod conformance;
 pub mod copy;

@@ -1101,6 +1101,93 @@ mod tests {
         check(&store, &mut next);
     }
 
+    /// A threshold at a round amount (0.50, 100.00, 1000, 1200, 25000) falls on an amount
+    /// bucket's edge, so the facet plan answers it from the counts without reading
+    /// `idx_amount` (where it reads the records of a bucket a threshold cuts). Shown by
+    /// emptying `idx_amount`: the round thresholds still answer what the full walk answers,
+    /// while one inside a bucket (100.25) now misses records, as it reads that tree.
+    #[actix_rt::test]
+    async fn a_threshold_at_a_round_amount_reads_no_bucket() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = SledStore::open(&dir.path().join("s"), 8 << 20).expect("store");
+        let amounts = [
+            "0.49", "0.50", "0.51", "99.99", "100.00", "100.01", "100.25", "100.50", "109.99", "999.99", "1000",
+            "1000.01", "1199.99", "1200", "1200.01", "1250", "24999.99", "25000", "25000.01",
+        ];
+        let hour = 3_600_000_000_000i64;
+        let base = 1_790_000_000_000_000_000i64 / hour * hour;
+        let records: Vec<Record> = (0..300i64)
+            .map(|i| {
+                let mut r =
+                    crate::ledger::test_support::payment(&format!("r{i}"), amounts[i as usize % amounts.len()], true);
+                r.received_at = chrono::DateTime::from_timestamp_nanos(base + i * 23_000_000_000);
+                r
+            })
+            .collect();
+        store
+            .write(|w| {
+                let mut set = WriteSet::default();
+                for r in &records {
+                    set.put_record(r);
+                    set.put(
+                        TreeId::IdxReceived,
+                        super::super::received_key(r.received_at, r.kind, &r.id),
+                        Vec::new(),
+                    );
+                }
+                w.commit(set)
+            })
+            .expect("write");
+        let amount = |s: &str| Operand::Amount(s.parse().expect("amount"));
+        let query = |c: &Condition| SearchQuery {
+            from_nanos: base,
+            until_nanos: base + 2 * hour,
+            filters: vec![Filter {
+                field: SearchField::Amount,
+                condition: c.clone(),
+            }],
+            order: Vec::new(),
+            offset: 0,
+            limit: 7,
+        };
+        let ids = |page: SearchPage| (page.total, page.records.into_iter().map(|r| r.id).collect::<Vec<_>>());
+        let both = |c: &Condition| {
+            let q = query(c);
+            assert!(matches!(plan(&q), Plan::Facets), "{c:?}");
+            let planned = ids(store.search(&q).expect("search"));
+            let walked = ids(store.search_by(&q, Plan::Scan).expect("walk"));
+            (planned, walked)
+        };
+        let mut round = Vec::new();
+        for t in ["0.50", "100.00", "100", "1000", "1200", "25000"] {
+            round.extend([
+                Condition::Gt(amount(t)),
+                Condition::Ge(amount(t)),
+                Condition::Lt(amount(t)),
+                Condition::Le(amount(t)),
+                Condition::Eq(amount(t)),
+            ]);
+        }
+        round.push(Condition::Between(amount("100"), amount("1200")));
+        round.push(Condition::In(vec![amount("100.00"), amount("25000"), amount("1000")]));
+        let cut = Condition::Gt(amount("100.25"));
+        for c in round.iter().chain([&cut]) {
+            let (planned, walked) = both(c);
+            assert_eq!(planned, walked, "{c:?}");
+            assert!(walked.0 > 0, "{c:?} matches some");
+        }
+        store.tree(TreeId::IdxAmount).expect("tree").clear().expect("clear");
+        for c in &round {
+            let (planned, walked) = both(c);
+            assert_eq!(planned, walked, "{c:?} without idx_amount");
+        }
+        let (planned, walked) = both(&cut);
+        assert!(
+            planned.0 < walked.0,
+            "a threshold inside a bucket reads it: {planned:?} {walked:?}"
+        );
+    }
+
     #[test]
     fn time_index_keys_split_back() {
         let at = chrono::DateTime::from_timestamp(1_700_000_000, 5).expect("time");

@@ -32,18 +32,18 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use rust_decimal::Decimal;
-
 use super::facet_counts::Changes;
 use super::{codec, log, order_preserving_i64, record_key, StoreError, TreeId, WriteSet};
 use crate::ledger::{Record, RecordKind};
+pub(crate) use crate::store::amount_bucket::{amount_bucket, is_bucket_floor, is_single_amount_bucket};
 
 /// `meta` key present once the derived trees describe every record and journal entry.
-pub(crate) const MARKER: &[u8] = b"search_index_v2";
-/// The marker of the binaries that kept records without an account out of `idx_account`. This
-/// binary removes it when it builds the trees, so such a binary rebuilds them (its own way) when
-/// it opens the store, and its marker then tells this one to rebuild them again.
-const OLDER_MARKER: &[u8] = b"search_index_v1";
+pub(crate) const MARKER: &[u8] = b"search_index_v3";
+/// The markers of older binaries: v1 kept records without an account out of `idx_account`, v2
+/// gave round amounts from 100 on (100, 1200, 25000) no amount bucket of their own. This binary
+/// removes them when it builds the trees, so such a binary rebuilds them (its own way) when it
+/// opens the store, and its marker then tells this one to rebuild them again.
+const OLDER_MARKERS: [&[u8]; 2] = [b"search_index_v1", b"search_index_v2"];
 /// `meta` key: the last commit whose changes `count_by_facet` holds (stored with the counts,
 /// see `facet_counts`). A commit after it that wrote a record without the log flag
 /// `SEARCH_INDEXED` was made by a binary that does not keep the trees.
@@ -52,61 +52,6 @@ pub(super) const THROUGH: &[u8] = b"search_index_through";
 /// The slot sizes of the facet counts, finest first; a level is its index here. Hours keep a
 /// day's count to 24 slots, seconds keep what is walked at a window's edges to a second's worth.
 pub(crate) const LEVEL_NANOS: [i64; 3] = [1_000_000_000, 60_000_000_000, 3_600_000_000_000];
-
-/// Decades an amount bucket distinguishes: 10^-4 up to 10^15; smaller or larger amounts share
-/// the first or the last bucket.
-const LOWEST_DECADE: i64 = -4;
-const DECADES: i64 = 20;
-
-/// The amount bucket of a value. A value with at most two significant digits (1.00, 25, 0.50,
-/// 1200) has a bucket of its own; the values between two such have one together (1.01–1.09,
-/// 10.01–10.99, ...), so a bucket is at most 10 % wide and a round threshold or amount never
-/// cuts one. Buckets never decrease as amounts grow, which is all `search` needs to know that
-/// a whole bucket lies on one side of a threshold. Zero and negative amounts share bucket 0,
-/// amounts below 10^-4 bucket 1, amounts from 10^16 the last.
-pub(crate) fn amount_bucket(amount: Decimal) -> u16 {
-    match leading(amount) {
-        None => 0,
-        Some((decade, _)) if decade < LOWEST_DECADE => 1,
-        Some((decade, _)) if decade >= LOWEST_DECADE + DECADES => (2 + 2 * DECADES * 90) as u16,
-        Some((decade, lead)) => {
-            let floor = 2 + 2 * ((decade - LOWEST_DECADE) * 90 + (i64::from(lead) - 10));
-            (floor + i64::from(!is_bucket_floor(amount))) as u16
-        }
-    }
-}
-
-/// Whether every amount in bucket `b` is the same (a round amount's own bucket).
-pub(crate) fn is_single_amount_bucket(b: u16) -> bool {
-    b >= 2 && b.is_multiple_of(2) && i64::from(b) < 2 + 2 * DECADES * 90
-}
-
-/// Whether `amount` has a bucket of its own: a positive amount with at most two significant
-/// digits, inside the decades the buckets tell apart.
-pub(crate) fn is_bucket_floor(amount: Decimal) -> bool {
-    let Some((decade, _)) = leading(amount) else {
-        return false;
-    };
-    let mantissa = amount.normalize().mantissa();
-    (LOWEST_DECADE..LOWEST_DECADE + DECADES).contains(&decade) && mantissa.unsigned_abs() < 100
-}
-
-/// The decade (floor of log10) and the first two significant digits (10..=99) of a positive
-/// amount; None for zero and negative amounts.
-fn leading(amount: Decimal) -> Option<(i64, u8)> {
-    if amount <= Decimal::ZERO {
-        return None;
-    }
-    let mantissa = amount.mantissa().unsigned_abs();
-    let digits = mantissa.to_string();
-    let lead = match digits.as_bytes() {
-        [a] => (a - b'0') * 10,
-        [a, b, ..] => (a - b'0') * 10 + (b - b'0'),
-        [] => return None,
-    };
-    let decade = digits.len() as i64 - 1 - i64::from(amount.scale());
-    Some((decade, lead))
-}
 
 /// What the derived trees know of one record.
 #[derive(Debug, Clone, PartialEq)]
@@ -389,12 +334,18 @@ pub(super) fn derive(trees: &[sled::Tree], set: &mut WriteSet, commit: u64) -> R
 /// commit log's tail is applied, before anything writes.
 pub(super) fn ensure(trees: &[sled::Tree]) -> Result<(), StoreError> {
     let meta = &trees[TreeId::Meta as usize];
-    if meta.contains_key(MARKER)? && !meta.contains_key(OLDER_MARKER)? && !unindexed_records_since_stamp(trees)? {
+    let mut older = false;
+    for marker in OLDER_MARKERS {
+        older |= meta.contains_key(marker)?;
+    }
+    if meta.contains_key(MARKER)? && !older && !unindexed_records_since_stamp(trees)? {
         return Ok(());
     }
     let started = std::time::Instant::now();
     meta.remove(MARKER)?;
-    meta.remove(OLDER_MARKER)?;
+    for marker in OLDER_MARKERS {
+        meta.remove(marker)?;
+    }
     for tree in [
         TreeId::IdxAccount,
         TreeId::IdxAmount,
@@ -494,77 +445,16 @@ fn unindexed_records_since_stamp(trees: &[sled::Tree]) -> Result<bool, StoreErro
 mod tests {
     use super::*;
 
-    fn d(s: &str) -> Decimal {
-        s.parse().expect("decimal")
-    }
-
-    #[test]
-    fn buckets_never_decrease_and_floors_are_exact() {
-        let values = [
-            "0",
-            "0.00001",
-            "0.0001",
-            "0.5",
-            "0.99",
-            "1",
-            "1.00",
-            "1.01",
-            "1.09",
-            "1.1",
-            "9.99",
-            "10",
-            "10.00",
-            "10.37",
-            "10.99",
-            "11",
-            "99.5",
-            "100",
-            "1234.56",
-            "1000000000000000",
-            "100000000000000000000",
-        ];
-        let mut last = 0u16;
-        for v in values {
-            let b = amount_bucket(d(v));
-            assert!(b >= last, "{v} went down to bucket {b} from {last}");
-            last = b;
-        }
-        assert_eq!(amount_bucket(d("1.00")), amount_bucket(d("1")));
-        assert!(amount_bucket(d("1.01")) > amount_bucket(d("1.00")));
-        assert_eq!(amount_bucket(d("1.01")), amount_bucket(d("1.09")));
-        assert!(amount_bucket(d("1.1")) > amount_bucket(d("1.09")));
-        assert!(amount_bucket(d("10")) > amount_bucket(d("9.99")));
-        for (v, single) in [
-            ("1.00", true),
-            ("1.05", false),
-            ("25", true),
-            ("0", false),
-            ("100000000000000000000", false),
-        ] {
-            assert_eq!(is_single_amount_bucket(amount_bucket(d(v))), single, "{v}");
-        }
-        for (v, floor) in [
-            ("10.00", true),
-            ("1.5", true),
-            ("0.25", true),
-            ("10.37", false),
-            ("0", false),
-            ("-1", false),
-            ("1.01", false),
-        ] {
-            assert_eq!(is_bucket_floor(d(v)), floor, "{v}");
-        }
-    }
-
-    /// A store an older binary opened after this one (it rebuilds the trees its own way, without
-    /// the records that have no account, and sets its marker) is rebuilt on the next open.
+    /// A store an older binary opened after this one (it rebuilds the trees its own way: v1
+    /// without the records that have no account, v2 with 100.00 in the bucket above it, and
+    /// sets its marker) is rebuilt on the next open.
     #[actix_rt::test]
     async fn an_older_binarys_marker_makes_the_next_open_rebuild() {
         use super::super::{received_key, SledStore};
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("s");
-        let store = SledStore::open(&path, 8 << 20).expect("store");
-        let mut record = crate::ledger::test_support::payment("p1", "5.00", true);
+        let mut store = SledStore::open(&path, 8 << 20).expect("store");
+        let mut record = crate::ledger::test_support::payment("p1", "100.00", true);
         record.account_number = None;
         store
             .write(|w| {
@@ -578,18 +468,41 @@ mod tests {
                 w.commit(set)
             })
             .expect("write");
-        let entries = |store: &SledStore| store.tree(TreeId::IdxAccount).expect("tree").len();
-        assert_eq!(entries(&store), 1, "kept under the empty account");
-        store.tree(TreeId::IdxAccount).expect("tree").clear().expect("clear");
-        let meta = store.tree(TreeId::Meta).expect("meta");
-        meta.insert(OLDER_MARKER, &[1u8]).expect("older marker");
-        drop(meta);
-        store.close().await.expect("close");
-        drop(store);
-        let store = crate::store::sled_store::reopened(&path);
-        assert_eq!(entries(&store), 1, "rebuilt");
-        let meta = store.tree(TreeId::Meta).expect("meta");
-        assert!(!meta.contains_key(OLDER_MARKER).expect("read") && meta.contains_key(MARKER).expect("read"));
+        let facet = Facet::of(&record);
+        let entries = |store: &SledStore| {
+            let accounts = store.tree(TreeId::IdxAccount).expect("tree");
+            let amounts = store.tree(TreeId::IdxAmount).expect("tree");
+            (
+                accounts.iter().keys().collect::<Result<Vec<_>, _>>().expect("read"),
+                amounts.iter().keys().collect::<Result<Vec<_>, _>>().expect("read"),
+            )
+        };
+        let written = (vec![facet.account_key().into()], vec![facet.amount_key().into()]);
+        assert_eq!(
+            entries(&store),
+            written,
+            "kept under the empty account and 100.00's own bucket"
+        );
+        assert!(is_single_amount_bucket(facet.bucket));
+        for marker in OLDER_MARKERS {
+            // What the older binary leaves: its own trees (here: none) and its marker.
+            store.tree(TreeId::IdxAccount).expect("tree").clear().expect("clear");
+            store.tree(TreeId::IdxAmount).expect("tree").clear().expect("clear");
+            let meta = store.tree(TreeId::Meta).expect("meta");
+            meta.insert(marker, &[1u8]).expect("older marker");
+            drop(meta);
+            store.close().await.expect("close");
+            drop(store);
+            store = crate::store::sled_store::reopened(&path);
+            assert_eq!(
+                entries(&store),
+                written,
+                "rebuilt after {}",
+                String::from_utf8_lossy(marker)
+            );
+            let meta = store.tree(TreeId::Meta).expect("meta");
+            assert!(!meta.contains_key(marker).expect("read") && meta.contains_key(MARKER).expect("read"));
+        }
     }
 
     #[test]
