@@ -421,7 +421,7 @@ pub(crate) async fn a_record_finds_every_journal_entry_it_made<B: Backend>(store
 
 /// Stores each of `records` (new ones when `created`) as a change that moves no money, all at
 /// once (a backend that batches may commit several in one transaction).
-async fn store_records<B: Backend>(store: &B, records: Vec<Record>, created: bool) {
+pub(crate) async fn store_records<B: Backend>(store: &B, records: Vec<Record>, created: bool) {
     let writes = records.into_iter().map(|record| {
         let keys = Keys {
             records: vec![(record.kind, record.id.clone())],
@@ -784,7 +784,7 @@ suite!(sled, |dir: &tempfile::TempDir| {
 /// The throwaway PostgreSQL of the integration tests (one cluster for this test binary, a
 /// fresh database per test; see the file for what it needs installed).
 #[path = "../../tests/api/pg.rs"]
-mod pg;
+pub(crate) mod pg;
 
 suite!(postgres, |_dir: &tempfile::TempDir| {
     let mut settings = crate::settings::Settings::defaults().store.postgres;

@@ -34,7 +34,7 @@ fn schema_versions(db: &TestDatabase) -> Vec<String> {
         .collect()
 }
 
-const LATEST: i32 = 4;
+const LATEST: i32 = 5;
 
 /// "1", "2", ... up to LATEST: every version recorded once.
 fn every_version() -> Vec<String> {
@@ -85,14 +85,16 @@ fn replicas_migrating_at_once_leave_one_schema_applied_once() {
 }
 
 /// Migration 4 counts the records a database already holds (per minute and hour, by kind,
-/// status and amount bucket) for the search's totals, and its amount buckets keep the two
+/// status and amount bucket) for the search's totals, migration 5 counts them again with round
+/// amounts from 100 on in buckets of their own (the records include 100.00, 110.00, 120.00,
+/// which version 4 counted in the bucket above theirs), and the amount buckets keep the two
 /// promises the search relies on.
 #[test]
-fn migration_4_counts_the_records_already_there() {
+fn migrations_4_and_5_count_the_records_already_there() {
     let db = empty_database();
     let out = run_on(&db.url, &["migrate"], &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    // Records written before version 4, then version 4 taken back as if it had never run.
+    // Records written before version 4, then versions 4 and 5 taken back as if they had never run.
     sql(
         &db,
         &[
@@ -106,14 +108,14 @@ fn migration_4_counts_the_records_already_there() {
             "DROP FUNCTION biller_inbox_count_records()",
             "DROP TABLE record_counts",
             "DROP FUNCTION biller_inbox_amount_bucket(numeric)",
-            "DELETE FROM biller_inbox_schema WHERE version = 4",
+            "DELETE FROM biller_inbox_schema WHERE version >= 4",
         ],
     )
     .expect("a database at version 3 with records");
     let out = run_on(&db.url, &["migrate"], &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(
-        String::from_utf8_lossy(&out.stdout).contains("migrated from version 3 to 4"),
+        String::from_utf8_lossy(&out.stdout).contains(&format!("migrated from version 3 to {LATEST}")),
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
@@ -152,6 +154,72 @@ fn migration_4_counts_the_records_already_there() {
     .expect("buckets");
     assert_eq!(broken[0][..2], ["0", "0"], "{broken:?}");
     assert!(broken[0][2].parse::<u32>().expect("n") > 1000, "{broken:?}");
+}
+
+/// The batch writer and the search compute amount buckets in Rust
+/// (`store::amount_bucket`); the backfills of the migrations and `store copy` with the SQL
+/// function. Both must give every amount the same bucket: round amounts of every decade, the
+/// amounts around them, cents, long fractions, zero, negatives and the ends of the range.
+#[test]
+fn the_sql_amount_bucket_is_the_rust_one() {
+    use biller_inbox::store::amount_bucket::amount_bucket;
+    use rust_decimal::Decimal;
+    let db = test_database();
+    let mut amounts: Vec<Decimal> = Vec::new();
+    for decade in -6..18 {
+        for lead in [
+            1, 10, 11, 12, 25, 50, 99, 100, 101, 125, 999, 1000, 1001, 1200, 1250, 9999,
+        ] {
+            let round = Decimal::from_scientific(&format!("{lead}e{decade}")).expect("amount");
+            amounts.push(round);
+            amounts.push(round.normalize());
+        }
+    }
+    for cents in (-150..30_000).step_by(7) {
+        amounts.push(Decimal::new(cents, 2));
+    }
+    for text in [
+        "0",
+        "0.00",
+        "100",
+        "100.00",
+        "100.000",
+        "1200",
+        "1200.00",
+        "25000",
+        "25000.01",
+        "0.5",
+        "0.50",
+        "0.0001",
+        "0.00009999",
+        "9999999999999999.99",
+        "10000000000000000",
+        "123456789.123456789",
+        "1e-10",
+    ] {
+        amounts.push(
+            Decimal::from_scientific(text)
+                .or_else(|_| text.parse())
+                .expect("amount"),
+        );
+    }
+    let list = amounts.iter().map(|a| format!("'{a}'")).collect::<Vec<_>>().join(",");
+    let rows = sql(
+        &db,
+        &[&format!(
+            "SELECT x::text, biller_inbox_amount_bucket(x) FROM unnest(ARRAY[{list}]::numeric[]) AS x"
+        )],
+    )
+    .expect("buckets");
+    assert_eq!(rows.len(), amounts.len());
+    for (amount, row) in amounts.iter().zip(&rows) {
+        assert_eq!(row[0], amount.to_string(), "the same amount");
+        assert_eq!(
+            row[1],
+            amount_bucket(*amount).to_string(),
+            "the bucket of {amount} in SQL and in Rust"
+        );
+    }
 }
 
 #[test]

@@ -41,6 +41,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "record counts",
         sql: include_str!("migrations/0004_record_counts.sql"),
     },
+    Migration {
+        version: 5,
+        name: "round amount buckets",
+        sql: include_str!("migrations/0005_round_amount_buckets.sql"),
+    },
 ];
 
 /// The schema version this binary expects.

@@ -8,16 +8,17 @@
 //! their counts, its ragged ends (less than a minute each) counted on the `records_received`
 //! index. A count row is for one kind, status and amount bucket, so the filters decide each row
 //! wholly — except an amount threshold that falls inside a bucket (one with more than two
-//! significant digits, such as 12.34): then, and for every other filter, the window's matching
+//! significant digits, such as 12.34; round amounts such as 100.00 or 1200 bound theirs): then, and for every other filter, the window's matching
 //! records are counted.
 
 use deadpool_postgres::Object;
 use rust_decimal::Decimal;
 use tokio_postgres::types::ToSql;
 
-use super::counts::{HOUR_MICROS, MINUTE_MICROS};
+use super::counts::{bucket_of, HOUR_MICROS, MINUTE_MICROS};
 use super::reads::unavailable;
 use super::rows;
+use crate::store::amount_bucket::is_bucket_floor;
 use crate::store::{
     Condition, Direction, Filter, Operand, SearchField, SearchPage, SearchQuery, SortField, StoreError,
 };
@@ -29,6 +30,8 @@ enum Param {
     Texts(Vec<String>),
     Amount(Decimal),
     Amounts(Vec<Decimal>),
+    Bucket(i16),
+    Buckets(Vec<i16>),
     Time(chrono::DateTime<chrono::Utc>),
     Count(i64),
 }
@@ -40,6 +43,8 @@ impl Param {
             Param::Texts(v) => v,
             Param::Amount(v) => v,
             Param::Amounts(v) => v,
+            Param::Bucket(v) => v,
+            Param::Buckets(v) => v,
             Param::Time(v) => v,
             Param::Count(v) => v,
         }
@@ -254,25 +259,23 @@ fn counted_total(q: &SearchQuery) -> Option<(String, Vec<Param>)> {
 }
 
 /// What an amount condition says of every amount of a count row's bucket: 2 all match, 0 none
-/// does, 1 some may (the threshold is inside the bucket). Only two things about buckets are
-/// used: they never decrease as amounts grow, and an even bucket from 2 to 3600 holds one
-/// amount (see migration 0004).
+/// does, 1 some may (the threshold is inside the bucket). The thresholds' buckets are computed
+/// here, as the batch writer computes the rows' (`store::amount_bucket`); only two things
+/// about buckets are used: they never decrease as amounts grow, and a round amount's bucket
+/// holds that amount only.
 fn amount_verdict(c: &Condition, params: &mut Vec<Param>) -> String {
-    let mut bind = |a: &Decimal| {
-        params.push(Param::Amount(*a));
-        format!("biller_inbox_amount_bucket(${})", params.len())
-    };
-    let single = |t: &str| format!("({t} BETWEEN 2 AND 3600 AND {t} % 2 = 0)");
     // `up`: the amounts above the threshold match; `inclusive`: the threshold itself does.
     let mut compare = |o: &Operand, up: bool, inclusive: bool| match o {
         Operand::Amount(a) => {
-            let t = bind(a);
+            params.push(Param::Bucket(bucket_of(*a)));
+            let t = format!("${}::smallint", params.len());
             let (yes, no) = if up { (">", "<") } else { ("<", ">") };
-            format!(
-                "CASE WHEN bucket {yes} {t} THEN 2 WHEN bucket {no} {t} THEN 0 WHEN {} THEN {} ELSE 1 END",
-                single(&t),
-                if inclusive { 2 } else { 0 }
-            )
+            let at_threshold = match (is_bucket_floor(*a), inclusive) {
+                (true, true) => 2,
+                (true, false) => 0,
+                (false, _) => 1,
+            };
+            format!("CASE WHEN bucket {yes} {t} THEN 2 WHEN bucket {no} {t} THEN 0 ELSE {at_threshold} END")
         }
         Operand::Text(_) => "0".to_string(),
     };
@@ -293,17 +296,21 @@ fn amount_verdict(c: &Condition, params: &mut Vec<Param>) -> String {
 
 /// An amount equal to one of `list`: a bucket of its own matches wholly, a shared one maybe.
 fn compare_equal(list: &[Operand], params: &mut Vec<Param>) -> String {
-    let amounts: Vec<Decimal> = list
-        .iter()
-        .filter_map(|o| match o {
-            Operand::Amount(a) => Some(*a),
-            Operand::Text(_) => None,
-        })
-        .collect();
-    params.push(Param::Amounts(amounts));
+    let (mut whole, mut some) = (Vec::new(), Vec::new());
+    for o in list {
+        if let Operand::Amount(a) = o {
+            if is_bucket_floor(*a) {
+                whole.push(bucket_of(*a));
+            } else {
+                some.push(bucket_of(*a));
+            }
+        }
+    }
+    params.push(Param::Buckets(whole));
+    params.push(Param::Buckets(some));
     format!(
-        "coalesce((SELECT max(CASE WHEN t.b <> bucket THEN 0 WHEN t.b BETWEEN 2 AND 3600 AND t.b % 2 = 0 THEN 2 \
-         ELSE 1 END) FROM (SELECT biller_inbox_amount_bucket(x) AS b FROM unnest(${}::numeric[]) AS x) AS t), 0)",
+        "CASE WHEN bucket = ANY(${}::smallint[]) THEN 2 WHEN bucket = ANY(${}::smallint[]) THEN 1 ELSE 0 END",
+        params.len() - 1,
         params.len()
     )
 }
@@ -417,6 +424,107 @@ mod tests {
         );
         assert_eq!(c.params[6], Param::Text("10\\_%".into()), "only % is a wildcard");
         assert_eq!(c.order, "received_at ASC, kind ASC, id ASC");
+    }
+
+    /// A threshold at a round amount (0.50, 100.00, 1000, 1200, 25000) falls on a bucket's edge:
+    /// the counts query finds no count row it cuts, so the total is summed from
+    /// `record_counts` (not a count of the window's records), and it equals that count. A
+    /// threshold inside a bucket (100.25) cuts rows: the observable tells the two apart.
+    #[tokio::test]
+    async fn a_threshold_at_a_round_amount_is_answered_from_the_counts() {
+        use crate::store::conformance::{pg, store_records};
+        let mut settings = crate::settings::Settings::defaults().store.postgres;
+        settings.url = pg::test_database().url;
+        settings.pool_size = 2;
+        let store = super::super::PgStore::open(&settings).expect("store");
+        let amounts = [
+            "0.49", "0.50", "0.51", "99.99", "100.00", "100.01", "100.25", "100.50", "109.99", "999.99", "1000",
+            "1000.01", "1199.99", "1200", "1200.01", "1250", "24999.99", "25000", "25000.01",
+        ];
+        // Two whole hours: the window has no ragged ends, so whatever the counts do not answer
+        // must be counted from the records.
+        let hour = 3_600_000_000i64;
+        let base = 1_790_000_000_000_000i64 / hour * hour;
+        let records: Vec<crate::ledger::Record> = (0..300i64)
+            .map(|i| {
+                let mut r =
+                    crate::ledger::test_support::payment(&format!("r{i}"), amounts[i as usize % amounts.len()], true);
+                r.received_at = chrono::DateTime::from_timestamp_micros(base + i * 23_000_000).expect("time");
+                r
+            })
+            .collect();
+        store_records(&store, records.clone(), true).await;
+        let conn = store.inner.pool.get().await.expect("connection");
+        let amount = |s: &str| Operand::Amount(s.parse().expect("amount"));
+        let count_model = |c: &Condition| {
+            records
+                .iter()
+                .filter(|r| {
+                    let is = |o: &Operand, f: fn(std::cmp::Ordering) -> bool| match o {
+                        Operand::Amount(a) => f(r.amount.cmp(a)),
+                        Operand::Text(_) => false,
+                    };
+                    match c {
+                        Condition::Gt(o) => is(o, |o| o.is_gt()),
+                        Condition::Ge(o) => is(o, |o| o.is_ge()),
+                        Condition::Lt(o) => is(o, |o| o.is_lt()),
+                        Condition::Le(o) => is(o, |o| o.is_le()),
+                        Condition::Eq(o) => is(o, |o| o.is_eq()),
+                        Condition::In(list) => list.iter().any(|o| is(o, |o| o.is_eq())),
+                        Condition::Between(lo, hi) => is(lo, |o| o.is_ge()) && is(hi, |o| o.is_le()),
+                        Condition::Like(_) => false,
+                    }
+                })
+                .count()
+        };
+        let cut_rows = |c: &Condition| {
+            let q = SearchQuery {
+                from_nanos: base * 1000,
+                until_nanos: (base + 2 * hour) * 1000,
+                filters: vec![Filter {
+                    field: SearchField::Amount,
+                    condition: c.clone(),
+                }],
+                order: Vec::new(),
+                offset: 0,
+                limit: 3,
+            };
+            let conn = &conn;
+            async move {
+                let (sql, params) = counted_total(&q).expect("countable");
+                let params: Vec<&(dyn ToSql + Sync)> = params.iter().map(Param::as_sql).collect();
+                let row = conn.query_one(sql.as_str(), &params).await.expect("counts");
+                let cut: i64 = row.get(1);
+                let page = search(conn, &q).await.expect("search");
+                (cut, page.total)
+            }
+        };
+        let mut round = Vec::new();
+        for t in ["0.50", "100.00", "100", "1000", "1200", "25000"] {
+            round.extend([
+                Condition::Gt(amount(t)),
+                Condition::Ge(amount(t)),
+                Condition::Lt(amount(t)),
+                Condition::Le(amount(t)),
+                Condition::Eq(amount(t)),
+            ]);
+        }
+        round.push(Condition::Between(amount("100"), amount("1200")));
+        round.push(Condition::In(vec![amount("100.00"), amount("25000"), amount("1000")]));
+        for c in &round {
+            let (cut, total) = cut_rows(c).await;
+            assert_eq!(cut, 0, "{c:?} cuts no bucket");
+            assert_eq!(total, count_model(c), "{c:?}");
+        }
+        for c in [
+            Condition::Gt(amount("100.25")),
+            Condition::Le(amount("1250.00")),
+            Condition::In(vec![amount("100.00"), amount("100.50")]),
+        ] {
+            let (cut, total) = cut_rows(&c).await;
+            assert!(cut > 0, "{c:?} cuts a bucket");
+            assert_eq!(total, count_model(&c), "{c:?}");
+        }
     }
 
     #[test]
