@@ -96,6 +96,12 @@ struct Args {
     /// copy that leaves them out (use the same file for every binary of a comparison).
     #[arg(long, value_name = "FILE")]
     demo_config: Option<PathBuf>,
+    /// Keep the sled store in DIR (DIR/store, with DIR/bench-fill.txt saying what it holds)
+    /// instead of a temp dir, and reuse it when DIR already holds one: the import is skipped and
+    /// the search top-up only posts what the last day lacks (a 1M fill takes minutes). The
+    /// server is stopped with SIGTERM so the store is closed cleanly. Delete DIR when done.
+    #[arg(long, value_name = "DIR")]
+    keep_store: Option<PathBuf>,
 }
 
 /// One store set-up measured in a run.
@@ -185,6 +191,9 @@ fn validate(args: &Args) -> Result<(), String> {
     }
     if args.connections == 0 || args.search_connections == 0 || args.client_threads == 0 {
         return Err("--connections, --search-connections and --client-threads must be at least 1".into());
+    }
+    if args.keep_store.is_some() && (args.backend.len() != 1 || args.backend[0] != "sled") {
+        return Err("--keep-store keeps a sled store: use it with --backend sled only".into());
     }
     for s in &args.scenarios {
         if !ALL_SCENARIOS.contains(&s.as_str()) {
@@ -515,7 +524,7 @@ async fn run_target(
 ) -> Result<(bool, Compared), String> {
     let selected = |s: &str| args.scenarios.iter().any(|x| x == s);
     let seconds = Duration::from_secs_f64(args.seconds);
-    let work = Workdir::new(args.demo_config.as_deref())?;
+    let work = Workdir::new(args.demo_config.as_deref(), args.keep_store.as_deref())?;
     let database = if target.postgres {
         let db = tokio::task::spawn_blocking(pg::test_database)
             .await
@@ -526,29 +535,65 @@ async fn run_target(
         None
     };
     work.write_config(database.as_ref().map(|d| d.url.as_str()))?;
-    let t = Instant::now();
-    let bytes = work.write_accounts(args.accounts)?;
-    println!(
-        "\naccounts file: {} accounts, {:.1} MB of JSON lines, written in {:.1} s",
-        thousands(args.accounts),
-        bytes as f64 / 1e6,
-        t.elapsed().as_secs_f64()
-    );
-    println!("importing: biller-inbox accounts import FILE --config CFG ...");
-    let import = server::import(binary, &work).await?;
-    println!(
-        "import: {} accounts in {:.1} s ({} accounts/s); import process peak RSS ≥ {} MiB{}",
-        thousands(args.accounts),
-        import.seconds,
-        thousands((args.accounts as f64 / import.seconds.max(1e-9)) as u64),
-        import.peak_kib / 1024,
-        if import.stdout.is_empty() {
-            String::new()
-        } else {
-            format!("; it said: {}", import.stdout.replace('\n', " / "))
+    let kept = work.kept_fill()?;
+    let import_seconds = match kept {
+        Some(fill) => {
+            if fill.accounts != args.accounts {
+                return Err(format!(
+                    "the kept store {} holds {} accounts, this run asks for {}: pass --accounts {} or another directory",
+                    work.store().display(),
+                    fill.accounts,
+                    args.accounts,
+                    fill.accounts
+                ));
+            }
+            println!(
+                "\nkept store {}: {} accounts imported before, postings up to id {}: no import",
+                work.store().display(),
+                thousands(fill.accounts),
+                fill.last_posting_id
+            );
+            0.0
         }
-    );
+        None => {
+            let t = Instant::now();
+            let bytes = work.write_accounts(args.accounts)?;
+            println!(
+                "\naccounts file: {} accounts, {:.1} MB of JSON lines, written in {:.1} s",
+                thousands(args.accounts),
+                bytes as f64 / 1e6,
+                t.elapsed().as_secs_f64()
+            );
+            println!("importing: biller-inbox accounts import FILE --config CFG ...");
+            let import = server::import(binary, &work).await?;
+            println!(
+                "import: {} accounts in {:.1} s ({} accounts/s); import process peak RSS ≥ {} MiB{}",
+                thousands(args.accounts),
+                import.seconds,
+                thousands((args.accounts as f64 / import.seconds.max(1e-9)) as u64),
+                import.peak_kib / 1024,
+                if import.stdout.is_empty() {
+                    String::new()
+                } else {
+                    format!("; it said: {}", import.stdout.replace('\n', " / "))
+                }
+            );
+            work.note_fill(server::Fill {
+                accounts: args.accounts,
+                last_posting_id: 0,
+                last_event_id: 0,
+            })?;
+            import.seconds
+        }
+    };
+    // A kept store's next ids start above what earlier runs used (with a margin for requests
+    // sent but not answered when a run was cut short).
+    let (first_posting_id, first_event_id) = match kept {
+        Some(fill) => (fill.last_posting_id + 10_000, fill.last_event_id + 10_000),
+        None => (0, 0),
+    };
 
+    let opened = Instant::now();
     let mut servers = vec![Server::start(binary, &work).await?];
     for i in 1..target.replicas {
         let log = work.path().join(format!("server-{}.log", i + 1));
@@ -559,6 +604,10 @@ async fn run_target(
         println!("server: pid {}, listening on http://{}", s.pid, s.addr);
         preflight(&s.addr).await?;
     }
+    println!(
+        "server(s) started and ready in {:.1} s (opening the store included)",
+        opened.elapsed().as_secs_f64()
+    );
 
     let mut bench = Bench {
         args,
@@ -570,7 +619,16 @@ async fn run_target(
         ticks_per_sec: server::clock_ticks(),
         rows: Vec::new(),
     };
-    let next_payment_id = Arc::new(AtomicU64::new(0));
+    let next_payment_id = Arc::new(AtomicU64::new(first_posting_id));
+    let last_event_id = Arc::new(AtomicU64::new(first_event_id));
+    // After each scenario that posts: the kept store's note says which ids are used.
+    let note_fill = |work: &Workdir| {
+        work.note_fill(server::Fill {
+            accounts: args.accounts,
+            last_posting_id: next_payment_id.load(Ordering::Relaxed),
+            last_event_id: last_event_id.load(Ordering::Relaxed),
+        })
+    };
 
     if selected("health") {
         let s = Arc::new(scenarios::Health::new(&addr));
@@ -621,6 +679,7 @@ async fn run_target(
                 s,
             )
             .await?;
+        note_fill(&work)?;
         bench.check_alive(&mut servers, &work)?;
     }
     if selected("empayre") {
@@ -636,7 +695,9 @@ async fn run_target(
                 .unwrap_or(5_000.0);
             ((posting_rate * args.seconds * 2.0) as usize).max(2_000)
         };
-        let pool = sign_pool(&addr, pool_size, args.accounts).await?;
+        let first = last_event_id.load(Ordering::Relaxed);
+        let pool = sign_pool(&addr, pool_size, args.accounts, first).await?;
+        last_event_id.store(first + pool.len() as u64, Ordering::Relaxed);
         let s = Arc::new(scenarios::Empayre::new(pool));
         bench
             .measure(
@@ -654,7 +715,10 @@ async fn run_target(
         bench.check_alive(&mut servers, &work)?;
     }
     if selected("search") {
-        search(&mut bench, &next_payment_id).await?;
+        note_fill(&work)?;
+        let searched = search(&mut bench, &next_payment_id).await;
+        note_fill(&work)?;
+        searched?;
         bench.check_alive(&mut servers, &work)?;
     }
     if selected("console") {
@@ -665,7 +729,11 @@ async fn run_target(
     let peak_hwm_kib = servers[0].memory.sample_now(servers[0].pid);
     let peak_rss_kib = servers[0].memory.peak_rss_kib.load(Ordering::Relaxed);
     for s in servers {
-        s.stop().await;
+        if args.keep_store.is_some() {
+            s.stop_cleanly().await;
+        } else {
+            s.stop().await;
+        }
     }
     drop(work);
     if let Some(db) = database {
@@ -689,7 +757,7 @@ async fn run_target(
             date: started_at.format("%Y-%m-%d").to_string(),
             cores,
             commit: commit.to_string(),
-            import_seconds: import.seconds,
+            import_seconds,
             peak_hwm_kib,
             peak_rss_kib,
         },
@@ -705,7 +773,13 @@ async fn run_target(
                 .result
                 .as_ref()
                 .map(|x| (x.throughput(), x.hist.value_at_quantile(0.99)));
-            (r.what.clone(), figures)
+            // Pages are compared by name: their paths name a record of the run.
+            let key = if is_page(&r.name) {
+                r.name.clone()
+            } else {
+                r.what.clone()
+            };
+            (key, figures)
         })
         .collect();
     Ok((!any_errors, compared))
@@ -761,7 +835,7 @@ async fn preflight(addr: &str) -> Result<(), String> {
 
 /// Signs `n` Empayre events before the scenario (RSA signing is the platform's cost, not ours),
 /// on every core while the server idles.
-async fn sign_pool(host: &str, n: usize, accounts: u64) -> Result<Vec<Vec<u8>>, String> {
+async fn sign_pool(host: &str, n: usize, accounts: u64, first_id: u64) -> Result<Vec<Vec<u8>>, String> {
     let key_path = server::repo_root().join("fixtures/keys/empayre_test_private.pem");
     let pem = std::fs::read_to_string(&key_path).map_err(|e| format!("cannot read {}: {e}", key_path.display()))?;
     let signer = biller_inbox::empayre::signature::BodySigner::from_pem(&pem)
@@ -786,7 +860,7 @@ async fn sign_pool(host: &str, n: usize, accounts: u64) -> Result<Vec<Vec<u8>>, 
                         let last = ((t + 1) * per_thread).min(n);
                         let mut out = Vec::with_capacity(last.saturating_sub(first));
                         for i in first..last {
-                            let body = scenarios::empayre_event(i as u64 + 1, rng.below(accounts));
+                            let body = scenarios::empayre_event(first_id + i as u64 + 1, rng.below(accounts));
                             let signature = signer.sign_header(&body).map_err(|e| format!("signing failed: {e}"))?;
                             out.push(scenarios::empayre_request(host, &body, &signature));
                         }
@@ -816,13 +890,32 @@ async fn sign_pool(host: &str, n: usize, accounts: u64) -> Result<Vec<Vec<u8>>, 
     Ok(pool)
 }
 
-/// Tops the store up to --postings-for-search postings at full speed (the sustained posting
-/// row), then searches the last day.
+/// The records of the last day as the search counts them (None: the binary has no search yet).
+async fn records_in_last_day(addr: &str) -> Result<Option<u64>, String> {
+    let body = scenarios::search_body(chrono::Utc::now() + chrono::Duration::seconds(1));
+    let (status, answer) = one_shot(addr, &scenarios::search_request(addr, &body)).await?;
+    if status != 200 {
+        return Ok(None);
+    }
+    let a: scenarios::SearchAnswer =
+        serde_json::from_slice(&answer).map_err(|e| format!("the search answer does not parse: {e}"))?;
+    Ok(Some(a.total_count))
+}
+
+/// Tops the store up to --postings-for-search postings in the last day at full speed (the
+/// sustained posting row; on a kept store only what the day lacks), then searches the day.
 async fn search(bench: &mut Bench<'_>, next_payment_id: &Arc<AtomicU64>) -> Result<(), String> {
     let args = bench.args;
     let addr = bench.addr.clone();
     let made = bench.ok_of("posting") + bench.ok_of("empayre");
-    let missing = args.postings_for_search.saturating_sub(made);
+    let in_window = records_in_last_day(&addr).await?.unwrap_or(made).max(made);
+    if in_window > made {
+        println!(
+            "\nthe (kept) store holds {} records received in the last day",
+            thousands(in_window)
+        );
+    }
+    let missing = args.postings_for_search.saturating_sub(in_window);
     if missing > 0 {
         let progress = Arc::new(AtomicU64::new(0));
         let ticker = {
@@ -886,7 +979,7 @@ async fn search(bench: &mut Bench<'_>, next_payment_id: &Arc<AtomicU64>) -> Resu
         return Ok(());
     }
     // Both channels' records are in the search (docs/operations.md, the postings search), and all of them are from the run.
-    let s = scenarios::Search::new(request, orbipay + empayre);
+    let s = scenarios::Search::new(request, (orbipay + empayre).max(in_window));
     match s.check_answer(status, &answer) {
         Ok(a) => println!(
             "\nsearch probe: totalCount {} (postings made: {} Orbipay + {} Empayre); request body {body}",
@@ -976,60 +1069,135 @@ async fn console(bench: &mut Bench<'_>) -> Result<(), String> {
         "\nconsole: signed in; the store holds {} records in the last day; opening {kind} {id} of account {account}",
         newest["totalCount"]
     );
-    let pages = [
+    // Every kind of search the console form (src/console/pages/search.rs) can make over its
+    // default window (the last day), each named by what it asks; then the other pages.
+    let short_account = &account[..account.len().saturating_sub(2)];
+    let id_start = &id[..id.len().min(4)];
+    let pages: Vec<(&str, String)> = vec![
         ("console overview", "/console".to_string()),
         ("console search", "/console/search".to_string()),
-        // Filtered searches over the same day (the form's default window), one per kind of
-        // filter: every record matches, none does, a range, one account, one id, a deep page.
+        // Orders other than newest first, over the whole day; a deep page (200 of 50 rows).
         (
-            "console search (filtered)",
-            "/console/search?channel=orbipay&min_amount=10.00".to_string(),
+            "console search (received ascending)",
+            "/console/search?sort=received_at&dir=asc".into(),
+        ),
+        ("console search (received, page 200)", "/console/search?page=200".into()),
+        (
+            "console search (by amount, descending)",
+            "/console/search?sort=amount&dir=desc".into(),
         ),
         (
-            "console search (channel)",
-            "/console/search?channel=orbipay".to_string(),
+            "console search (by amount, ascending)",
+            "/console/search?sort=amount&dir=asc".into(),
         ),
-        ("console search (kind)", "/console/search?kind=refund".to_string()),
-        ("console search (status)", "/console/search?status=returned".to_string()),
         (
-            "console search (amount range)",
-            "/console/search?min_amount=0.50&max_amount=1.00".to_string(),
+            "console search (by amount, descending, page 200)",
+            "/console/search?sort=amount&dir=desc&page=200".into(),
         ),
+        (
+            "console search (by amount, ascending, page 200)",
+            "/console/search?sort=amount&dir=asc&page=200".into(),
+        ),
+        ("console search (by status)", "/console/search?sort=status".into()),
+        (
+            "console search (by status, ascending)",
+            "/console/search?sort=status&dir=asc".into(),
+        ),
+        (
+            "console search (by status, page 200)",
+            "/console/search?sort=status&dir=desc&page=200".into(),
+        ),
+        (
+            "console search (by status, ascending, page 200)",
+            "/console/search?sort=status&dir=asc&page=200".into(),
+        ),
+        (
+            "console search (by account)",
+            "/console/search?sort=account_number&dir=asc".into(),
+        ),
+        (
+            "console search (by account, descending)",
+            "/console/search?sort=account_number&dir=desc".into(),
+        ),
+        (
+            "console search (by account, page 200)",
+            "/console/search?sort=account_number&dir=desc&page=200".into(),
+        ),
+        (
+            "console search (by account, ascending, page 200)",
+            "/console/search?sort=account_number&dir=asc&page=200".into(),
+        ),
+        // One filter of each kind: most records match, few do, none does, a range, a deep page.
+        ("console search (channel)", "/console/search?channel=orbipay".into()),
         (
             "console search (channel, page 200)",
-            "/console/search?channel=orbipay&page=200".to_string(),
+            "/console/search?channel=orbipay&page=200".into(),
+        ),
+        ("console search (kind)", "/console/search?kind=refund".into()),
+        ("console search (kind payment)", "/console/search?kind=payment".into()),
+        ("console search (status)", "/console/search?status=returned".into()),
+        (
+            "console search (statuses returned,declined)",
+            "/console/search?status=returned,declined".into(),
+        ),
+        (
+            "console search (amount range)",
+            "/console/search?min_amount=0.50&max_amount=1.00".into(),
+        ),
+        (
+            "console search (amount 100.00 to 200.00)",
+            "/console/search?min_amount=100.00&max_amount=200.00".into(),
+        ),
+        (
+            "console search (min amount 100.00)",
+            "/console/search?min_amount=100.00".into(),
+        ),
+        (
+            "console search (max amount 100.00)",
+            "/console/search?max_amount=100.00".into(),
+        ),
+        (
+            "console search (filtered)",
+            "/console/search?channel=orbipay&min_amount=10.00".into(),
+        ),
+        (
+            "console search (channel, status, amount range)",
+            "/console/search?channel=orbipay&status=processed&min_amount=50.00&max_amount=150.00".into(),
+        ),
+        (
+            "console search (status returned, by amount)",
+            "/console/search?status=returned&sort=amount&dir=desc".into(),
+        ),
+        (
+            "console search (min amount 100.00, by account, page 200)",
+            "/console/search?min_amount=100.00&sort=account_number&dir=asc&page=200".into(),
         ),
         (
             "console search (account, by amount)",
             format!("/console/search?account={account}&sort=amount"),
         ),
         ("console search (id)", format!("/console/search?id={id}")),
-        // Ordered by another field than the receive time, over the whole day.
-        ("console search (by status)", "/console/search?sort=status".to_string()),
-        (
-            "console search (by account)",
-            "/console/search?sort=account_number&dir=asc".to_string(),
-        ),
-        (
-            "console search (by account, page 200)",
-            "/console/search?sort=account_number&dir=desc&page=200".to_string(),
-        ),
-        // `like` with a literal start: the id's first digits, the account without its last two
-        // characters (about a hundred accounts of a hundred thousand), a confirmation number's.
-        (
-            "console search (id like)",
-            format!("/console/search?id={}%25", &id[..id.len().min(4)]),
-        ),
-        (
-            "console search (account like)",
-            format!(
-                "/console/search?account={}%25",
-                &account[..account.len().saturating_sub(2)]
-            ),
-        ),
         (
             "console search (confirmation)",
             format!("/console/search?confirmation=CONF{id}"),
+        ),
+        // `like` with a literal start: the id's first digits, the account without its last two
+        // characters (about a hundred accounts of a hundred thousand).
+        ("console search (id like)", format!("/console/search?id={id_start}%25")),
+        (
+            "console search (account like)",
+            format!("/console/search?account={short_account}%25"),
+        ),
+        // `like` without a literal start: an account number's end (one account in a thousand),
+        // a part of the id anywhere, a confirmation number's end.
+        (
+            "console search (account like %345)",
+            "/console/search?account=%25345".into(),
+        ),
+        ("console search (id like %123%)", "/console/search?id=%25123%25".into()),
+        (
+            "console search (confirmation like %99)",
+            "/console/search?confirmation=%2599".into(),
         ),
         ("console record", format!("/console/records/{kind}/{id}")),
         ("console account", format!("/console/accounts/{account}")),
@@ -1037,6 +1205,7 @@ async fn console(bench: &mut Bench<'_>) -> Result<(), String> {
         ("console quarantine", "/console/quarantine".to_string()),
         ("console refusals", "/console/refusals".to_string()),
     ];
+    let budget = Budget::Time(Duration::from_secs_f64(bench.args.seconds.min(5.0)));
     for (name, path) in pages {
         let what = format!("GET {path} (signed in, one connection)");
         let s = Arc::new(scenarios::ConsolePage::new(&addr, &path, &session));
@@ -1046,7 +1215,46 @@ async fn console(bench: &mut Bench<'_>) -> Result<(), String> {
                     name,
                     what: &what,
                     connections: 1,
-                    budget: Budget::Time(Duration::from_secs_f64(bench.args.seconds.min(5.0))),
+                    budget,
+                    fsync: false,
+                    progress: None,
+                },
+                s,
+            )
+            .await?;
+    }
+    // What the admin API filters on and the console form has no field for, over the same day.
+    let param = |name: &str, method: &str, value: &str| serde_json::json!({"name": name, "method": method, "searchParameter": [value]});
+    let api_searches = [
+        ("admin search (currency EUR)", vec![param("currency", "=", "EUR")]),
+        (
+            "admin search (payment method visa_debit)",
+            vec![param("payment_method", "=", "visa_debit")],
+        ),
+        (
+            "admin search (client key)",
+            vec![param("client_key", "=", scenarios::SECOND_CLIENT_KEY)],
+        ),
+        (
+            "admin search (currency, payment method, client key)",
+            vec![
+                param("currency", "=", "EUR"),
+                param("payment_method", "=", "ach"),
+                param("client_key", "=", scenarios::SECOND_CLIENT_KEY),
+            ],
+        ),
+    ];
+    for (name, extra) in api_searches {
+        let body = scenarios::filtered_search_body(chrono::Utc::now() + chrono::Duration::seconds(1), &extra);
+        let what = format!("POST /admin/postings/search {body} (one connection)");
+        let s = Arc::new(scenarios::Search::new(scenarios::search_request(&addr, &body), 0));
+        bench
+            .measure(
+                Spec {
+                    name,
+                    what: &what,
+                    connections: 1,
+                    budget,
                     fsync: false,
                     progress: None,
                 },
@@ -1122,6 +1330,7 @@ fn print_summary(bench: &Bench, s: &Summary) {
             row.hwm_kib / 1024,
         );
     }
+    print_pages(bench);
     println!(
         "\nImport of {} accounts: {:.1} s. Server peak resident memory (VmHWM, whole run): {} MiB \
          (highest VmRSS sampled: {} MiB), store.cache_capacity_bytes at its default.",
@@ -1136,6 +1345,37 @@ fn print_summary(bench: &Bench, s: &Summary) {
          of the machine (other users).",
         s.cores, s.date, s.commit
     );
+}
+
+/// A row of the console scenario (a console page or an admin API search).
+fn is_page(name: &str) -> bool {
+    name.starts_with("console") || name.starts_with("admin search")
+}
+
+/// The console scenario's rows by name: latency and the server's CPU per request (the page's
+/// server time, less sensitive to the rest of the machine than the latency).
+fn print_pages(bench: &Bench) {
+    let pages: Vec<&Row> = bench.rows.iter().filter(|r| is_page(&r.name)).collect();
+    if pages.is_empty() {
+        return;
+    }
+    println!("\n### Console pages (one connection each)\n");
+    println!("| Page | Requests | p50 (ms) | p99 (ms) | max (ms) | server CPU per request (ms) | other CPU (cores) | Notes |");
+    println!("|---|--:|--:|--:|--:|--:|--:|---|");
+    for row in pages {
+        let Some(r) = &row.result else { continue };
+        let per_request = row.cpu.server * r.elapsed.as_secs_f64() * 1e3 / r.requests().max(1) as f64;
+        println!(
+            "| {} | {} | {} | {} | {} | {per_request:.2} | {:.2} | {} |",
+            row.name,
+            thousands(r.requests()),
+            ms(r.hist.value_at_quantile(0.5)),
+            ms(r.hist.value_at_quantile(0.99)),
+            ms(r.hist.max()),
+            row.cpu.others,
+            row.notes.join("; ")
+        );
+    }
 }
 
 /// `commit abc123` plus a note when the working tree differs from it (the binary is built from

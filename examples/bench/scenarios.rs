@@ -14,6 +14,10 @@ use crate::client::{Rng, Scenario};
 
 pub const CLIENT_KEY: &str = "demo-client";
 pub const API_KEY: &str = "demo-api-key";
+/// A second EBPP client (the bench's config adds it) that sends one posting in ten, so a
+/// search by client key has something to find and something to leave out.
+pub const SECOND_CLIENT_KEY: &str = "bench-second-client";
+pub const SECOND_API_KEY: &str = "bench-second-api-key";
 pub const ADMIN_TOKEN: &str = "bench-admin-token";
 pub const EMPAYRE_PATH: &str = "/empayre/webhook";
 
@@ -25,6 +29,86 @@ pub fn customer_reference(i: u64) -> String {
     format!("C-{i:08}")
 }
 
+/// One account in twenty is kept in EUR, the others in USD: a search by currency finds ~5 %.
+pub fn currency_of(account: u64) -> &'static str {
+    if account % 20 == 7 {
+        "EUR"
+    } else {
+        "USD"
+    }
+}
+
+/// A USD account near `i` (Empayre's bench events are in USD).
+pub fn usd_account(i: u64) -> u64 {
+    if currency_of(i) == "USD" {
+        i
+    } else {
+        i - 1
+    }
+}
+
+/// A well-mixed 64-bit value of `x` (splitmix64's finaliser): the fill's varied fields are
+/// functions of the posting id, so a run, and a kept store reused later, are reproducible.
+fn mix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// The amount of payment `id` in cents: one in ten a whole amount of 1 to 500 (so round
+/// thresholds such as 100.00 meet records exactly on them), the others 0.01 to 500.00.
+pub fn amount_cents(id: u64) -> u64 {
+    let h = mix(id);
+    if h.is_multiple_of(10) {
+        (h / 10 % 500 + 1) * 100
+    } else {
+        h / 10 % 50_000 + 1
+    }
+}
+
+fn decimal(cents: u64) -> String {
+    format!("{}.{:02}", cents / 100, cents % 100)
+}
+
+/// The status payment `id` is posted with: mostly processed; some arrive already returned,
+/// declined or scheduled (recorded without effect or pending). Every id that is a multiple of
+/// 40 is processed: refunds take those as their source payment.
+pub fn payment_status(id: u64) -> &'static str {
+    if id.is_multiple_of(40) {
+        return "processed";
+    }
+    match mix(id ^ 0x5555) % 100 {
+        0..=3 => "returned",
+        4..=5 => "declined",
+        6 => "scheduled",
+        _ => "processed",
+    }
+}
+
+/// The payment method of payment `id`.
+pub fn payment_method(id: u64) -> &'static str {
+    match mix(id ^ 0xaaaa) % 20 {
+        0..=9 => "ach",
+        10..=13 => "visa_debit",
+        14..=16 => "master_credit",
+        17..=18 => "check",
+        _ => "apple_pay",
+    }
+}
+
+/// Whether posting `id` is a refund (one in forty) rather than a payment; its source is the
+/// payment 1,020 ids before it (a multiple of 40, always processed, long answered), when that
+/// one was posted by this scenario (ids above `first`: a kept store's ids have gaps).
+pub fn refund_source(id: u64, first: u64) -> Option<u64> {
+    (id % 40 == 20 && id > first + 1_020).then(|| id - 1_020)
+}
+
+/// The account payment `id` is posted to.
+fn account_of(id: u64, accounts: u64) -> u64 {
+    mix(id ^ 0x1234) % accounts
+}
+
 /// One generated account as a JSON line of the accounts file (docs/operations.md, Accounts file): USD, active,
 /// one profile, no payment limits of its own, an opening balance that small postings never exhaust.
 pub fn account_line(i: u64) -> String {
@@ -32,7 +116,7 @@ pub fn account_line(i: u64) -> String {
         "account_number": account_number(i),
         "account_holder_name": format!("Holder {i}"),
         "status": "active",
-        "currency": "USD",
+        "currency": currency_of(i),
         "warning": null,
         "current_balance": "1000000.00",
         "minimum_payment_due": "25.00",
@@ -228,13 +312,16 @@ impl Scenario for Lookup {
 
 // ---------------------------------------------------------------------------------------------
 
-/// `POST /paymentposting`: a new payment (fresh numeric id, status processed, 1.00 USD) on a
-/// random account, in the body shape of `tests/api/helpers.rs::payment()`.
+/// `POST /paymentposting` with a new id, or one time in forty `POST /paymentrefundposting`
+/// refunding an earlier payment: a varied day of EBPP postings (amounts, statuses, payment
+/// methods, two currencies, two client keys, refunds), each field a function of the id.
 pub struct Payment {
     host: String,
     accounts: u64,
     /// The last id used; shared by every payment scenario of a run so ids never repeat.
     next_id: Arc<AtomicU64>,
+    /// The last id used before this scenario started (refunds only name payments after it).
+    first: u64,
 }
 
 impl Payment {
@@ -242,6 +329,7 @@ impl Payment {
         Self {
             host: host.to_string(),
             accounts,
+            first: next_id.load(Ordering::Relaxed),
             next_id,
         }
     }
@@ -250,6 +338,8 @@ impl Payment {
 pub struct PaymentExpect {
     id: u64,
     account: u64,
+    status: &'static str,
+    refund: bool,
 }
 
 #[derive(Deserialize)]
@@ -263,53 +353,95 @@ struct PaymentInfo {
     status: String,
     account_number: String,
     current_balance: String,
+    #[serde(default)]
     payment_reference: String,
+    #[serde(default)]
+    refund_reference: String,
 }
 
+/// The payment posting body of payment `id` to `account`.
 pub fn payment_body(id: u64, account: u64) -> String {
-    let account = account_number(account);
+    let account_text = account_number(account);
     json!({"posting_info": {
         "id": id.to_string(),
-        "amount": "1.00",
+        "amount": decimal(amount_cents(id)),
         "confirmation_number": format!("CONF{id}"),
-        "currency_code3d": "USD",
+        "currency_code3d": currency_of(account),
         "custom_fields": {},
-        "customer": {"id": "1", "customer_reference": customer_reference_of(&account), "first_name": "Bench"},
-        "customer_account": {"id": "2", "account_number": account},
+        "customer": {"id": "1", "customer_reference": customer_reference(account), "first_name": "Bench"},
+        "customer_account": {"id": "2", "account_number": account_text},
         "funding_account": {"id": "3", "account_number": "xxxxxx6789", "account_type": "bank"},
         "payment_date": "2026-11-21",
-        "payment_method": "ach",
+        "payment_method": payment_method(id),
         "payment_network_response": {"payment_auth_code": "A1"},
         "payment_schedule_type": "one_time_payment",
-        "status": "processed",
+        "status": payment_status(id),
     }})
     .to_string()
 }
 
-fn customer_reference_of(account: &str) -> String {
-    account.replacen("ACC-", "C-", 1)
+/// The refund posting body of refund `id` giving back all of payment `source`.
+pub fn refund_body(id: u64, source: u64) -> String {
+    json!({"posting_info": {
+        "id": id.to_string(),
+        "status": "processed",
+        "confirmation_number": format!("RCONF{id}"),
+        "refund_amount": decimal(amount_cents(source)),
+        "source_payment": {"id": source.to_string()},
+    }})
+    .to_string()
 }
 
 impl Scenario for Payment {
     type Expect = PaymentExpect;
 
-    fn prepare(&self, rng: &mut Rng, out: &mut Vec<u8>) -> Option<PaymentExpect> {
+    fn prepare(&self, _rng: &mut Rng, out: &mut Vec<u8>) -> Option<PaymentExpect> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
-        let account = rng.below(self.accounts);
-        let body = payment_body(id, account);
+        let (path, body, account, status, refund) = match refund_source(id, self.first) {
+            Some(source) => {
+                let account = account_of(source, self.accounts);
+                (
+                    "/paymentrefundposting",
+                    refund_body(id, source),
+                    account,
+                    "processed",
+                    true,
+                )
+            }
+            None => {
+                let account = account_of(id, self.accounts);
+                (
+                    "/paymentposting",
+                    payment_body(id, account),
+                    account,
+                    payment_status(id),
+                    false,
+                )
+            }
+        };
+        let (client_key, api_key) = if mix(id ^ 0xc11e).is_multiple_of(10) {
+            (SECOND_CLIENT_KEY, SECOND_API_KEY)
+        } else {
+            (CLIENT_KEY, API_KEY)
+        };
         push_request(
             out,
             "POST",
-            "/paymentposting",
+            path,
             &self.host,
             &[
-                ("client-key", CLIENT_KEY),
-                ("api-key", API_KEY),
+                ("client-key", client_key),
+                ("api-key", api_key),
                 ("content-type", "application/json"),
             ],
             body.as_bytes(),
         );
-        Some(PaymentExpect { id, account })
+        Some(PaymentExpect {
+            id,
+            account,
+            status,
+            refund,
+        })
     }
 
     fn check(&self, e: &PaymentExpect, status: u16, body: &[u8]) -> Result<(), String> {
@@ -319,8 +451,8 @@ impl Scenario for Payment {
         if p.id != e.id.to_string() {
             return Err("answer names another posting id".into());
         }
-        if p.status != "processed" {
-            return Err("answer status is not processed".into());
+        if p.status != e.status {
+            return Err("answer status is not the posted one".into());
         }
         if p.account_number != account_number(e.account) {
             return Err("answer names another account".into());
@@ -328,8 +460,13 @@ impl Scenario for Payment {
         if p.current_balance.parse::<f64>().is_err() {
             return Err("current_balance is not a decimal string".into());
         }
-        if p.payment_reference.is_empty() {
-            return Err("payment_reference is empty".into());
+        let reference = if e.refund {
+            &p.refund_reference
+        } else {
+            &p.payment_reference
+        };
+        if reference.is_empty() {
+            return Err("the payment or refund reference is empty".into());
         }
         Ok(())
     }
@@ -354,7 +491,7 @@ pub fn empayre_event(event_id: u64, account: u64) -> Vec<u8> {
         "invoice": {
             "id": invoice_id, "shopID": "shop-1", "createdAt": "2026-11-21T09:00:00Z", "status": "paid",
             "dueDate": "2026-11-22T09:00:00Z", "amount": 100, "currency": "USD", "product": "Bill",
-            "metadata": {"account_number": account_number(account)},
+            "metadata": {"account_number": account_number(usd_account(account))},
         },
         "payment": {
             "id": "1", "createdAt": "2026-11-21T09:00:30Z", "status": "captured", "amount": 100, "currency": "USD",
@@ -433,6 +570,17 @@ pub fn search_body(now: chrono::DateTime<chrono::Utc>) -> String {
         "orderParameters": [{"field": "received_at", "typeOrder": "DESC"}]
     })
     .to_string()
+}
+
+/// The search of the last day with more parameters (`[{"name", "method", "searchParameter"}]`),
+/// page 1 of 50, newest first: what the admin API can filter on and the console form cannot.
+pub fn filtered_search_body(now: chrono::DateTime<chrono::Utc>, extra: &[serde_json::Value]) -> String {
+    let mut body: serde_json::Value =
+        serde_json::from_str(&search_body(now)).unwrap_or_else(|_| json!({"searchParameters": []}));
+    if let Some(params) = body["searchParameters"].as_array_mut() {
+        params.extend(extra.iter().cloned());
+    }
+    body.to_string()
 }
 
 pub fn search_request(host: &str, body: &str) -> Vec<u8> {

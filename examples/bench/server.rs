@@ -12,7 +12,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 use crate::client::one_shot;
-use crate::scenarios::{self, ADMIN_TOKEN};
+use crate::scenarios::{self, ADMIN_TOKEN, API_KEY, CLIENT_KEY, SECOND_API_KEY, SECOND_CLIENT_KEY};
 
 pub const LISTENING_PREFIX: &str = "biller-inbox listening on http://";
 
@@ -80,11 +80,49 @@ pub fn check_binary(binary: &Path, allow_stale: bool) -> Result<SystemTime, Stri
     Ok(built)
 }
 
-/// The temp directory of a run: config, accounts file, store and server log. Removed on drop.
+/// The temp directory of a run: config, accounts file, store and server log. Removed on drop,
+/// except a kept store (`--keep-store DIR`), which lives in `DIR/store` with a note of what the
+/// bench filled it with (`DIR/bench-fill.txt`) so that a later run reuses it.
 pub struct Workdir {
     dir: tempfile::TempDir,
     /// Where the server runs and finds `config/default.toml`.
     server_dir: PathBuf,
+    kept: Option<PathBuf>,
+}
+
+/// What a kept store holds, as the bench left it: written after the import and after every
+/// scenario that posts, read by the next run over the same directory.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Fill {
+    /// Accounts imported (`--accounts` of the run that made the store).
+    pub accounts: u64,
+    /// The highest posting id used so far: the next run starts above it.
+    pub last_posting_id: u64,
+    /// The highest Empayre event id used so far.
+    pub last_event_id: u64,
+}
+
+impl Fill {
+    fn parse(text: &str) -> Option<Self> {
+        let value = |name: &str| -> Option<u64> {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix('='))
+                .and_then(|v| v.trim().parse().ok())
+        };
+        Some(Self {
+            accounts: value("accounts")?,
+            last_posting_id: value("last_posting_id")?,
+            last_event_id: value("last_event_id").unwrap_or(0),
+        })
+    }
+
+    fn text(&self) -> String {
+        format!(
+            "# written by the bench (examples/bench): what this kept store was filled with\n\
+             accounts={}\nlast_posting_id={}\nlast_event_id={}\n",
+            self.accounts, self.last_posting_id, self.last_event_id
+        )
+    }
 }
 
 impl Workdir {
@@ -92,7 +130,7 @@ impl Workdir {
     /// repository's (an older binary refuses configuration keys it does not know). It is copied
     /// into `root/config/` of the temp dir, next to a link to the repository's `fixtures/`, so
     /// its paths (relative to the file) find the same key files.
-    pub fn new(demo_config: Option<&Path>) -> Result<Self, String> {
+    pub fn new(demo_config: Option<&Path>, keep_store: Option<&Path>) -> Result<Self, String> {
         let dir = tempfile::Builder::new()
             .prefix("biller-inbox-bench-")
             .tempdir()
@@ -110,7 +148,56 @@ impl Workdir {
                 root
             }
         };
-        Ok(Self { dir, server_dir })
+        if let Some(kept) = keep_store {
+            std::fs::create_dir_all(kept).map_err(|e| format!("create {}: {e}", kept.display()))?;
+        }
+        Ok(Self {
+            dir,
+            server_dir,
+            kept: keep_store.map(Path::to_path_buf),
+        })
+    }
+
+    /// The store directory: in the kept directory, or in the temp dir.
+    pub fn store(&self) -> PathBuf {
+        match &self.kept {
+            Some(kept) => kept.join("store"),
+            None => self.path().join("store"),
+        }
+    }
+
+    /// What the kept store already holds (None: no kept store, or it is not filled yet).
+    pub fn kept_fill(&self) -> Result<Option<Fill>, String> {
+        let Some(kept) = &self.kept else { return Ok(None) };
+        let note = kept.join("bench-fill.txt");
+        match std::fs::read_to_string(&note) {
+            Ok(text) => Fill::parse(&text).map(Some).ok_or_else(|| {
+                format!(
+                    "{} does not parse; remove {} to fill it again",
+                    note.display(),
+                    kept.display()
+                )
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if self.store().exists() {
+                    return Err(format!(
+                        "{} holds a store but no bench-fill.txt (a fill cut short?): remove it to fill it again",
+                        kept.display()
+                    ));
+                }
+                Ok(None)
+            }
+            Err(e) => Err(format!("read {}: {e}", note.display())),
+        }
+    }
+
+    /// Notes what the kept store holds now (nothing without a kept store).
+    pub fn note_fill(&self, fill: Fill) -> Result<(), String> {
+        let Some(kept) = &self.kept else { return Ok(()) };
+        let note = kept.join("bench-fill.txt");
+        let partial = kept.join("bench-fill.txt.new");
+        std::fs::write(&partial, fill.text()).map_err(|e| format!("write {}: {e}", partial.display()))?;
+        std::fs::rename(&partial, &note).map_err(|e| format!("rename to {}: {e}", note.display()))
     }
 
     pub fn path(&self) -> &Path {
@@ -137,14 +224,18 @@ impl Workdir {
     /// warn logs, no demo seed, a known admin token. The demo Orbipay client and Empayre source
     /// stay in force.
     pub fn write_config(&self, postgres_url: Option<&str>) -> Result<(), String> {
-        let store = self.path().join("store");
+        let store = self.store();
         let postgres = match postgres_url {
             Some(url) => format!("backend = \"postgres\"\n\n[store.postgres]\nurl = {url:?}\n"),
             None => String::new(),
         };
         let text = format!(
             "[server]\nport = 0\n\n[store]\npath = {store:?}\n{postgres}\n[log]\nlevel = \"warn\"\n\n\
-             [seed]\naccounts_file = \"\"\n\n[admin]\ntoken = \"{ADMIN_TOKEN}\"\n",
+             [seed]\naccounts_file = \"\"\n\n[admin]\ntoken = \"{ADMIN_TOKEN}\"\n\n\
+             [[orbipay.clients]]\nclient_key = \"{CLIENT_KEY}\"\nenabled = true\n\
+             credentials = [ {{ \"api-key\" = \"{API_KEY}\" }} ]\n\n\
+             [[orbipay.clients]]\nclient_key = \"{SECOND_CLIENT_KEY}\"\nenabled = true\n\
+             credentials = [ {{ \"api-key\" = \"{SECOND_API_KEY}\" }} ]\n",
             store = store.display().to_string(),
         );
         std::fs::write(self.config(), text).map_err(|e| format!("write {}: {e}", self.config().display()))
@@ -437,6 +528,22 @@ impl Server {
     pub async fn stop(mut self) {
         let _ = self.child.start_kill();
         let _ = self.child.wait().await;
+    }
+
+    /// Stops the server as an operator would (SIGTERM: it finishes what it holds and closes the
+    /// store cleanly, so a kept store opens without a crash repair), killed after 120 s.
+    pub async fn stop_cleanly(mut self) {
+        // SAFETY: kill(2) on the PID of our own child, which we have not yet waited for.
+        unsafe {
+            libc::kill(self.pid as libc::pid_t, libc::SIGTERM);
+        }
+        if tokio::time::timeout(Duration::from_secs(120), self.child.wait())
+            .await
+            .is_err()
+        {
+            eprintln!("   (the server did not stop within 120 s of SIGTERM: killed)");
+            self.stop().await;
+        }
     }
 }
 
