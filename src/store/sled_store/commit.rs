@@ -62,7 +62,8 @@ impl SledStore {
             }
         }
         let instance = self.instance()?;
-        let facet_changes = search_index::derive(&instance.trees, &mut set, commit)?;
+        let mut column_changes = Vec::new();
+        let facet_changes = search_index::derive(&instance.trees, &mut set, commit, &mut column_changes)?;
         if facet_changes.is_some() {
             header.flags |= log::SEARCH_INDEXED;
         }
@@ -88,6 +89,10 @@ impl SledStore {
                 self.shared.failed.store(true, Ordering::Release);
             })?;
         }
+        // Likewise after the record's writes: a search that finds it there can read it.
+        instance.text_column.record(column_changes).inspect_err(|_| {
+            self.shared.failed.store(true, Ordering::Release);
+        })?;
         self.shared.log.applied.store(commit, Ordering::Release);
         Ok(commit)
     }

@@ -52,6 +52,7 @@ mod open;
 mod request_log;
 mod search;
 mod search_index;
+mod text_column;
 mod trees;
 mod write_set;
 mod writer;
@@ -132,7 +133,17 @@ struct Inner {
     tally: Arc<minute_counts::Tally>,
     /// The facet count changes not yet in `count_by_facet` (shared with the flusher too).
     facet_counts: Arc<facet_counts::FacetCounts>,
+    /// Every record's id and confirmation number in receive order, for a `like` without a
+    /// literal start (built on open by a thread of its own, kept up to date by the commits).
+    text_column: Arc<text_column::TextColumn>,
     durability: Durability,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // The builder holds trees of this instance: it must let go before sled's lock can.
+        self.text_column.stop();
+    }
 }
 
 impl SledStore {

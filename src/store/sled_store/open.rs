@@ -8,6 +8,7 @@ use super::commit::replay_log;
 use super::disk_sync::DiskSync;
 use super::durability::{Durability, Tallies};
 use super::facet_counts::FacetCounts;
+use super::text_column::TextColumn;
 use super::{minute_counts, search_index, writer, Inner, JournalMarks, LogMarks, SledStore, TreeId};
 use crate::store::{CommitStats, StoreError};
 
@@ -113,12 +114,16 @@ pub(super) fn open_instance(
         stats.clone(),
     )
     .map_err(|e| StoreError::Unavailable(format!("cannot start the flusher: {e}")))?;
+    // Last: the builder holds trees, which must not outlive a failed open.
+    let text_column = Arc::new(TextColumn::new());
+    text_column.start_building(&trees);
     Ok(Inner {
         trees,
         db,
         disk,
         tally,
         facet_counts,
+        text_column,
         durability,
     })
 }

@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
-use super::{codec, order_preserving_i64, received_key_at, SledStore, StoreError, TreeId};
+use super::{codec, order_preserving_i64, received_key_at, text_column, SledStore, StoreError, TreeId};
 use crate::ledger::{Record, RecordKind};
 use crate::store::query::{
     Condition, Direction, Filter, Operand, RecordCursor, SearchField, SearchPage, SearchQuery, SortField,
@@ -235,6 +235,9 @@ enum Plan<'q> {
     /// with a literal start, or any `like` on account numbers: the texts of the index that
     /// match it (there are fewer accounts than records), and their records of the window.
     TextLike(TreeId, &'q str),
+    /// A `like` without a literal start on ids or confirmation numbers: scan the in-memory
+    /// column of both (`text_column`) for the window; read only the matches' records, if any.
+    Column,
     /// Everything else: walk the window's time index.
     Scan,
 }
@@ -288,6 +291,9 @@ fn plan(q: &SearchQuery) -> Plan<'_> {
     }
     if let Some(p) = pattern(SearchField::ConfirmationNumber).filter(with_start) {
         return Plan::TextLike(TreeId::IdxConfirmation, p);
+    }
+    if pattern(SearchField::Id).is_some() || pattern(SearchField::ConfirmationNumber).is_some() {
+        return Plan::Column;
     }
     let facet_fields = q.filters.iter().all(|f| {
         matches!(
@@ -355,6 +361,10 @@ impl SledStore {
             },
             Plan::TextLike(index, pattern) => match self.keys_of_texts_like(q, index, pattern)? {
                 Some(keys) => self.sorted_page(&matcher, keys)?,
+                None => self.scan_page(&matcher)?,
+            },
+            Plan::Column => match self.column_page(&matcher)? {
+                Some(page) => page,
                 None => self.scan_page(&matcher)?,
             },
             Plan::Scan => self.scan_page(&matcher)?,
@@ -460,6 +470,73 @@ impl SledStore {
             page_keys = hits.into_iter().skip(q.offset).take(q.limit).map(|h| h.key).collect();
         }
         Ok((total, page_keys))
+    }
+
+    /// The matches of the filters the in-memory column can check (id, kind, channel,
+    /// confirmation number) among the window's records, from the column: the exact total and
+    /// the page when nothing else filters and the order is the time index's, else the
+    /// candidates whose records the other filters or the order need (only those are read).
+    /// None when the column is not ready or does not reach back to the window's start.
+    fn column_page(&self, m: &Matcher<'_>) -> Result<Option<(usize, Vec<sled::IVec>)>, StoreError> {
+        enum Check<'q> {
+            Like(SearchField, text_column::Like),
+            Key(&'q Filter),
+            Confirmation(&'q Condition),
+        }
+        let q = m.query;
+        let mut checks = Vec::new();
+        let mut others = 0;
+        for f in &q.filters {
+            checks.push(match (&f.condition, f.field) {
+                (Condition::Like(p), SearchField::Id | SearchField::ConfirmationNumber) => {
+                    Check::Like(f.field, text_column::Like::new(p))
+                }
+                (_, SearchField::ConfirmationNumber) => Check::Confirmation(&f.condition),
+                (_, field) if in_key(field) => Check::Key(f),
+                _ => {
+                    others += 1;
+                    continue;
+                }
+            });
+        }
+        let holds = |row: &text_column::Row<'_>| {
+            checks.iter().all(|c| match c {
+                Check::Like(SearchField::Id, like) => like.matches(&row.record_key[1..]),
+                Check::Like(_, like) => row.confirmation.is_some_and(|t| like.matches(t)),
+                Check::Confirmation(condition) => {
+                    text_holds(condition, row.confirmation.and_then(|t| std::str::from_utf8(t).ok()))
+                }
+                Check::Key(f) => key_filter_holds(
+                    f,
+                    &KeyParts {
+                        nanos: row.nanos,
+                        kind: RecordKind::from_tag(row.record_key[0]),
+                        id: &row.record_key[1..],
+                        record_key: row.record_key,
+                    },
+                ),
+            })
+        };
+        let instance = self.instance()?;
+        let descending = q.order.first().is_some_and(|o| o.1 == Direction::Desc);
+        let whole = others == 0 && m.index_order;
+        let found = instance.text_column.with_window(q.from_nanos, q.until_nanos, |w| {
+            let matches: Vec<usize> = (0..w.len()).filter(|i| holds(&w.row(*i))).collect();
+            if !whole {
+                return (None, matches.iter().map(|i| w.time_key(*i)).collect::<Vec<_>>());
+            }
+            let page: Vec<sled::IVec> = if descending {
+                matches.iter().rev().skip(q.offset).take(q.limit).map(|i| w.time_key(*i)).collect()
+            } else {
+                matches.iter().skip(q.offset).take(q.limit).map(|i| w.time_key(*i)).collect()
+            };
+            (Some(matches.len()), page)
+        })?;
+        match found {
+            None => Ok(None),
+            Some((Some(total), page)) => Ok(Some((total, page))),
+            Some((None, candidates)) => self.sorted_page(m, candidates).map(Some),
+        }
     }
 
     /// Counts from `count_by_facet` and walks only what the page needs; see `facets`.
@@ -763,8 +840,10 @@ mod tests {
             } else {
                 next(span as u64) as i64
             };
+            // Some ids hold a `_`, which a `like` matches literally.
+            let id = if i % 10 == 3 { format!("r{i}_") } else { format!("r{i}") };
             let mut r = crate::ledger::test_support::payment(
-                &format!("r{i}"),
+                &id,
                 amounts[next(amounts.len() as u64) as usize],
                 true,
             );
@@ -780,6 +859,8 @@ mod tests {
             r.confirmation_number = match next(4) {
                 0 => None,
                 1 => Some(format!("CF{}", i % 7)),
+                // Lower case and `_` (a `like` tells case apart and takes `_` as itself).
+                _ if i % 5 == 0 => Some(format!("cf_{i}")),
                 _ => Some(format!("CF{i}")),
             };
             // A status only records of the second half have (their counts stay in memory).
@@ -1008,6 +1089,121 @@ mod tests {
                     condition: Condition::Eq(text("USD")),
                 },
             ],
+            // A `like` without a literal start on ids and confirmation numbers: the in-memory
+            // column, alone, with the filters it checks itself, and with others (whose records
+            // it reads).
+            vec![Filter {
+                field: SearchField::Id,
+                condition: Condition::Like("%1%".into()),
+            }],
+            vec![Filter {
+                field: SearchField::Id,
+                condition: Condition::Like("%_".into()),
+            }],
+            vec![Filter {
+                field: SearchField::Id,
+                condition: Condition::Like("%3_%".into()),
+            }],
+            vec![Filter {
+                field: SearchField::Id,
+                condition: Condition::Like("%".into()),
+            }],
+            vec![Filter {
+                field: SearchField::Id,
+                condition: Condition::Like("%%4%9".into()),
+            }],
+            vec![Filter {
+                field: SearchField::Id,
+                condition: Condition::Like("%R1%".into()),
+            }],
+            vec![Filter {
+                field: SearchField::ConfirmationNumber,
+                condition: Condition::Like("%1%".into()),
+            }],
+            vec![Filter {
+                field: SearchField::ConfirmationNumber,
+                condition: Condition::Like("%_1%".into()),
+            }],
+            vec![Filter {
+                field: SearchField::ConfirmationNumber,
+                condition: Condition::Like("%".into()),
+            }],
+            vec![Filter {
+                field: SearchField::ConfirmationNumber,
+                condition: Condition::Like("%cf%".into()),
+            }],
+            vec![Filter {
+                field: SearchField::ConfirmationNumber,
+                condition: Condition::Like("%changed-3".into()),
+            }],
+            vec![
+                Filter {
+                    field: SearchField::Id,
+                    condition: Condition::Like("%1%".into()),
+                },
+                Filter {
+                    field: SearchField::Channel,
+                    condition: Condition::Eq(text("orbipay")),
+                },
+            ],
+            vec![
+                Filter {
+                    field: SearchField::Id,
+                    condition: Condition::Like("%2%".into()),
+                },
+                Filter {
+                    field: SearchField::Status,
+                    condition: Condition::In(vec![text("returned"), text("captured")]),
+                },
+            ],
+            vec![
+                Filter {
+                    field: SearchField::ConfirmationNumber,
+                    condition: Condition::Like("%3%".into()),
+                },
+                Filter {
+                    field: SearchField::Amount,
+                    condition: Condition::Ge(amount("10")),
+                },
+            ],
+            vec![
+                Filter {
+                    field: SearchField::ConfirmationNumber,
+                    condition: Condition::Like("%1%".into()),
+                },
+                Filter {
+                    field: SearchField::Kind,
+                    condition: Condition::In(vec![text("payment"), text("empayre-refund")]),
+                },
+                Filter {
+                    field: SearchField::Id,
+                    condition: Condition::Like("%7%".into()),
+                },
+            ],
+            vec![
+                Filter {
+                    field: SearchField::Id,
+                    condition: Condition::Like("%9".into()),
+                },
+                Filter {
+                    field: SearchField::ConfirmationNumber,
+                    condition: Condition::Gt(text("CF5")),
+                },
+                Filter {
+                    field: SearchField::AccountNumber,
+                    condition: Condition::Like("ACC%".into()),
+                },
+            ],
+            vec![
+                Filter {
+                    field: SearchField::ConfirmationNumber,
+                    condition: Condition::Like("%0".into()),
+                },
+                Filter {
+                    field: SearchField::Id,
+                    condition: Condition::Lt(text("r5")),
+                },
+            ],
         ];
         let orders = [
             vec![],
@@ -1033,6 +1229,7 @@ mod tests {
             ],
         ];
         let check = |store: &SledStore, next: &mut dyn FnMut(u64) -> u64| {
+            wait_for_the_column(store);
             for filters in &filter_sets {
                 for order in &orders {
                     for _ in 0..3 {
@@ -1050,6 +1247,11 @@ mod tests {
                             offset: [0, 3, 40, 400][next(4) as usize],
                             limit: [1, 10, 50][next(3) as usize],
                         };
+                        if matches!(plan(&q), Plan::Column) {
+                            // The column answers (it is ready): not the walk it falls back to.
+                            let m = Matcher::new(store, &q).expect("matcher");
+                            assert!(store.column_page(&m).expect("column").is_some(), "{q:?}");
+                        }
                         let fast = store.search(&q).expect("search");
                         let slow = store.search_by(&q, Plan::Scan).expect("scan");
                         assert_eq!(fast.total, slow.total, "{q:?}");
@@ -1060,6 +1262,28 @@ mod tests {
             }
         };
         check(&store, &mut next);
+        // A record committed is found by the column at once (its change is still queued).
+        let mut fresh = crate::ledger::test_support::payment("r-new_1", "3.00", true);
+        fresh.received_at = chrono::DateTime::from_timestamp_nanos(base + span / 3);
+        fresh.confirmation_number = Some("CF-new_1".into());
+        write(&store, std::slice::from_ref(&fresh), true);
+        for (field, pattern) in [(SearchField::Id, "%new_%"), (SearchField::ConfirmationNumber, "%-new%")] {
+            let q = SearchQuery {
+                from_nanos: base,
+                until_nanos: base + span,
+                filters: vec![Filter {
+                    field,
+                    condition: Condition::Like(pattern.into()),
+                }],
+                order: Vec::new(),
+                offset: 0,
+                limit: 10,
+            };
+            let m = Matcher::new(&store, &q).expect("matcher");
+            let (total, keys) = store.column_page(&m).expect("column").expect("ready");
+            assert_eq!((total, keys.len()), (1, 1), "{q:?}");
+            assert_eq!(store.search(&q).expect("search").records, vec![fresh.clone()]);
+        }
         // A crash: more changes, none of their counts stored, then the process ends without
         // a close. On open the counts of what the commits after the stamp touched are counted
         // again from the records.
@@ -1186,6 +1410,17 @@ mod tests {
             planned.0 < walked.0,
             "a threshold inside a bucket reads it: {planned:?} {walked:?}"
         );
+    }
+
+    /// Waits until the store's in-memory column is built (a thread of its own builds it).
+    fn wait_for_the_column(store: &SledStore) {
+        for _ in 0..1000 {
+            if store.instance().expect("instance").text_column.is_ready() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("the in-memory column was not built within 10 s");
     }
 
     #[test]

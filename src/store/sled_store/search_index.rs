@@ -33,7 +33,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::facet_counts::Changes;
-use super::{codec, log, order_preserving_i64, record_key, StoreError, TreeId, WriteSet};
+use super::{codec, log, order_preserving_i64, record_key, text_column, StoreError, TreeId, WriteSet};
 use crate::ledger::{Record, RecordKind};
 pub(crate) use crate::store::amount_bucket::{amount_bucket, is_bucket_floor, is_single_amount_bucket};
 
@@ -259,8 +259,14 @@ pub(crate) fn record_key_after(key: &[u8], head: usize) -> Result<&[u8], StoreEr
 
 /// Adds to `set` the derived writes of its record puts and journal entries (index keys and
 /// journal references), and returns what the commit changes in the facet counts: None when it
-/// puts no record. The counts themselves are not written here (see `facet_counts`).
-pub(super) fn derive(trees: &[sled::Tree], set: &mut WriteSet, commit: u64) -> Result<Option<Changes>, StoreError> {
+/// puts no record. The counts themselves are not written here (see `facet_counts`); nor is the
+/// in-memory id and confirmation number column, whose changes go to `column`.
+pub(super) fn derive(
+    trees: &[sled::Tree],
+    set: &mut WriteSet,
+    commit: u64,
+    column: &mut Vec<text_column::Change>,
+) -> Result<Option<Changes>, StoreError> {
     let facets = std::mem::take(&mut set.records);
     let mut journal = Vec::new();
     for (tree, _, value) in &set.ops {
@@ -291,6 +297,19 @@ pub(super) fn derive(trees: &[sled::Tree], set: &mut WriteSet, commit: u64) -> R
         };
         if old.as_ref() == Some(&new) {
             continue;
+        }
+        if old.as_ref().map(|o| (o.nanos, &o.confirmation)) != Some((new.nanos, &new.confirmation)) {
+            if let Some(old) = old.as_ref().filter(|o| o.nanos != new.nanos) {
+                column.push(text_column::Change::Remove {
+                    nanos: old.nanos,
+                    key: rk.clone(),
+                });
+            }
+            column.push(text_column::Change::Put {
+                nanos: new.nanos,
+                key: rk.clone(),
+                confirmation: new.confirmation.clone(),
+            });
         }
         if let Some(old) = &old {
             for key in old.count_keys() {
