@@ -526,9 +526,20 @@ impl SledStore {
                 return (None, matches.iter().map(|i| w.time_key(*i)).collect::<Vec<_>>());
             }
             let page: Vec<sled::IVec> = if descending {
-                matches.iter().rev().skip(q.offset).take(q.limit).map(|i| w.time_key(*i)).collect()
+                matches
+                    .iter()
+                    .rev()
+                    .skip(q.offset)
+                    .take(q.limit)
+                    .map(|i| w.time_key(*i))
+                    .collect()
             } else {
-                matches.iter().skip(q.offset).take(q.limit).map(|i| w.time_key(*i)).collect()
+                matches
+                    .iter()
+                    .skip(q.offset)
+                    .take(q.limit)
+                    .map(|i| w.time_key(*i))
+                    .collect()
             };
             (Some(matches.len()), page)
         })?;
@@ -842,11 +853,7 @@ mod tests {
             };
             // Some ids hold a `_`, which a `like` matches literally.
             let id = if i % 10 == 3 { format!("r{i}_") } else { format!("r{i}") };
-            let mut r = crate::ledger::test_support::payment(
-                &id,
-                amounts[next(amounts.len() as u64) as usize],
-                true,
-            );
+            let mut r = crate::ledger::test_support::payment(&id, amounts[next(amounts.len() as u64) as usize], true);
             r.kind = kind;
             r.status = status;
             r.account_number =

@@ -348,7 +348,10 @@ impl TextColumn {
             held.apply(change);
         }
         self.ready.store(true, Ordering::Release);
-        Ok(Some((held.entries.len(), held.entries.capacity() * std::mem::size_of::<Entry>() + held.arena.capacity())))
+        Ok(Some((
+            held.entries.len(),
+            held.entries.capacity() * std::mem::size_of::<Entry>() + held.arena.capacity(),
+        )))
     }
 
     fn lock_column(&self) -> Result<MutexGuard<'_, Column>, StoreError> {
@@ -397,7 +400,12 @@ impl TextColumn {
 
     /// Runs `f` on the window `[from, until)` with every commit so far applied; None when the
     /// column is not ready or does not reach back to `from` (the caller walks instead).
-    pub(crate) fn with_window<T>(&self, from: i64, until: i64, f: impl FnOnce(&Window<'_>) -> T) -> Result<Option<T>, StoreError> {
+    pub(crate) fn with_window<T>(
+        &self,
+        from: i64,
+        until: i64,
+        f: impl FnOnce(&Window<'_>) -> T,
+    ) -> Result<Option<T>, StoreError> {
         if !self.ready.load(Ordering::Acquire) {
             return Ok(None);
         }
@@ -441,7 +449,10 @@ fn nanos_of(key: &[u8]) -> Result<i64, StoreError> {
 /// `u16 length ++ text ++ rest` (an `idx_confirmation` key) split into the text and the rest.
 fn split_text_key(key: &[u8]) -> Result<(&[u8], &[u8]), StoreError> {
     let corrupt = || StoreError::Corrupt("confirmation index key cut short".into());
-    let len = key.get(..2).map(|b| usize::from(u16::from_be_bytes([b[0], b[1]]))).ok_or_else(corrupt)?;
+    let len = key
+        .get(..2)
+        .map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])))
+        .ok_or_else(corrupt)?;
     let text = key.get(2..2 + len).ok_or_else(corrupt)?;
     let rest = key.get(2 + len..).filter(|r| r.len() > 8).ok_or_else(corrupt)?;
     Ok((text, rest))
@@ -462,7 +473,11 @@ impl Like {
         let exact = parts.len() == 1;
         Self {
             first: parts[0].as_bytes().to_vec(),
-            last: if exact { Vec::new() } else { parts[parts.len() - 1].as_bytes().to_vec() },
+            last: if exact {
+                Vec::new()
+            } else {
+                parts[parts.len() - 1].as_bytes().to_vec()
+            },
             middles: if exact {
                 Vec::new()
             } else {
@@ -638,4 +653,3 @@ mod tests {
         assert_eq!(rows(&c), want[1..].to_vec());
     }
 }
-
