@@ -355,18 +355,18 @@ impl SledStore {
             Plan::FacetsByAmount => facets::FacetSearch::new(self, &matcher)?.run_by_amount()?,
             Plan::FacetsByStatus => self.status_order_page(q)?,
             Plan::FacetsByAccount => self.account_order_page(q)?,
+            // A literal start shared by more records than the window holds: the column, if
+            // it can tell (ids, confirmation numbers), is still cheaper than the walk.
             Plan::IdStart(start) => match self.keys_of_id_start(q, start)? {
                 Some(keys) => self.sorted_page(&matcher, keys)?,
-                None => self.scan_page(&matcher)?,
+                None => self.column_or_scan_page(&matcher)?,
             },
             Plan::TextLike(index, pattern) => match self.keys_of_texts_like(q, index, pattern)? {
                 Some(keys) => self.sorted_page(&matcher, keys)?,
+                None if index == TreeId::IdxConfirmation => self.column_or_scan_page(&matcher)?,
                 None => self.scan_page(&matcher)?,
             },
-            Plan::Column => match self.column_page(&matcher)? {
-                Some(page) => page,
-                None => self.scan_page(&matcher)?,
-            },
+            Plan::Column => self.column_or_scan_page(&matcher)?,
             Plan::Scan => self.scan_page(&matcher)?,
         };
         let mut page = Vec::with_capacity(page_keys.len());
@@ -547,6 +547,15 @@ impl SledStore {
             None => Ok(None),
             Some((Some(total), page)) => Ok(Some((total, page))),
             Some((None, candidates)) => self.sorted_page(m, candidates).map(Some),
+        }
+    }
+
+    /// The column's answer, or the walk's while the column is not ready (or the window starts
+    /// before what it keeps).
+    fn column_or_scan_page(&self, m: &Matcher<'_>) -> Result<(usize, Vec<sled::IVec>), StoreError> {
+        match self.column_page(m)? {
+            Some(page) => Ok(page),
+            None => self.scan_page(m),
         }
     }
 
