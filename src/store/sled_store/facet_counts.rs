@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use sled::Transactional;
 
-use super::search_index::{count_slot_prefix, Facet, LEVEL_NANOS, THROUGH};
+use super::search_index::{count_slot_prefix, Facet, Projection, LEVEL_NANOS, THROUGH};
 use super::{codec, log, order_preserving_i64, StoreError, TreeId};
 
 /// How often the flusher moves the tally into the tree (as for the minute counts).
@@ -225,32 +225,46 @@ fn recount(trees: &[sled::Tree], minutes: &BTreeSet<i64>) -> Result<(), StoreErr
             let bytes = records
                 .get(record_key)?
                 .ok_or_else(|| StoreError::Corrupt("the time index names a record that is not stored".into()))?;
-            let [second, in_minute, _] = Facet::of(&codec::decode_record(&bytes)?).count_keys();
-            *fresh.entry(second).or_default() += 1;
-            *fresh.entry(in_minute).or_default() += 1;
+            // Second, minute and hour of each projection: the hours are summed below.
+            for (i, key) in Facet::of(&codec::decode_record(&bytes)?)
+                .count_keys()
+                .into_iter()
+                .enumerate()
+            {
+                if i % 3 != 2 {
+                    *fresh.entry(key).or_default() += 1;
+                }
+            }
         }
-        let seconds =
-            count_slot_prefix(0, minute * seconds_per_minute)..count_slot_prefix(0, (minute + 1) * seconds_per_minute);
-        let this_minute = count_slot_prefix(1, minute)..count_slot_prefix(1, minute + 1);
-        replace(counts, &[seconds, this_minute], fresh)?;
+        let mut ranges = Vec::new();
+        for p in Projection::ALL {
+            let (second, in_minute) = (p.level_byte(0), p.level_byte(1));
+            ranges.push(
+                count_slot_prefix(second, minute * seconds_per_minute)
+                    ..count_slot_prefix(second, (minute + 1) * seconds_per_minute),
+            );
+            ranges.push(count_slot_prefix(in_minute, minute)..count_slot_prefix(in_minute, minute + 1));
+        }
+        replace(counts, &ranges, fresh)?;
     }
     let hours: BTreeSet<i64> = minutes.iter().map(|m| m.div_euclid(minutes_per_hour)).collect();
     for hour in hours {
         let mut sums: BTreeMap<Vec<u8>, u64> = BTreeMap::new();
-        let its_minutes =
-            count_slot_prefix(1, hour * minutes_per_hour)..count_slot_prefix(1, (hour + 1) * minutes_per_hour);
-        for item in counts.range(its_minutes) {
-            let (key, value) = item?;
-            // After level and slot: kind, bucket and status, the same in the hour's key.
-            let mut hour_key = count_slot_prefix(2, hour);
-            hour_key.extend_from_slice(key.get(9..).unwrap_or_default());
-            *sums.entry(hour_key).or_default() += decode(&value);
+        let mut ranges = Vec::new();
+        for p in Projection::ALL {
+            let (in_minute, in_hour) = (p.level_byte(1), p.level_byte(2));
+            let its_minutes = count_slot_prefix(in_minute, hour * minutes_per_hour)
+                ..count_slot_prefix(in_minute, (hour + 1) * minutes_per_hour);
+            for item in counts.range(its_minutes) {
+                let (key, value) = item?;
+                // After level and slot: the facet, the same in the hour's key.
+                let mut hour_key = count_slot_prefix(in_hour, hour);
+                hour_key.extend_from_slice(key.get(9..).unwrap_or_default());
+                *sums.entry(hour_key).or_default() += decode(&value);
+            }
+            ranges.push(count_slot_prefix(in_hour, hour)..count_slot_prefix(in_hour, hour + 1));
         }
-        replace(
-            counts,
-            &[count_slot_prefix(2, hour)..count_slot_prefix(2, hour + 1)],
-            sums,
-        )?;
+        replace(counts, &ranges, sums)?;
     }
     Ok(())
 }

@@ -6,8 +6,10 @@
 //!   and a search ordered by account number walks the accounts in order. A record without an
 //!   account is kept under the empty account (length 0; no account number is empty), which
 //!   sorts first as a missing value does.
-//! - `idx_amount`         amount bucket (u16 BE), time, kind tag, id → (): the records of one
-//!   amount bucket in a window, for counting the bucket a threshold cuts through.
+//! - `idx_amount`         amount bucket (u16 BE), time, kind tag, id → the amount
+//!   (`Decimal::serialize`, 16 bytes): the records of one amount bucket in a window, for
+//!   counting the bucket a threshold cuts through, and ordering a bucket by amount without
+//!   reading its records.
 //! - `idx_confirmation`   u16 BE length, confirmation_number, time, kind tag, id → (): the
 //!   records of a confirmation number (or of those with a literal start), as `idx_account`.
 //! - `count_by_facet`     level (0 second, 1 minute, 2 hour), slot (order-preserving i64), kind tag,
@@ -16,8 +18,11 @@
 //!   or hour are of that kind, amount bucket, currency, payment method, client key and status. A
 //!   search filtering on those (and channel) counts whole hours, minutes and seconds from these
 //!   (see `search`) instead of reading every record of its window. They are small sets (a
-//!   biller's currencies, the EBPP payment methods, its EBPP client keys), so a slot has few
-//!   counts. NOT written by the commit: the commit adds its changes to a tally in memory, which
+//!   biller's currencies, the EBPP payment methods, its EBPP client keys) — but their product
+//!   with the amount buckets is not: on a varied day a minute holds nearly one full count per
+//!   record. So the counts are also kept with fewer dimensions (`Projection`: level byte =
+//!   projection * 3 + level), and a search counts from the smallest that covers its filters.
+//!   NOT written by the commit: the commit adds its changes to a tally in memory, which
 //!   the flusher stores once a second (see `facet_counts`).
 //! - `idx_journal_record` kind tag, u16 BE length, record id, commit seq → (): the journal
 //!   entries a record made (the entry itself lives in that commit's log entry).
@@ -32,18 +37,21 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use rust_decimal::Decimal;
+
 use super::facet_counts::Changes;
 use super::{codec, log, order_preserving_i64, record_key, text_column, StoreError, TreeId, WriteSet};
 use crate::ledger::{Record, RecordKind};
 pub(crate) use crate::store::amount_bucket::{amount_bucket, is_bucket_floor, is_single_amount_bucket};
 
 /// `meta` key present once the derived trees describe every record and journal entry.
-pub(crate) const MARKER: &[u8] = b"search_index_v3";
+pub(crate) const MARKER: &[u8] = b"search_index_v4";
 /// The markers of older binaries: v1 kept records without an account out of `idx_account`, v2
-/// gave round amounts from 100 on (100, 1200, 25000) no amount bucket of their own. This binary
+/// gave round amounts from 100 on (100, 1200, 25000) no amount bucket of their own, v3 kept
+/// only the full facet counts (no projections). This binary
 /// removes them when it builds the trees, so such a binary rebuilds them (its own way) when it
 /// opens the store, and its marker then tells this one to rebuild them again.
-const OLDER_MARKERS: [&[u8]; 2] = [b"search_index_v1", b"search_index_v2"];
+const OLDER_MARKERS: [&[u8]; 3] = [b"search_index_v1", b"search_index_v2", b"search_index_v3"];
 /// `meta` key: the last commit whose changes `count_by_facet` holds (stored with the counts,
 /// see `facet_counts`). A commit after it that wrote a record without the log flag
 /// `SEARCH_INDEXED` was made by a binary that does not keep the trees.
@@ -53,6 +61,59 @@ pub(super) const THROUGH: &[u8] = b"search_index_through";
 /// day's count to 24 slots, seconds keep what is walked at a window's edges to a second's worth.
 pub(crate) const LEVEL_NANOS: [i64; 3] = [1_000_000_000, 60_000_000_000, 3_600_000_000_000];
 
+/// The facet counts are kept four times, three of them with fewer dimensions, so that a search
+/// counts from the smallest set that still tells its filters apart: a slot's full
+/// counts have one key per kind, amount bucket, currency, payment method, client key and status
+/// met in it — on a varied day nearly one per record at the minute level — while a day's counts
+/// by kind and status alone are a few hundred keys. The first byte of a count key is
+/// `projection * 3 + level`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Projection {
+    /// Every dimension.
+    Full = 0,
+    /// Kind, amount bucket and status (currency, payment method and client key left out).
+    KindBucketStatus = 1,
+    /// Kind and status only.
+    KindStatus = 2,
+    /// Kind, currency, payment method, client key and status (the amount bucket left out).
+    KindTextsStatus = 3,
+}
+
+impl Projection {
+    pub(crate) const ALL: [Projection; 4] = [
+        Projection::Full,
+        Projection::KindBucketStatus,
+        Projection::KindStatus,
+        Projection::KindTextsStatus,
+    ];
+
+    /// The first byte of this projection's count keys at `level` (an index of `LEVEL_NANOS`).
+    pub(crate) fn level_byte(self, level: usize) -> u8 {
+        (self as usize * LEVEL_NANOS.len() + level) as u8
+    }
+
+    /// The facet as this projection counts it: the dimensions it leaves out are blank.
+    fn of<'f>(self, facet: &CountKey<'f>) -> CountKey<'f> {
+        match self {
+            Projection::Full => CountKey { ..*facet },
+            Projection::KindBucketStatus => CountKey {
+                currency: "",
+                payment_method: None,
+                client_key: None,
+                ..*facet
+            },
+            Projection::KindStatus => CountKey {
+                bucket: 0,
+                currency: "",
+                payment_method: None,
+                client_key: None,
+                ..*facet
+            },
+            Projection::KindTextsStatus => CountKey { bucket: 0, ..*facet },
+        }
+    }
+}
+
 /// What the derived trees know of one record.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Facet {
@@ -61,6 +122,7 @@ pub(crate) struct Facet {
     pub nanos: i64,
     pub status: String,
     pub bucket: u16,
+    pub amount: Decimal,
     pub account: Option<String>,
     pub currency: String,
     pub payment_method: Option<String>,
@@ -76,6 +138,7 @@ impl Facet {
             nanos: record.received_at.timestamp_nanos_opt().unwrap_or(i64::MAX),
             status: record.status.as_str().to_string(),
             bucket: amount_bucket(record.amount),
+            amount: record.amount,
             account: record.account_number.as_ref().map(|a| a.as_str().to_string()),
             currency: record.currency.to_string(),
             payment_method: record.payment_method.clone(),
@@ -84,24 +147,26 @@ impl Facet {
         }
     }
 
-    /// Its count keys: second, minute, hour.
-    pub(super) fn count_keys(&self) -> [Vec<u8>; 3] {
-        let at = |level: usize| {
-            count_key(
-                level as u8,
-                self.nanos.div_euclid(LEVEL_NANOS[level]),
-                &CountKey {
-                    slot: 0,
-                    kind: Some(self.kind),
-                    bucket: self.bucket,
-                    currency: &self.currency,
-                    payment_method: self.payment_method.as_deref(),
-                    client_key: self.client_key.as_deref(),
-                    status: &self.status,
-                },
-            )
+    /// Its count keys: second, minute and hour of each projection (`Projection::ALL`), in
+    /// that order.
+    pub(super) fn count_keys(&self) -> [Vec<u8>; 12] {
+        let facet = CountKey {
+            slot: 0,
+            kind: Some(self.kind),
+            bucket: self.bucket,
+            currency: &self.currency,
+            payment_method: self.payment_method.as_deref(),
+            client_key: self.client_key.as_deref(),
+            status: &self.status,
         };
-        [at(0), at(1), at(2)]
+        std::array::from_fn(|i| {
+            let (projection, level) = (Projection::ALL[i / 3], i % 3);
+            count_key(
+                projection.level_byte(level),
+                self.nanos.div_euclid(LEVEL_NANOS[level]),
+                &projection.of(&facet),
+            )
+        })
     }
 
     fn account_key(&self) -> Vec<u8> {
@@ -152,6 +217,7 @@ pub(crate) fn count_key(level: u8, slot: i64, facet: &CountKey<'_>) -> Vec<u8> {
 const NO_TEXT: u16 = u16::MAX;
 
 /// The parts of a `count_by_facet` key after the level.
+#[derive(Clone, Copy)]
 pub(crate) struct CountKey<'k> {
     pub slot: i64,
     pub kind: Option<RecordKind>,
@@ -249,6 +315,11 @@ fn journal_record_key(kind: RecordKind, id: &str, commit: u64) -> Vec<u8> {
     key
 }
 
+/// The amount an `idx_amount` entry's value holds (None for an entry written without it).
+pub(crate) fn stored_amount(value: &[u8]) -> Option<Decimal> {
+    value.try_into().ok().map(Decimal::deserialize)
+}
+
 /// The record key (kind tag ++ id) at the end of an `idx_account` or `idx_amount` key, after
 /// `head` bytes.
 pub(crate) fn record_key_after(key: &[u8], head: usize) -> Result<&[u8], StoreError> {
@@ -334,7 +405,7 @@ pub(super) fn derive(
             set.put(TreeId::IdxAccount, new.account_key(), Vec::new());
         }
         if old.as_ref().map(Facet::amount_key) != Some(new.amount_key()) {
-            set.put(TreeId::IdxAmount, new.amount_key(), Vec::new());
+            set.put(TreeId::IdxAmount, new.amount_key(), new.amount.serialize().to_vec());
         }
         if old.as_ref().map(Facet::confirmation_key) != Some(new.confirmation_key()) {
             if let Some(key) = new.confirmation_key() {
@@ -374,20 +445,45 @@ pub(super) fn ensure(trees: &[sled::Tree]) -> Result<(), StoreError> {
     ] {
         trees[tree as usize].clear()?;
     }
+    // The records in time order (every record is in the time index), so that the counts of
+    // one hour (its hour, minutes and seconds: no count spans two hours) are written and
+    // dropped before the next hour's: the memory held is one hour's counts, not the store's.
+    let records_tree = &trees[TreeId::Records as usize];
+    let count_tree = &trees[TreeId::CountByFacet as usize];
+    let write_counts = |counts: &mut BTreeMap<Vec<u8>, u64>| -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for (key, n) in std::mem::take(counts) {
+            batch.insert(key, &n.to_be_bytes());
+        }
+        count_tree.apply_batch(batch)?;
+        Ok(())
+    };
     let mut counts: BTreeMap<Vec<u8>, u64> = BTreeMap::new();
+    let mut hour = None;
     let mut accounts = sled::Batch::default();
     let mut amounts = sled::Batch::default();
     let mut confirmations = sled::Batch::default();
     let mut pending = 0usize;
     let mut records = 0u64;
-    for item in trees[TreeId::Records as usize].iter() {
-        let (_, bytes) = item?;
+    for item in trees[TreeId::IdxReceived as usize].iter() {
+        let (key, _) = item?;
+        let record_key = key
+            .get(8..)
+            .ok_or_else(|| StoreError::Corrupt("time index key without a record".into()))?;
+        let bytes = records_tree
+            .get(record_key)?
+            .ok_or_else(|| StoreError::Corrupt("the time index names a record that is not stored".into()))?;
         let facet = Facet::of(&codec::decode_record(&bytes)?);
+        let this_hour = facet.nanos.div_euclid(LEVEL_NANOS[2]);
+        if hour.is_some_and(|h| h != this_hour) {
+            write_counts(&mut counts)?;
+        }
+        hour = Some(this_hour);
         for key in facet.count_keys() {
             *counts.entry(key).or_insert(0) += 1;
         }
         accounts.insert(facet.account_key(), Vec::new());
-        amounts.insert(facet.amount_key(), Vec::new());
+        amounts.insert(facet.amount_key(), facet.amount.serialize().to_vec());
         if let Some(key) = facet.confirmation_key() {
             confirmations.insert(key, Vec::new());
         }
@@ -403,11 +499,7 @@ pub(super) fn ensure(trees: &[sled::Tree]) -> Result<(), StoreError> {
     trees[TreeId::IdxAccount as usize].apply_batch(accounts)?;
     trees[TreeId::IdxAmount as usize].apply_batch(amounts)?;
     trees[TreeId::IdxConfirmation as usize].apply_batch(confirmations)?;
-    let mut batch = sled::Batch::default();
-    for (key, n) in counts {
-        batch.insert(key, &n.to_be_bytes());
-    }
-    trees[TreeId::CountByFacet as usize].apply_batch(batch)?;
+    write_counts(&mut counts)?;
     let mut references = sled::Batch::default();
     let mut last_commit = 0;
     for item in trees[TreeId::Log as usize].iter() {

@@ -16,15 +16,17 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use rust_decimal::Decimal;
+
 use super::super::facet_counts::FacetCounts;
 use super::super::search_index::{
     amount_bucket, amount_prefix, count_slot_prefix, is_bucket_floor, is_single_amount_bucket, record_key_after,
-    split_count_key, CountKey, LEVEL_NANOS,
+    split_count_key, stored_amount, CountKey, Projection, LEVEL_NANOS,
 };
 use super::super::{order_preserving_i64, SledStore, TreeId};
-use super::{compare_hits, text_holds, Matcher};
+use super::{text_holds, Matcher};
 use crate::ledger::RecordKind;
-use crate::store::query::{Condition, Direction, Operand, SearchField};
+use crate::store::query::{Condition, Direction, Operand, SearchField, SearchQuery, SortField};
 use crate::store::StoreError;
 
 /// What the filters say of every record a count counts (each count is of one kind, status, amount
@@ -130,6 +132,38 @@ pub(in crate::store::sled_store) struct FacetSearch<'a, 'q> {
     index: sled::Tree,
     amounts: sled::Tree,
     descending: bool,
+    /// The smallest set of counts that tells the query's filters (and amount order) apart.
+    projection: Projection,
+}
+
+/// The smallest projection of the counts that holds every dimension the query filters on,
+/// and the amount bucket when it is ordered by amount.
+fn projection_for(q: &SearchQuery) -> Projection {
+    let by_amount = q.order.first().is_some_and(|o| o.0 == SortField::Amount);
+    let within = |fields: &[SearchField]| q.filters.iter().all(|f| fields.contains(&f.field));
+    if !by_amount && within(&[SearchField::Channel, SearchField::Kind, SearchField::Status]) {
+        Projection::KindStatus
+    } else if within(&[
+        SearchField::Channel,
+        SearchField::Kind,
+        SearchField::Status,
+        SearchField::Amount,
+    ]) {
+        Projection::KindBucketStatus
+    } else if !by_amount
+        && within(&[
+            SearchField::Channel,
+            SearchField::Kind,
+            SearchField::Status,
+            SearchField::Currency,
+            SearchField::PaymentMethod,
+            SearchField::ClientKey,
+        ])
+    {
+        Projection::KindTextsStatus
+    } else {
+        Projection::Full
+    }
 }
 
 impl<'a, 'q> FacetSearch<'a, 'q> {
@@ -141,6 +175,7 @@ impl<'a, 'q> FacetSearch<'a, 'q> {
             index: store.tree(TreeId::IdxReceived)?,
             amounts: store.tree(TreeId::IdxAmount)?,
             descending: m.query.order.first().is_some_and(|o| o.1 == Direction::Desc),
+            projection: projection_for(m.query),
         })
     }
 
@@ -235,7 +270,8 @@ impl<'a, 'q> FacetSearch<'a, 'q> {
                     }
                 }
                 Some(level) => {
-                    let range = count_slot_prefix(level as u8, a)..count_slot_prefix(level as u8, b);
+                    let byte = self.projection.level_byte(level);
+                    let range = count_slot_prefix(byte, a)..count_slot_prefix(byte, b);
                     self.tally.each(&self.counts, range, |key, n| {
                         let facet = split_count_key(key)?;
                         match self.verdict(&facet) {
@@ -296,19 +332,42 @@ impl<'a, 'q> FacetSearch<'a, 'q> {
                     }
                 }
             } else {
-                let mut hits = Vec::new();
+                // The bucket's entries carry their amounts: sorted by amount (then by the
+                // time-index key, the tie-break) without reading a record, and only then
+                // checked against the filters in that order until the page is full.
+                let mut entries: Vec<(Decimal, sled::IVec)> = Vec::new();
                 for item in keys {
-                    let (key, _) = item?;
-                    if let Some(hit) = self.m.hit(record_key_after(&key, 2)?)? {
-                        hits.push(hit);
-                    }
+                    let (key, value) = item?;
+                    let amount = stored_amount(&value)
+                        .ok_or_else(|| StoreError::Corrupt("an idx_amount entry without its amount".into()))?;
+                    entries.push((amount, sled::IVec::from(record_key_after(&key, 2)?)));
                 }
-                hits.sort_by(|a, b| compare_hits(a, b, &q.order, direction));
-                for hit in hits {
+                entries.sort_by(|a, b| {
+                    let o = a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1));
+                    if descending {
+                        o.reverse()
+                    } else {
+                        o
+                    }
+                });
+                let filters_only = SearchQuery {
+                    order: Vec::new(),
+                    ..q.clone()
+                };
+                let check = Matcher {
+                    query: &filters_only,
+                    key_filters: self.m.key_filters.clone(),
+                    record_filters: self.m.record_filters.clone(),
+                    index_order: true,
+                    records: self.m.records.clone(),
+                };
+                for (_, key) in entries {
                     if page.len() >= q.limit {
                         break;
                     }
-                    take(hit.key, &mut skip, &mut page);
+                    if check.hit(&key)?.is_some() {
+                        take(key, &mut skip, &mut page);
+                    }
                 }
             }
         }
@@ -324,7 +383,8 @@ impl<'a, 'q> FacetSearch<'a, 'q> {
         maybe_buckets: &mut BTreeSet<u16>,
     ) -> Result<BTreeMap<i64, SlotCount>, StoreError> {
         let mut out: BTreeMap<i64, SlotCount> = BTreeMap::new();
-        let range = count_slot_prefix(level as u8, first)..count_slot_prefix(level as u8, end);
+        let byte = self.projection.level_byte(level);
+        let range = count_slot_prefix(byte, first)..count_slot_prefix(byte, end);
         self.tally.each(&self.counts, range, |key, n| {
             let facet = split_count_key(key)?;
             match self.verdict(&facet) {
@@ -347,7 +407,8 @@ impl<'a, 'q> FacetSearch<'a, 'q> {
         let hour = LEVEL_NANOS[2];
         let (first, end) = (q.from_nanos.div_euclid(hour), (q.until_nanos - 1).div_euclid(hour) + 1);
         let mut out = BTreeSet::new();
-        let range = count_slot_prefix(2, first)..count_slot_prefix(2, end);
+        let byte = Projection::KindStatus.level_byte(2);
+        let range = count_slot_prefix(byte, first)..count_slot_prefix(byte, end);
         self.tally.each(&self.counts, range, |key, _| {
             let status = split_count_key(key)?.status;
             if !out.contains(status) {
