@@ -312,6 +312,10 @@ impl TextColumn {
             }
             let (key, _) = item?;
             let nanos = nanos_of(&key)?;
+            // A search reads the kind tag (and the id after it): it must be there.
+            if key.len() < 9 {
+                return Err(StoreError::Corrupt("a time-index key without a record key".into()));
+            }
             let Some(mut entry) = column.append_texts(&key[8..], None) else {
                 column.break_down();
                 break;
