@@ -735,6 +735,143 @@ pub(crate) async fn the_search_orders_and_filters_alike<B: Backend>(store: B) {
         let matching = if offset > 0 { 6 } else { want.len() };
         assert_eq!(page.total, matching, "{filters:?} {order:?}");
     }
+    // Filters on kind, channel and status (PostgreSQL merges one index range per kind and
+    // status), with pages, amounts and ids: (filters, order, offset, limit, page, total).
+    let eq = |field: SearchField, value: &str| Filter {
+        field,
+        condition: Condition::Eq(text(value)),
+    };
+    let statuses = |list: &[&str]| Filter {
+        field: SearchField::Status,
+        condition: Condition::In(list.iter().map(|s| text(s)).collect()),
+    };
+    let amount = |condition: Condition| Filter {
+        field: SearchField::Amount,
+        condition,
+    };
+    let five = || Operand::Amount(rust_decimal::Decimal::new(500, 2));
+    let (asc, desc) = (Direction::Asc, Direction::Desc);
+    type Paged = (
+        Vec<Filter>,
+        Vec<(SortField, Direction)>,
+        usize,
+        usize,
+        &'static [&'static str],
+        usize,
+    );
+    let paged: Vec<Paged> = vec![
+        (
+            vec![eq(SearchField::Channel, "orbipay")],
+            vec![(SortField::ReceivedAt, desc)],
+            0,
+            50,
+            &["p12", "q4", "p3", "p2", "p1"],
+            5,
+        ),
+        (
+            vec![eq(SearchField::Channel, "orbipay")],
+            vec![(SortField::ReceivedAt, desc)],
+            1,
+            2,
+            &["q4", "p3"],
+            5,
+        ),
+        (
+            vec![statuses(&["processed", "declined"])],
+            vec![],
+            0,
+            50,
+            &["p1", "p3", "q4", "p12"],
+            4,
+        ),
+        (
+            vec![statuses(&["processed"])],
+            vec![(SortField::Status, desc)],
+            0,
+            50,
+            &["p12", "p3", "p1"],
+            3,
+        ),
+        (
+            vec![statuses(&["processed"])],
+            vec![(SortField::Status, desc), (SortField::ReceivedAt, desc)],
+            1,
+            1,
+            &["p3"],
+            3,
+        ),
+        (
+            vec![eq(SearchField::Kind, "empayre-payment")],
+            vec![],
+            0,
+            50,
+            &["e1"],
+            1,
+        ),
+        (
+            vec![eq(SearchField::Channel, "empayre"), statuses(&["processed"])],
+            vec![],
+            0,
+            50,
+            &[],
+            0,
+        ),
+        (
+            vec![eq(SearchField::Channel, "orbipay")],
+            vec![(SortField::Status, asc)],
+            2,
+            2,
+            &["p3", "p12"],
+            5,
+        ),
+        (
+            vec![amount(Condition::Ge(five())), statuses(&["returned"])],
+            vec![],
+            0,
+            50,
+            &["p2"],
+            1,
+        ),
+        (
+            vec![amount(Condition::Gt(five())), eq(SearchField::Channel, "orbipay")],
+            vec![(SortField::ReceivedAt, desc)],
+            0,
+            50,
+            &[],
+            0,
+        ),
+        (
+            vec![eq(SearchField::Channel, "orbipay")],
+            vec![(SortField::ReceivedAt, desc)],
+            5,
+            2,
+            &[],
+            5,
+        ),
+        (vec![eq(SearchField::Id, "p3")], vec![], 0, 50, &["p3"], 1),
+        (
+            vec![statuses(&["processed"])],
+            vec![(SortField::Amount, desc)],
+            0,
+            50,
+            &["p12", "p3", "p1"],
+            3,
+        ),
+    ];
+    for (filters, order, offset, limit, want, total) in paged {
+        let q = SearchQuery {
+            from_nanos: at(0).timestamp_nanos_opt().expect("nanos"),
+            until_nanos: at(30).timestamp_nanos_opt().expect("nanos"),
+            filters: filters.clone(),
+            order: order.clone(),
+            offset,
+            limit,
+        };
+        let page = store.search(&q).await.expect("search");
+        let ids: Vec<&str> = page.records.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, want, "{filters:?} {order:?} offset {offset} limit {limit}");
+        assert_eq!(page.total, total, "{filters:?} {order:?}");
+    }
 }
 
 /// Runs every test of the suite against a backend made by `$open` (an expression giving a

@@ -34,7 +34,7 @@ fn schema_versions(db: &TestDatabase) -> Vec<String> {
         .collect()
 }
 
-const LATEST: i32 = 5;
+const LATEST: i32 = 6;
 
 /// "1", "2", ... up to LATEST: every version recorded once.
 fn every_version() -> Vec<String> {
@@ -94,7 +94,8 @@ fn migrations_4_and_5_count_the_records_already_there() {
     let db = empty_database();
     let out = run_on(&db.url, &["migrate"], &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    // Records written before version 4, then versions 4 and 5 taken back as if they had never run.
+    // Records written before version 4, then versions 4 and later taken back as if they had
+    // never run.
     sql(
         &db,
         &[
@@ -108,6 +109,8 @@ fn migrations_4_and_5_count_the_records_already_there() {
             "DROP FUNCTION biller_inbox_count_records()",
             "DROP TABLE record_counts",
             "DROP FUNCTION biller_inbox_amount_bucket(numeric)",
+            "DROP INDEX records_kind_status, records_amount, records_account_order, records_confirmation",
+            "CREATE INDEX records_account ON records (account_number, received_at) WHERE account_number IS NOT NULL",
             "DELETE FROM biller_inbox_schema WHERE version >= 4",
         ],
     )
@@ -220,6 +223,65 @@ fn the_sql_amount_bucket_is_the_rust_one() {
             "the bucket of {amount} in SQL and in Rust"
         );
     }
+}
+
+/// Migration 6 (the search's indexes) applies to a database that already holds records, with
+/// and without account and confirmation numbers, and leaves the indexes the search plans name.
+#[test]
+fn migration_6_indexes_the_records_already_there() {
+    let db = empty_database();
+    let out = run_on(&db.url, &["migrate"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // Records written before version 6, then version 6 taken back as if it had never run.
+    sql(
+        &db,
+        &[
+            "INSERT INTO records (kind, id, channel, status, live, amount, currency, account_number, \
+               confirmation_number, counts_against_payment, received_at, updated_at, history, details) \
+             SELECT CASE WHEN i % 2 = 0 THEN 'payment' ELSE 'empayre-payment' END, 'r' || i, \
+                    CASE WHEN i % 2 = 0 THEN 'orbipay' ELSE 'empayre' END, \
+                    CASE WHEN i % 3 = 0 THEN 'returned' ELSE 'processed' END, true, (i % 97) * 1.25, 'USD', \
+                    CASE WHEN i % 5 = 0 THEN NULL ELSE 'ACC-' || (i % 40) END, \
+                    CASE WHEN i % 2 = 0 THEN 'CONF' || i END, true, \
+                    timestamptz '2026-11-21 09:00:00Z' + i * interval '17.5 seconds', now(), '[]', '{}' \
+             FROM generate_series(1, 1000) AS i",
+            "DROP INDEX records_kind_status, records_amount, records_account_order, records_confirmation",
+            "CREATE INDEX records_account ON records (account_number, received_at) WHERE account_number IS NOT NULL",
+            "DELETE FROM biller_inbox_schema WHERE version = 6",
+        ],
+    )
+    .expect("a database at version 5 with records");
+    let out = run_on(&db.url, &["migrate"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("migrated from version 5 to 6"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let indexes = sql(
+        &db,
+        &[
+            "SELECT c.relname, i.indisvalid, (SELECT count(*) FROM records) FROM pg_index i \
+           JOIN pg_class c ON c.oid = i.indexrelid \
+           WHERE i.indrelid = 'records'::regclass AND c.relname LIKE 'records\\_%' ORDER BY 1",
+        ],
+    )
+    .expect("indexes");
+    let names: Vec<(&str, &str)> = indexes.iter().map(|r| (r[0].as_str(), r[1].as_str())).collect();
+    assert_eq!(
+        names,
+        [
+            ("records_account_order", "t"),
+            ("records_amount", "t"),
+            ("records_confirmation", "t"),
+            ("records_kind_status", "t"),
+            ("records_parent", "t"),
+            ("records_pkey", "t"),
+            ("records_received", "t"),
+        ],
+        "records_account gave way to records_account_order"
+    );
+    assert!(indexes.iter().all(|r| r[2] == "1000"), "{indexes:?}");
 }
 
 #[test]

@@ -46,6 +46,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "round amount buckets",
         sql: include_str!("migrations/0005_round_amount_buckets.sql"),
     },
+    Migration {
+        version: 6,
+        name: "search indexes",
+        sql: include_str!("migrations/0006_search_indexes.sql"),
+    },
 ];
 
 /// The schema version this binary expects.

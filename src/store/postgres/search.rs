@@ -19,6 +19,7 @@ use super::counts::{bucket_of, HOUR_MICROS, MINUTE_MICROS};
 use super::reads::unavailable;
 use super::rows;
 use crate::store::amount_bucket::is_bucket_floor;
+use crate::ledger::RecordKind;
 use crate::store::{
     Condition, Direction, Filter, Operand, SearchField, SearchPage, SearchQuery, SortField, StoreError,
 };
@@ -74,6 +75,29 @@ fn column(field: SearchField) -> &'static str {
     }
 }
 
+/// Every record kind, and the channel each belongs to (the `records.kind` CHECK lists the same).
+const KINDS: [RecordKind; 4] = [
+    RecordKind::Payment,
+    RecordKind::Refund,
+    RecordKind::EmpayrePayment,
+    RecordKind::EmpayreRefund,
+];
+
+/// `'{payment,refund,...}'::text[]`: every kind, as a literal (they are fixed words).
+fn every_kind() -> String {
+    let kinds: Vec<&str> = KINDS.iter().map(|k| k.as_str()).collect();
+    format!("'{{{}}}'::text[]", kinds.join(","))
+}
+
+/// The channel of the row's `kind`, as SQL (the pairs of the merged plan have no channel column).
+fn channel_of_kind() -> String {
+    let arms: String = KINDS
+        .iter()
+        .map(|k| format!(" WHEN '{}' THEN '{}'", k.as_str(), k.channel().as_str()))
+        .collect();
+    format!("(CASE kind{arms} END) COLLATE \"C\"")
+}
+
 /// `%` is the only wildcard of the search's `like`: `_` and `\` match themselves.
 fn like_pattern(pattern: &str) -> String {
     pattern.replace('\\', "\\\\").replace('_', "\\_")
@@ -85,6 +109,15 @@ fn compile(q: &SearchQuery) -> Compiled {
         Param::Time(chrono::DateTime::from_timestamp_nanos(q.until_nanos)),
     ];
     let mut conditions = vec!["received_at >= $1".to_string(), "received_at < $2".to_string()];
+    // The indexes that serve an id (the primary key) or a status (`records_kind_status`) start
+    // with the kind; naming every kind lets the planner read them one kind at a time instead
+    // of scanning the whole index (PostgreSQL 15 cannot skip over a leading column).
+    if q.filters
+        .iter()
+        .any(|f| matches!(f.field, SearchField::Id | SearchField::Status))
+    {
+        conditions.push(format!("kind = ANY({})", every_kind()));
+    }
     for filter in &q.filters {
         conditions.push(condition(filter, &mut params));
     }
@@ -152,6 +185,8 @@ fn condition(filter: &Filter, params: &mut Vec<Param>) -> String {
             (Some(lo), Some(hi)) => format!("{c} >= {lo} AND {c} <= {hi}"),
             _ => "false".to_string(),
         },
+        // One value: an equality, which the planner can match with an index's order.
+        Condition::In(list) if list.len() == 1 => compare("=", operand(&list[0])),
         Condition::In(list) => {
             if amount {
                 let values: Vec<Decimal> = list
@@ -338,6 +373,112 @@ async fn total(conn: &Object, q: &SearchQuery, compiled: &Compiled) -> Result<i6
         .map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
+/// Whether the search is read as a merge of `records_kind_status` ranges, one per (kind,
+/// status) pair: it filters on kind, channel or status (or orders by status), besides those
+/// only on amount (carried in the index), and orders by nothing but status and receive time,
+/// all in one direction. Within one pair such an order is the index's (receive time, id), so
+/// the first `offset + limit` entries of each range hold the page.
+fn merged_by_kind_and_status(q: &SearchQuery) -> bool {
+    let facet_filter = q
+        .filters
+        .iter()
+        .any(|f| matches!(f.field, SearchField::Kind | SearchField::Channel | SearchField::Status));
+    let only_facets = q.filters.iter().all(|f| {
+        matches!(
+            f.field,
+            SearchField::Kind | SearchField::Channel | SearchField::Status | SearchField::Amount
+        )
+    });
+    let by_status = q.order.first().is_some_and(|o| o.0 == SortField::Status);
+    let first = q.order.first().map_or(Direction::Asc, |o| o.1);
+    let merge_order = q
+        .order
+        .iter()
+        .all(|(f, d)| matches!(f, SortField::Status | SortField::ReceivedAt) && *d == first);
+    only_facets && merge_order && (facet_filter || by_status)
+}
+
+/// The (kind, status) pairs the records hold that the kind, channel and status filters let
+/// through: a skip scan of `records_kind_status` (one index probe per pair; PostgreSQL 15 has
+/// no skip scan of its own), over the whole table, so a pair without records in the window
+/// only costs its empty range.
+async fn kind_status_pairs(conn: &Object, q: &SearchQuery) -> Result<Vec<(String, String)>, StoreError> {
+    let mut params = Vec::new();
+    let conditions: String = q
+        .filters
+        .iter()
+        .filter(|f| matches!(f.field, SearchField::Kind | SearchField::Channel | SearchField::Status))
+        .map(|f| format!(" AND {}", condition(f, &mut params)))
+        .collect();
+    let sql = format!(
+        "WITH RECURSIVE p(kind, status) AS ( \
+           (SELECT kind, status FROM records ORDER BY kind, status LIMIT 1) \
+           UNION ALL \
+           SELECT n.kind, n.status FROM p CROSS JOIN LATERAL \
+             (SELECT r.kind, r.status FROM records r WHERE (r.kind, r.status) > (p.kind, p.status) \
+              ORDER BY r.kind, r.status LIMIT 1) AS n) \
+         SELECT kind, status FROM (SELECT kind, status, {} AS channel FROM p) AS pairs WHERE true{conditions}",
+        channel_of_kind()
+    );
+    let params: Vec<&(dyn ToSql + Sync)> = params.iter().map(Param::as_sql).collect();
+    let rows = conn
+        .query(sql.as_str(), &params)
+        .await
+        .map_err(unavailable("searching"))?;
+    rows.iter()
+        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+        .collect::<Result<_, tokio_postgres::Error>>()
+        .map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// The page as a merge of one `records_kind_status` range per pair: each range gives its first
+/// `offset + limit` keys in the search's order (an index-only read, the amount filters checked
+/// on the entries), the keys are ordered and cut to the page, and only the page's rows are read.
+fn merged_page_sql(q: &SearchQuery, pairs: &[(String, String)], order: &str) -> (String, Vec<Param>) {
+    let amounts_only = SearchQuery {
+        filters: q
+            .filters
+            .iter()
+            .filter(|f| f.field == SearchField::Amount)
+            .cloned()
+            .collect(),
+        ..q.clone()
+    };
+    let Compiled {
+        conditions, mut params, ..
+    } = compile(&amounts_only);
+    let d = match q.order.first().map_or(Direction::Asc, |o| o.1) {
+        Direction::Asc => "ASC",
+        Direction::Desc => "DESC",
+    };
+    let reach = Param::Count(i64::try_from(q.offset.saturating_add(q.limit)).unwrap_or(i64::MAX));
+    params.push(reach);
+    let reach = params.len();
+    let branches: Vec<String> = pairs
+        .iter()
+        .map(|(kind, status)| {
+            params.push(Param::Text(kind.clone()));
+            params.push(Param::Text(status.clone()));
+            let (k, s) = (params.len() - 1, params.len());
+            format!(
+                "(SELECT kind, id, status, received_at FROM records WHERE kind = ${k} AND status = ${s} AND {conditions} \
+                 ORDER BY received_at {d}, id {d} LIMIT ${reach})"
+            )
+        })
+        .collect();
+    params.push(Param::Count(i64::try_from(q.limit).unwrap_or(i64::MAX)));
+    params.push(Param::Count(i64::try_from(q.offset).unwrap_or(i64::MAX)));
+    let (limit, offset) = (params.len() - 1, params.len());
+    let sql = format!(
+        "SELECT {} FROM records WHERE (kind, id) IN \
+           (SELECT kind, id FROM ({}) AS keys ORDER BY {order} LIMIT ${limit} OFFSET ${offset}) \
+         ORDER BY {order}",
+        rows::RECORD_COLUMNS,
+        branches.join(" UNION ALL ")
+    );
+    (sql, params)
+}
+
 pub async fn search(conn: &Object, q: &SearchQuery) -> Result<SearchPage, StoreError> {
     if q.from_nanos >= q.until_nanos {
         return Ok(SearchPage {
@@ -346,6 +487,27 @@ pub async fn search(conn: &Object, q: &SearchQuery) -> Result<SearchPage, StoreE
         });
     }
     let compiled = compile(q);
+    if merged_by_kind_and_status(q) {
+        // The total first: a range whose entries the amount filters mostly refuse is walked
+        // to its end, so a page past the last match (none at all, often) is not read.
+        let (pairs, total) = tokio::join!(kind_status_pairs(conn, q), total(conn, q, &compiled));
+        let (pairs, total) = (pairs?, total?);
+        let records = if pairs.is_empty() || usize::try_from(total).unwrap_or(0) <= q.offset {
+            Vec::new()
+        } else {
+            let (sql, params) = merged_page_sql(q, &pairs, &compiled.order);
+            let params: Vec<&(dyn ToSql + Sync)> = params.iter().map(Param::as_sql).collect();
+            let page = conn
+                .query(sql.as_str(), &params)
+                .await
+                .map_err(unavailable("searching"))?;
+            page.iter().map(rows::record_from_row).collect::<Result<_, _>>()?
+        };
+        return Ok(SearchPage {
+            total: total as usize,
+            records,
+        });
+    }
     let limit = Param::Count(i64::try_from(q.limit).unwrap_or(i64::MAX));
     let offset = Param::Count(i64::try_from(q.offset).unwrap_or(i64::MAX));
     let n = compiled.params.len();
