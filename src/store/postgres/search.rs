@@ -18,8 +18,8 @@ use tokio_postgres::types::ToSql;
 use super::counts::{bucket_of, HOUR_MICROS, MINUTE_MICROS};
 use super::reads::unavailable;
 use super::rows;
-use crate::store::amount_bucket::is_bucket_floor;
 use crate::ledger::RecordKind;
+use crate::store::amount_bucket::is_bucket_floor;
 use crate::store::{
     Condition, Direction, Filter, Operand, SearchField, SearchPage, SearchQuery, SortField, StoreError,
 };
