@@ -849,6 +849,34 @@ pub(crate) async fn the_search_orders_and_filters_alike<B: Backend>(store: B) {
             5,
         ),
         (vec![eq(SearchField::Id, "p3")], vec![], 0, 50, &["p3"], 1),
+        // `like` without a literal start, with runs of three characters or more (PostgreSQL's
+        // trigram indexes) and shorter; and a later page in account order.
+        (
+            vec![like(SearchField::ConfirmationNumber, "%F-1%")],
+            vec![(SortField::ReceivedAt, desc)],
+            0,
+            50,
+            &["p12", "p1"],
+            2,
+        ),
+        (
+            vec![like(SearchField::ConfirmationNumber, "%CF-%")],
+            vec![],
+            1,
+            3,
+            &["p2", "p3", "q4"],
+            5,
+        ),
+        (vec![like(SearchField::AccountNumber, "%A10")], vec![], 0, 50, &["p2"], 1),
+        (vec![like(SearchField::Id, "%12")], vec![], 0, 50, &["p12"], 1),
+        (
+            vec![like(SearchField::Id, "%p%")],
+            vec![(SortField::AccountNumber, desc)],
+            1,
+            2,
+            &["p1", "p2"],
+            4,
+        ),
         (
             vec![statuses(&["processed"])],
             vec![(SortField::Amount, desc)],

@@ -34,7 +34,7 @@ fn schema_versions(db: &TestDatabase) -> Vec<String> {
         .collect()
 }
 
-const LATEST: i32 = 6;
+const LATEST: i32 = 7;
 
 /// "1", "2", ... up to LATEST: every version recorded once.
 fn every_version() -> Vec<String> {
@@ -109,7 +109,8 @@ fn migrations_4_and_5_count_the_records_already_there() {
             "DROP FUNCTION biller_inbox_count_records()",
             "DROP TABLE record_counts",
             "DROP FUNCTION biller_inbox_amount_bucket(numeric)",
-            "DROP INDEX records_kind_status, records_amount, records_account_order, records_confirmation",
+            "DROP INDEX records_kind_status, records_amount, records_account_order, records_confirmation, \
+               records_id_trigrams, records_account_trigrams, records_confirmation_trigrams",
             "CREATE INDEX records_account ON records (account_number, received_at) WHERE account_number IS NOT NULL",
             "DELETE FROM biller_inbox_schema WHERE version >= 4",
         ],
@@ -225,14 +226,14 @@ fn the_sql_amount_bucket_is_the_rust_one() {
     }
 }
 
-/// Migration 6 (the search's indexes) applies to a database that already holds records, with
+/// Migrations 6 and 7 (the search's indexes, trigrams) apply to a database that already holds records, with
 /// and without account and confirmation numbers, and leaves the indexes the search plans name.
 #[test]
-fn migration_6_indexes_the_records_already_there() {
+fn migrations_6_and_7_index_the_records_already_there() {
     let db = empty_database();
     let out = run_on(&db.url, &["migrate"], &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    // Records written before version 6, then version 6 taken back as if it had never run.
+    // Records written before version 6, then versions 6 and 7 taken back as if it had never run.
     sql(
         &db,
         &[
@@ -245,16 +246,18 @@ fn migration_6_indexes_the_records_already_there() {
                     CASE WHEN i % 2 = 0 THEN 'CONF' || i END, true, \
                     timestamptz '2026-11-21 09:00:00Z' + i * interval '17.5 seconds', now(), '[]', '{}' \
              FROM generate_series(1, 1000) AS i",
-            "DROP INDEX records_kind_status, records_amount, records_account_order, records_confirmation",
+            "DROP INDEX records_kind_status, records_amount, records_account_order, records_confirmation, \
+               records_id_trigrams, records_account_trigrams, records_confirmation_trigrams",
+            "DROP EXTENSION pg_trgm",
             "CREATE INDEX records_account ON records (account_number, received_at) WHERE account_number IS NOT NULL",
-            "DELETE FROM biller_inbox_schema WHERE version = 6",
+            "DELETE FROM biller_inbox_schema WHERE version >= 6",
         ],
     )
     .expect("a database at version 5 with records");
     let out = run_on(&db.url, &["migrate"], &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(
-        String::from_utf8_lossy(&out.stdout).contains("migrated from version 5 to 6"),
+        String::from_utf8_lossy(&out.stdout).contains("migrated from version 5 to 7"),
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
@@ -272,8 +275,11 @@ fn migration_6_indexes_the_records_already_there() {
         names,
         [
             ("records_account_order", "t"),
+            ("records_account_trigrams", "t"),
             ("records_amount", "t"),
             ("records_confirmation", "t"),
+            ("records_confirmation_trigrams", "t"),
+            ("records_id_trigrams", "t"),
             ("records_kind_status", "t"),
             ("records_parent", "t"),
             ("records_pkey", "t"),

@@ -51,6 +51,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "search indexes",
         sql: include_str!("migrations/0006_search_indexes.sql"),
     },
+    Migration {
+        version: 7,
+        name: "search trigrams",
+        sql: include_str!("migrations/0007_search_trigrams.sql"),
+    },
 ];
 
 /// The schema version this binary expects.
