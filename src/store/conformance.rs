@@ -867,7 +867,14 @@ pub(crate) async fn the_search_orders_and_filters_alike<B: Backend>(store: B) {
             &["p2", "p3", "q4"],
             5,
         ),
-        (vec![like(SearchField::AccountNumber, "%A10")], vec![], 0, 50, &["p2"], 1),
+        (
+            vec![like(SearchField::AccountNumber, "%A10")],
+            vec![],
+            0,
+            50,
+            &["p2"],
+            1,
+        ),
         (vec![like(SearchField::Id, "%12")], vec![], 0, 50, &["p12"], 1),
         (
             vec![like(SearchField::Id, "%p%")],

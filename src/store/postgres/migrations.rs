@@ -126,6 +126,11 @@ async fn migrate_locked(client: &mut Client) -> Result<MigrationReport, PgError>
             .transaction()
             .await
             .map_err(PgError::query("starting a migration"))?;
+        // A migration rewrites or indexes whole tables (a recount, an index build: seconds at
+        // a million records), far past the statement timeout the service's queries run under.
+        tx.batch_execute("SET LOCAL statement_timeout = 0")
+            .await
+            .map_err(PgError::query("lifting the statement timeout for a migration"))?;
         tx.batch_execute(migration.sql)
             .await
             .map_err(PgError::query(format!("applying migration {}", migration.version)))?;
