@@ -85,6 +85,28 @@ fn shape(amount: Decimal) -> Option<Shape> {
     })
 }
 
+/// Amount conditions at round amounts (thresholds, ranges and lists): each falls on bucket
+/// edges, so both backends answer it from their counts without reading a record. The sled and
+/// PostgreSQL tests check that promise on the same list.
+#[cfg(test)]
+pub(crate) fn conditions_at_round_amounts() -> Vec<crate::store::query::Condition> {
+    use crate::store::query::{Condition, Operand};
+    let amount = |s: &str| Operand::Amount(s.parse().expect("amount"));
+    let mut conditions = Vec::new();
+    for t in ["0.50", "100.00", "100", "1000", "1200", "25000"] {
+        conditions.extend([
+            Condition::Gt(amount(t)),
+            Condition::Ge(amount(t)),
+            Condition::Lt(amount(t)),
+            Condition::Le(amount(t)),
+            Condition::Eq(amount(t)),
+        ]);
+    }
+    conditions.push(Condition::Between(amount("100"), amount("1200")));
+    conditions.push(Condition::In(vec![amount("100.00"), amount("25000"), amount("1000")]));
+    conditions
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -734,18 +734,7 @@ mod tests {
                 (cut, page.total)
             }
         };
-        let mut round = Vec::new();
-        for t in ["0.50", "100.00", "100", "1000", "1200", "25000"] {
-            round.extend([
-                Condition::Gt(amount(t)),
-                Condition::Ge(amount(t)),
-                Condition::Lt(amount(t)),
-                Condition::Le(amount(t)),
-                Condition::Eq(amount(t)),
-            ]);
-        }
-        round.push(Condition::Between(amount("100"), amount("1200")));
-        round.push(Condition::In(vec![amount("100.00"), amount("25000"), amount("1000")]));
+        let round = crate::store::amount_bucket::conditions_at_round_amounts();
         for c in &round {
             let (cut, total) = cut_rows(c).await;
             assert_eq!(cut, 0, "{c:?} cuts no bucket");

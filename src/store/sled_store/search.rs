@@ -1398,18 +1398,7 @@ mod tests {
             let walked = ids(store.search_by(&q, Plan::Scan).expect("walk"));
             (planned, walked)
         };
-        let mut round = Vec::new();
-        for t in ["0.50", "100.00", "100", "1000", "1200", "25000"] {
-            round.extend([
-                Condition::Gt(amount(t)),
-                Condition::Ge(amount(t)),
-                Condition::Lt(amount(t)),
-                Condition::Le(amount(t)),
-                Condition::Eq(amount(t)),
-            ]);
-        }
-        round.push(Condition::Between(amount("100"), amount("1200")));
-        round.push(Condition::In(vec![amount("100.00"), amount("25000"), amount("1000")]));
+        let round = crate::store::amount_bucket::conditions_at_round_amounts();
         let cut = Condition::Gt(amount("100.25"));
         for c in round.iter().chain([&cut]) {
             let (planned, walked) = both(c);
